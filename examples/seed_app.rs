@@ -1,0 +1,39 @@
+//! The seed's Flask app, rewritten as an axum app that embeds tessera.
+//!
+//! tessera provides `/register`, `/login` (and refresh, logout, sessions); the app guards
+//! its own `/protected` with the `AuthUser` extractor, the Rust `@jwt_required()`.
+//! Run: `JWT_SECRET_KEY=$(cargo run -q -- secret) cargo run --example seed_app`
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tessera::{AuthUser, Config, Tessera};
+
+/// `@jwt_required()` + `get_jwt_identity()`: the handler runs only for a valid access token.
+async fn protected(user: AuthUser) -> Json<Value> {
+    Json(json!({ "logged_in_as": user.username() }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tessera::telemetry::init(tessera::config::LogFormat::Pretty, "info");
+    // Reads JWT_SECRET_KEY and TESSERA_* like the server; keys and users.db-equivalent
+    // live in ./tessera-data.
+    let tessera = Tessera::open(Config::load(None)?).await?;
+    let _revocation_sync = tessera.spawn_background_tasks();
+
+    let app = Router::new()
+        .route("/protected", get(protected))
+        .route("/api/protected", get(protected))
+        .with_state(tessera.clone())
+        .merge(tessera::http::api_router(tessera));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
+    println!("seed app on http://{}", listener.local_addr()?);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Configuration: defaults < TOML file (`--config`) < `TESSERA_*` environment < CLI flags.
+//!
+//! Every field has a safe default, so `tessera serve` runs with no configuration at all.
+//! Tests build a [`Config`] with [`Config::for_tests`] and never read the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// All settings of a tessera instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and generated key files.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` URL; default: `tessera.db` in the data directory.
+    pub database_url: Option<String>,
+    /// Maximum number of pooled database connections.
+    pub db_max_connections: u32,
+    /// HS256 signing secret (`JWT_SECRET_KEY`); generated and kept in the data directory when unset.
+    #[serde(skip_serializing)]
+    pub jwt_secret_key: Option<Secret>,
+    /// Key that authenticates refresh tokens; generated and kept in the data directory when unset.
+    #[serde(skip_serializing)]
+    pub refresh_token_key: Option<Secret>,
+    /// `iss` claim of issued tokens.
+    pub issuer: String,
+    /// Access-token lifetime in seconds (Flask-JWT-Extended's default: 15 minutes).
+    pub access_token_ttl_secs: u64,
+    /// Absolute session (refresh-token) lifetime in seconds.
+    pub session_ttl_secs: u64,
+    /// Sessions unused for this long end; 0 disables the idle timeout.
+    pub session_idle_timeout_secs: u64,
+    /// How long after a rotation the previous refresh token still yields the same successor.
+    pub refresh_grace_secs: u64,
+    /// Clock skew tolerated when checking `exp`, `nbf` and `iat`.
+    pub leeway_secs: u64,
+    /// Argon2id parameters for new password hashes.
+    pub argon2: Argon2Config,
+    /// Hashing workers; 0 means one per CPU core.
+    pub hash_workers: usize,
+    /// Requests allowed to wait for a hashing worker before `503 overloaded`.
+    pub hash_queue: usize,
+    /// Password policy for new passwords (login never applies it).
+    pub password_min_bytes: usize,
+    pub password_max_bytes: usize,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// A request that takes longer than this gets `408 request_timeout`.
+    pub request_timeout_secs: u64,
+    /// How often expired sessions and old revocations are purged.
+    pub purge_interval_secs: u64,
+    /// How often revocations made by other processes are read from the database.
+    pub revocation_poll_ms: u64,
+    /// `pretty`, `json`, or `auto` (pretty on a terminal, JSON otherwise).
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info` or `tessera=debug`.
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+impl Default for Argon2Config {
+    /// The OWASP minimum for Argon2id: 19 MiB, two passes, one lane.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tessera-data"),
+            database_url: None,
+            db_max_connections: 8,
+            jwt_secret_key: None,
+            refresh_token_key: None,
+            issuer: "tessera".into(),
+            access_token_ttl_secs: 15 * 60,
+            session_ttl_secs: 30 * 24 * 3600,
+            session_idle_timeout_secs: 0,
+            refresh_grace_secs: 10,
+            leeway_secs: 5,
+            argon2: Argon2Config::default(),
+            hash_workers: 0,
+            hash_queue: 64,
+            password_min_bytes: 8,
+            password_max_bytes: 1024,
+            body_limit_bytes: 16 * 1024,
+            request_timeout_secs: 10,
+            purge_interval_secs: 300,
+            revocation_poll_ms: 1000,
+            log_format: LogFormat::Auto,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Layers defaults, the optional TOML file and the environment.
+    /// CLI flags are applied by the caller on top of the result.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // The seed's variable, honoured as is; TESSERA_JWT_SECRET_KEY overrides it.
+        figment = figment
+            .merge(
+                Env::raw()
+                    .only(&["JWT_SECRET_KEY"])
+                    .map(|_| "jwt_secret_key".into()),
+            )
+            .merge(
+                Env::prefixed("TESSERA_")
+                    .split("__")
+                    .filter(|k| known_env_key(k.as_str())),
+            );
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.read_secret_files()?;
+        Ok(config)
+    }
+
+    /// `TESSERA_*` variables that name no setting (typos), so the caller can warn about them.
+    pub fn unknown_env_vars() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| k.starts_with("TESSERA_"))
+            .filter(|k| {
+                let key = k["TESSERA_".len()..]
+                    .to_ascii_lowercase()
+                    .replace("__", ".");
+                !known_env_key(&key) && !NON_SETTING_VARS.contains(&k.as_str())
+            })
+            .collect()
+    }
+
+    /// `*_FILE` variants, so secrets can come from mounted files instead of the environment.
+    fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        let read = |var: &str| -> anyhow::Result<Option<Secret>> {
+            match std::env::var_os(var) {
+                None => Ok(None),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        anyhow::anyhow!("cannot read {var} ({}): {e}", Path::new(&path).display())
+                    })?;
+                    Ok(Some(Secret::new(
+                        text.trim_end_matches(['\r', '\n']).to_owned(),
+                    )))
+                }
+            }
+        };
+        if let Some(secret) = read("JWT_SECRET_KEY_FILE")?.or(read("TESSERA_JWT_SECRET_KEY_FILE")?)
+        {
+            self.jwt_secret_key = Some(secret);
+        }
+        if let Some(secret) = read("TESSERA_REFRESH_TOKEN_KEY_FILE")? {
+            self.refresh_token_key = Some(secret);
+        }
+        Ok(())
+    }
+
+    /// Fast, isolated settings for tests: port 0, cheap Argon2, given data directory.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            argon2: Argon2Config {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            log_level: "warn".into(),
+            purge_interval_secs: 3600,
+            revocation_poll_ms: 200,
+            ..Self::default()
+        }
+    }
+
+    /// The database URL in effect: the configured one or the default file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
+        }
+    }
+
+    /// Hashing workers in effect (0 = one per core).
+    pub fn effective_hash_workers(&self) -> usize {
+        if self.hash_workers > 0 {
+            self.hash_workers
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }
+    }
+
+    /// Fails fast, with a message that says how to fix it, on settings that cannot work.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.access_token_ttl_secs > 0,
+            "access_token_ttl_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.session_ttl_secs > 0,
+            "session_ttl_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.password_min_bytes >= 1 && self.password_min_bytes <= self.password_max_bytes,
+            "password_min_bytes must be at least 1 and at most password_max_bytes"
+        );
+        anyhow::ensure!(
+            self.body_limit_bytes >= 256,
+            "body_limit_bytes must be at least 256"
+        );
+        anyhow::ensure!(
+            self.db_max_connections >= 1,
+            "db_max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            self.revocation_poll_ms >= 10,
+            "revocation_poll_ms must be at least 10"
+        );
+        Ok(())
+    }
+}
+
+/// `TESSERA_*` variables that are read elsewhere, not settings of [`Config`].
+const NON_SETTING_VARS: &[&str] = &[
+    "TESSERA_TEST_DATABASE_URL",
+    "TESSERA_JWT_SECRET_KEY_FILE",
+    "TESSERA_REFRESH_TOKEN_KEY_FILE",
+];
+
+/// Whether a (lower-case, dotted) key names a setting.
+fn known_env_key(key: &str) -> bool {
+    let top = key.split('.').next().unwrap_or(key);
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    let secret_keys = ["jwt_secret_key", "refresh_token_key"];
+    secret_keys.contains(&top) || defaults.get(top).is_some()
+}

@@ -1,0 +1,267 @@
+//! The one place that chooses status codes. Every error answers `{"message", "error"}`
+//! (the seed's `message` first), with `WWW-Authenticate` on 401 and `Retry-After` on 503.
+//! Internal causes are logged once here and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::service::AuthError;
+use crate::tokens::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("Missing Authorization header")]
+    MissingToken,
+    #[error("Authorization header must be 'Bearer <token>'")]
+    MalformedAuthorization,
+    #[error("Request body is not valid JSON")]
+    InvalidJson,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Request body is too large")]
+    PayloadTooLarge,
+    #[error("Not found")]
+    NotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("Request timed out")]
+    Timeout,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: String,
+    error: &'a str,
+}
+
+impl ApiError {
+    /// Stable machine-readable code; pinned by a table-driven test.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Auth(e) => match e {
+                AuthError::MissingFields => "missing_fields",
+                AuthError::InvalidUsername(_) => "invalid_username",
+                AuthError::InvalidPassword(_) => "invalid_password",
+                AuthError::UsernameTaken => "username_taken",
+                AuthError::InvalidCredentials => "invalid_credentials",
+                AuthError::AccountDisabled => "account_disabled",
+                AuthError::Overloaded => "overloaded",
+                AuthError::InvalidRefreshToken => "invalid_refresh_token",
+                AuthError::RefreshTokenReused => "refresh_token_reused",
+                AuthError::SessionEnded => "session_ended",
+                AuthError::SessionNotFound => "session_not_found",
+                AuthError::Token(t) => match t {
+                    TokenError::Malformed => "invalid_token",
+                    TokenError::BadSignature => "invalid_signature",
+                    TokenError::Expired => "token_expired",
+                    TokenError::NotYetValid => "token_not_yet_valid",
+                    TokenError::WrongType => "wrong_token_type",
+                    TokenError::WrongIssuer => "invalid_issuer",
+                    TokenError::Revoked => "token_revoked",
+                },
+                AuthError::Unavailable(_) => "unavailable",
+                AuthError::Internal(_) => "internal_error",
+            },
+            ApiError::MissingToken => "missing_token",
+            ApiError::MalformedAuthorization => "invalid_token",
+            ApiError::InvalidJson => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Timeout => "request_timeout",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Auth(e) => match e {
+                AuthError::MissingFields
+                | AuthError::InvalidUsername(_)
+                | AuthError::InvalidPassword(_)
+                | AuthError::UsernameTaken => StatusCode::BAD_REQUEST,
+                AuthError::InvalidCredentials
+                | AuthError::InvalidRefreshToken
+                | AuthError::RefreshTokenReused
+                | AuthError::SessionEnded
+                | AuthError::Token(_) => StatusCode::UNAUTHORIZED,
+                AuthError::AccountDisabled => StatusCode::FORBIDDEN,
+                AuthError::SessionNotFound => StatusCode::NOT_FOUND,
+                AuthError::Overloaded | AuthError::Unavailable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::MissingToken | ApiError::MalformedAuthorization => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidJson | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Whether this is a failure of a presented bearer token (RFC 6750 `invalid_token`).
+    fn is_bearer_token_failure(&self) -> bool {
+        matches!(
+            self,
+            ApiError::MalformedAuthorization | ApiError::Auth(AuthError::Token(_))
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            ApiError::Auth(AuthError::Internal(cause)) => {
+                tracing::error!(%cause, "internal error");
+                "Internal server error".to_owned()
+            }
+            ApiError::Auth(AuthError::Unavailable(cause)) => {
+                tracing::error!(%cause, "database unavailable");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
+        let body = ErrorBody {
+            message,
+            error: self.code(),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if self.is_bearer_token_failure() {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="tessera", error="invalid_token""#),
+            );
+        } else if status == StatusCode::UNAUTHORIZED {
+            // No token, or a credential that is not a bearer token: RFC 6750 §3.1 says no error code.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="tessera""#),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PasswordError, UsernameError};
+
+    #[test]
+    fn every_error_has_its_pinned_status_and_code() {
+        let table: Vec<(ApiError, u16, &str)> = vec![
+            (AuthError::MissingFields.into(), 400, "missing_fields"),
+            (
+                AuthError::InvalidUsername(UsernameError::Empty).into(),
+                400,
+                "invalid_username",
+            ),
+            (
+                AuthError::InvalidPassword(PasswordError::TooShort(8)).into(),
+                400,
+                "invalid_password",
+            ),
+            (AuthError::UsernameTaken.into(), 400, "username_taken"),
+            (
+                AuthError::InvalidCredentials.into(),
+                401,
+                "invalid_credentials",
+            ),
+            (AuthError::AccountDisabled.into(), 403, "account_disabled"),
+            (AuthError::Overloaded.into(), 503, "overloaded"),
+            (
+                AuthError::InvalidRefreshToken.into(),
+                401,
+                "invalid_refresh_token",
+            ),
+            (
+                AuthError::RefreshTokenReused.into(),
+                401,
+                "refresh_token_reused",
+            ),
+            (AuthError::SessionEnded.into(), 401, "session_ended"),
+            (AuthError::SessionNotFound.into(), 404, "session_not_found"),
+            (
+                AuthError::Token(TokenError::Malformed).into(),
+                401,
+                "invalid_token",
+            ),
+            (
+                AuthError::Token(TokenError::BadSignature).into(),
+                401,
+                "invalid_signature",
+            ),
+            (
+                AuthError::Token(TokenError::Expired).into(),
+                401,
+                "token_expired",
+            ),
+            (
+                AuthError::Token(TokenError::NotYetValid).into(),
+                401,
+                "token_not_yet_valid",
+            ),
+            (
+                AuthError::Token(TokenError::WrongType).into(),
+                401,
+                "wrong_token_type",
+            ),
+            (
+                AuthError::Token(TokenError::WrongIssuer).into(),
+                401,
+                "invalid_issuer",
+            ),
+            (
+                AuthError::Token(TokenError::Revoked).into(),
+                401,
+                "token_revoked",
+            ),
+            (
+                AuthError::Unavailable("x".into()).into(),
+                503,
+                "unavailable",
+            ),
+            (
+                AuthError::Internal("x".into()).into(),
+                500,
+                "internal_error",
+            ),
+            (ApiError::MissingToken, 401, "missing_token"),
+            (ApiError::MalformedAuthorization, 401, "invalid_token"),
+            (ApiError::InvalidJson, 400, "invalid_json"),
+            (ApiError::InvalidRequest("x".into()), 400, "invalid_request"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::Timeout, 408, "request_timeout"),
+        ];
+        for (error, status, code) in table {
+            assert_eq!(
+                (error.status().as_u16(), error.code()),
+                (status, code),
+                "{error:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Extractors whose rejections use tessera's error shape: JSON bodies, the bearer token
+//! ([`AuthUser`], the Rust `@jwt_required`), and what is known of the client.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::service::{AuthError, ClientInfo, Credentials, Tessera};
+use crate::tokens::AccessClaims;
+
+/// A JSON request body. Wrong content type: 415; too large: 413; not JSON: 400 `invalid_json`;
+/// JSON of the wrong shape: 400 `invalid_request`.
+pub struct ApiJson<T>(pub T);
+
+/// Like [`ApiJson`], but an empty body is `None` (for endpoints whose body is optional).
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest("Request body could not be read".into())
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::InvalidRequest(format!("Request body has the wrong shape: {e}"))
+        }
+        _ => ApiError::InvalidJson,
+    })
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_content_type = req.headers().contains_key(header::CONTENT_TYPE);
+        let json = is_json_content_type(req.headers());
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalApiJson(None));
+        }
+        if !json && has_content_type {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(|v| OptionalApiJson(Some(v)))
+    }
+}
+
+/// `{"username", "password"}` as the seed reads it: a missing, null or empty field is
+/// "Missing username or password"; a field of another type is a 400 of its own.
+pub struct CredentialsBody(pub Credentials);
+
+impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err(ApiError::InvalidRequest(
+                "Request body must be a JSON object".into(),
+            ));
+        };
+        let mut take = |name: &str| -> Result<Option<String>, ApiError> {
+            match fields.remove(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(ApiError::InvalidRequest(format!("{name} must be a string"))),
+            }
+        };
+        let (username, password) = (take("username")?, take("password")?);
+        match (username, password) {
+            (Some(username), Some(password)) => {
+                Ok(CredentialsBody(Credentials { username, password }))
+            }
+            _ => Err(AuthError::MissingFields.into()),
+        }
+    }
+}
+
+/// The bearer of a valid access token. Verification reads no database: signature, claims
+/// and the in-memory revocation set. Use it as a handler argument to protect a route.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    claims: AccessClaims,
+}
+
+impl AuthUser {
+    /// The token's `sub`: the username as registered.
+    pub fn username(&self) -> &str {
+        &self.claims.sub
+    }
+
+    /// The session the token belongs to (absent on Flask-minted tokens).
+    pub fn session_id(&self) -> Option<&str> {
+        self.claims.sid.as_deref()
+    }
+
+    /// Whether the token came straight from a password check rather than a refresh.
+    pub fn is_fresh(&self) -> bool {
+        self.claims.fresh.as_bool().unwrap_or(false)
+    }
+
+    pub fn claims(&self) -> &AccessClaims {
+        &self.claims
+    }
+}
+
+/// The token in `Authorization: Bearer <token>`, if the header is there.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::MalformedAuthorization)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::MalformedAuthorization)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::MalformedAuthorization);
+    }
+    Ok(Some(token))
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Tessera: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)?.ok_or(ApiError::MissingToken)?;
+        let tessera = Tessera::from_ref(state);
+        let verified = tessera
+            .verify_access_token(token)
+            .map_err(AuthError::from)?;
+        Ok(AuthUser {
+            claims: verified.claims,
+        })
+    }
+}
+
+/// The peer address and user agent. Never fails: an embedding app may serve without
+/// connect info, and then the IP is simply unknown.
+pub struct Client(pub ClientInfo);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Client(ClientInfo { ip, user_agent }))
+    }
+}

@@ -1,0 +1,24 @@
+//! tessera: token-based authentication and session management for Rust services.
+//!
+//! Embed it in an axum app — merge [`router`] into yours and guard handlers with the
+//! [`AuthUser`] extractor (the Rust `@jwt_required`) — or run it standalone with
+//! `tessera serve` ([`Application`]).
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod keys;
+pub mod password;
+pub mod revocation;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+
+pub use app::Application;
+pub use config::Config;
+pub use http::extract::AuthUser;
+pub use http::router;
+pub use service::Tessera;

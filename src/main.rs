@@ -1,0 +1,127 @@
+//! The `tessera` command: a thin layer that parses arguments and calls the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tessera::config::{Config, LogFormat};
+use tessera::{Application, Tessera};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Token-based authentication and session management"
+)]
+struct Cli {
+    /// TOML configuration file (layered: defaults < file < TESSERA_* environment < flags).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format: auto (pretty on a terminal, JSON otherwise), pretty or json.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default command).
+    Serve(ServeArgs),
+    /// Print a fresh random secret suitable for JWT_SECRET_KEY.
+    Secret,
+    /// Apply database migrations and exit.
+    Migrate(StorageArgs),
+    /// Measure one Argon2id hash at the configured parameters (for capacity planning).
+    Calibrate,
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(clap::Args, Default)]
+struct StorageArgs {
+    /// Data directory for the SQLite database and generated keys [default: ./tessera-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://…) [default: tessera.db in the data directory].
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl StorageArgs {
+    fn apply(self, config: &mut Config) {
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(url) = self.database_url {
+            config.database_url = Some(url);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Command::Secret = command {
+        println!("{}", tessera::secret::generate_token_urlsafe());
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(format) = cli.log_format {
+        config.log_format = format;
+    }
+    tessera::telemetry::init(config.log_format, &config.log_level);
+    for var in Config::unknown_env_vars() {
+        tracing::warn!(variable = %var, "environment variable names no tessera setting; ignored");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match command {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            args.storage.apply(&mut config);
+            runtime.block_on(async { Application::build(config).await?.run_until_stopped().await })
+        }
+        Command::Migrate(args) => {
+            args.apply(&mut config);
+            runtime.block_on(async {
+                Tessera::open(config).await?;
+                println!("migrations applied");
+                Ok(())
+            })
+        }
+        Command::Calibrate => {
+            let ms = tessera::password::calibrate(config.argon2)?;
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            println!(
+                "{}",
+                serde_json::json!({ "argon2_ms": ms, "cores": cores, "hash_workers": config.effective_hash_workers() })
+            );
+            Ok(())
+        }
+        Command::Secret => Ok(()),
+    }
+}

@@ -1,0 +1,241 @@
+//! tessera's operations, independent of HTTP: accounts (register, login) and sessions
+//! (refresh, logout, list, revoke). The HTTP layer and the CLI call these.
+
+mod accounts;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+pub use accounts::{Credentials, LoginOutcome, RegisteredUser};
+pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
+
+use crate::config::Config;
+use crate::domain::{PasswordError, PasswordPolicy, UsernameError};
+use crate::password::{HashError, PasswordHasher};
+use crate::revocation::RevocationSet;
+use crate::store::{RotationPolicy, SqliteStore, Store, StoreError};
+use crate::tokens::{AccessTokens, RefreshTokens, TokenError, VerifiedAccess, now_unix};
+
+/// Everything an operation can fail with. The HTTP layer gives each a status and a code.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Missing username or password")]
+    MissingFields,
+    #[error("{0}")]
+    InvalidUsername(#[from] UsernameError),
+    #[error("{0}")]
+    InvalidPassword(#[from] PasswordError),
+    #[error("Username already exists")]
+    UsernameTaken,
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    #[error("Account is disabled")]
+    AccountDisabled,
+    #[error("Server is busy hashing passwords; retry shortly")]
+    Overloaded,
+    #[error("Invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("Refresh token was already used; the session has been ended")]
+    RefreshTokenReused,
+    #[error("Session has ended")]
+    SessionEnded,
+    #[error("Session not found")]
+    SessionNotFound,
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("Database unavailable")]
+    Unavailable(String),
+    #[error("Internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UsernameTaken => AuthError::UsernameTaken,
+            StoreError::Unavailable(msg) => AuthError::Unavailable(msg),
+            StoreError::Other(msg) => AuthError::Internal(msg),
+        }
+    }
+}
+
+impl From<HashError> for AuthError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Overloaded => AuthError::Overloaded,
+            HashError::Internal(msg) => AuthError::Internal(msg),
+        }
+    }
+}
+
+/// The assembled services of one tessera instance. Cheap to clone.
+#[derive(Clone)]
+pub struct Tessera {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    access: AccessTokens,
+    refresh: RefreshTokens,
+    revocations: Arc<RevocationSet>,
+}
+
+impl Tessera {
+    /// Prepares the data directory, keys and database (migrations applied), ready to serve.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let jwt_secret = crate::keys::load_or_generate(
+            &config.data_dir,
+            "jwt_secret",
+            config.jwt_secret_key.as_ref(),
+        )?;
+        crate::keys::check_hs256_secret(&jwt_secret)?;
+        let refresh_key = crate::keys::load_or_generate(
+            &config.data_dir,
+            "refresh_token_key",
+            config.refresh_token_key.as_ref(),
+        )?;
+        crate::keys::check_hs256_secret(&refresh_key).context("refresh_token_key")?;
+
+        let url = config.effective_database_url();
+        let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+            Arc::new(SqliteStore::connect(&url, config.db_max_connections).await?)
+        } else {
+            anyhow::bail!(
+                "unsupported database URL (only sqlite:// is supported so far): {}",
+                redact_url(&url)
+            );
+        };
+        store.migrate().await?;
+
+        let hasher = PasswordHasher::new(
+            config.argon2,
+            config.effective_hash_workers(),
+            config.hash_queue,
+        )?;
+        let access = AccessTokens::new(
+            &jwt_secret,
+            config.issuer.clone(),
+            config.access_token_ttl_secs,
+            config.leeway_secs,
+        )?;
+        let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hasher,
+                access,
+                refresh: RefreshTokens::new(refresh_key),
+                revocations: Arc::new(RevocationSet::new(remember)),
+                store,
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    fn policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_bytes: self.inner.config.password_min_bytes,
+            max_bytes: self.inner.config.password_max_bytes,
+        }
+    }
+
+    fn rotation_policy(&self) -> RotationPolicy {
+        RotationPolicy {
+            now: now_unix(),
+            grace_secs: self.inner.config.refresh_grace_secs as i64,
+            idle_timeout_secs: self.inner.config.session_idle_timeout_secs as i64,
+        }
+    }
+
+    /// Verifies an access token without touching the database: signature, claims, and the
+    /// in-memory revocation set.
+    pub fn verify_access_token(&self, token: &str) -> Result<VerifiedAccess, TokenError> {
+        let verified = self.inner.access.verify(token, now_unix())?;
+        if let Some(sid) = verified.claims.sid.as_deref()
+            && self.inner.revocations.is_revoked(sid)
+        {
+            return Err(TokenError::Revoked);
+        }
+        Ok(verified)
+    }
+
+    /// Starts the revocation poll and the purge of ended sessions. Dropping the handle stops them.
+    pub fn spawn_background_tasks(&self) -> BackgroundTasks {
+        let config = &self.inner.config;
+        let sync = tokio::spawn(crate::revocation::sync_from_store(
+            self.inner.revocations.clone(),
+            self.inner.store.clone(),
+            Duration::from_millis(config.revocation_poll_ms),
+        ));
+        let purge = tokio::spawn(purge_ended_sessions(self.clone()));
+        BackgroundTasks {
+            handles: vec![sync, purge],
+        }
+    }
+}
+
+/// Background tasks of a [`Tessera`]; aborted when dropped.
+pub struct BackgroundTasks {
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            handle.abort();
+        }
+    }
+}
+
+async fn purge_ended_sessions(tessera: Tessera) {
+    let config = tessera.config();
+    let mut ticker = tokio::time::interval(Duration::from_secs(config.purge_interval_secs.max(1)));
+    // Revoked sessions stay until their last access token has expired, so that other
+    // instances and restarts still learn of the revocation from the database.
+    let keep = (config.access_token_ttl_secs + config.leeway_secs) as i64 + 60;
+    loop {
+        ticker.tick().await;
+        match tessera
+            .store()
+            .purge_ended_sessions(now_unix() - keep)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged ended sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging ended sessions failed; will retry"),
+        }
+    }
+}
+
+/// A database URL with any password replaced, fit for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:[redacted]{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,225 @@
+//! Sessions: opening at login, refresh rotation with reuse detection, logout, listing, revocation.
+
+use subtle::ConstantTimeEq;
+
+use crate::domain::Username;
+use crate::store::{LogoutScope, NewSession, RotationOutcome, UserRecord};
+use crate::tokens::{AccessClaims, RefreshToken, now_unix};
+
+use super::{AuthError, Tessera};
+
+/// Who is calling, as far as the HTTP layer can tell. Kept on the session for the user to see.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Tokens handed to the client. `Debug` is deliberately not derived: these are secrets.
+pub struct IssuedSession {
+    pub session_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+}
+
+pub struct RefreshOutcome {
+    pub session: IssuedSession,
+    /// The request was a concurrent duplicate answered from the grace window.
+    pub grace_replay: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+/// Longest user agent kept; the rest is cut (clients control this header).
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+impl Tessera {
+    pub(super) async fn open_session(
+        &self,
+        user: &UserRecord,
+        client: &ClientInfo,
+        fresh: bool,
+    ) -> Result<IssuedSession, AuthError> {
+        let now = now_unix();
+        let token = RefreshToken::new_session();
+        let user_agent: Option<String> = client
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
+        self.store()
+            .create_session(NewSession {
+                id: &token.session_id,
+                user_id: user.id,
+                now,
+                expires_at: now + self.config().session_ttl_secs as i64,
+                user_agent: user_agent.as_deref(),
+                ip: client.ip.as_deref(),
+                refresh_nonce_digest: &token.nonce_digest(),
+            })
+            .await?;
+        self.issue(&user.username, &token, fresh, now)
+    }
+
+    fn issue(
+        &self,
+        username: &str,
+        token: &RefreshToken,
+        fresh: bool,
+        now: i64,
+    ) -> Result<IssuedSession, AuthError> {
+        let access = self
+            .inner
+            .access
+            .issue(username, &token.session_id, fresh, now)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(IssuedSession {
+            session_id: token.session_id.clone(),
+            access_token: access.token,
+            refresh_token: self.inner.refresh.encode(token),
+            expires_in: access.expires_in,
+        })
+    }
+
+    /// Exchanges a refresh token for a new access token and the next refresh token.
+    pub async fn refresh(&self, presented: &str) -> Result<RefreshOutcome, AuthError> {
+        let token = self
+            .inner
+            .refresh
+            .parse(presented)
+            .map_err(|_| AuthError::InvalidRefreshToken)?;
+        let session = self
+            .store()
+            .find_session(&token.session_id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        // The MAC proves the server made this token; the nonce proves it belongs to this
+        // session's current lineage. Compared in constant time.
+        if !bool::from(session.refresh_nonce_digest.ct_eq(&token.nonce_digest())) {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let policy = self.rotation_policy();
+        let counter = i64::try_from(token.counter).map_err(|_| AuthError::InvalidRefreshToken)?;
+        let (counter, user_id, grace_replay) = match self
+            .store()
+            .rotate_refresh_token(&token.session_id, counter, policy)
+            .await?
+        {
+            RotationOutcome::Rotated { counter, user_id } => (counter, user_id, false),
+            RotationOutcome::GraceReplay { counter, user_id } => (counter, user_id, true),
+            RotationOutcome::Reused => {
+                self.inner.revocations.insert(&token.session_id, policy.now);
+                tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
+                return Err(AuthError::RefreshTokenReused);
+            }
+            RotationOutcome::Ended => return Err(AuthError::SessionEnded),
+        };
+        let user = self
+            .store()
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
+        if user.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
+        }
+        let next = token.at_counter(counter as u64);
+        let session = self.issue(&user.username, &next, false, policy.now)?;
+        Ok(RefreshOutcome {
+            session,
+            grace_replay,
+        })
+    }
+
+    /// The user behind an access token: through its session, or by name for tokens without
+    /// one (minted by Flask-JWT-Extended during a cut-over).
+    async fn caller(&self, claims: &AccessClaims) -> Result<UserRecord, AuthError> {
+        if let Some(sid) = &claims.sid {
+            let session = self
+                .store()
+                .find_session(sid)
+                .await?
+                .ok_or(AuthError::SessionEnded)?;
+            return self
+                .store()
+                .find_user_by_id(session.user_id)
+                .await?
+                .ok_or(AuthError::SessionEnded);
+        }
+        let name = Username::parse(&claims.sub).map_err(|_| AuthError::SessionEnded)?;
+        self.store()
+            .find_user_by_canonical_name(name.canonical())
+            .await?
+            .ok_or(AuthError::SessionEnded)
+    }
+
+    /// Ends this session, the user's other sessions, or all of them; returns how many ended.
+    pub async fn logout(
+        &self,
+        claims: &AccessClaims,
+        scope: LogoutScope,
+    ) -> Result<usize, AuthError> {
+        let user = self.caller(claims).await?;
+        let now = now_unix();
+        let ids = self
+            .store()
+            .revoke_user_sessions(user.id, claims.sid.as_deref(), scope, now, "logout")
+            .await?;
+        for id in &ids {
+            self.inner.revocations.insert(id, now);
+        }
+        tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
+        Ok(ids.len())
+    }
+
+    pub async fn list_sessions(
+        &self,
+        claims: &AccessClaims,
+    ) -> Result<Vec<SessionView>, AuthError> {
+        let user = self.caller(claims).await?;
+        let sessions = self
+            .store()
+            .list_live_sessions(user.id, self.rotation_policy())
+            .await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| SessionView {
+                current: claims.sid.as_deref() == Some(s.id.as_str()),
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                expires_at: s.expires_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions. Another user's session id is "not found".
+    pub async fn revoke_session(
+        &self,
+        claims: &AccessClaims,
+        session_id: &str,
+    ) -> Result<(), AuthError> {
+        let user = self.caller(claims).await?;
+        let now = now_unix();
+        if !self
+            .store()
+            .revoke_session(user.id, session_id, now, "revoked_by_user")
+            .await?
+        {
+            return Err(AuthError::SessionNotFound);
+        }
+        self.inner.revocations.insert(session_id, now);
+        tracing::info!(user_id = user.id, "session revoked by its user");
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! Storage: one [`Store`] trait with methods named for intent, one implementation per backend.
+//!
+//! Multi-step invariants (refresh rotation, reuse revocation) are single store methods so
+//! each backend can make them atomic. Timestamps are Unix seconds computed in Rust.
+
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("username already exists")]
+    UsernameTaken,
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub username_canonical: &'a str,
+    pub password_hash: &'a str,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub refresh_nonce_digest: Vec<u8>,
+    pub refresh_counter: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub now: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub refresh_nonce_digest: &'a [u8],
+}
+
+/// The rules a rotation applies, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationPolicy {
+    pub now: i64,
+    pub grace_secs: i64,
+    /// 0: no idle timeout.
+    pub idle_timeout_secs: i64,
+}
+
+/// What presenting refresh token number `counter` of a session led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The token was current: the session advanced to `counter`.
+    Rotated { counter: i64, user_id: i64 },
+    /// The token was rotated moments ago (within the grace window): here is the same successor.
+    GraceReplay { counter: i64, user_id: i64 },
+    /// The token was rotated before the grace window: the session has been revoked.
+    Reused,
+    /// The session was revoked, has expired, or does not exist.
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// This session only.
+    Local,
+    /// All of the user's sessions but this one.
+    Others,
+    /// All of the user's sessions.
+    Global,
+}
+
+/// A revocation as the in-memory set needs it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RevokedSession {
+    pub id: String,
+    pub revoked_at: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies the embedded migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Inserts a user; [`StoreError::UsernameTaken`] when the canonical name exists.
+    async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord>;
+    async fn find_user_by_canonical_name(&self, canonical: &str)
+    -> StoreResult<Option<UserRecord>>;
+    async fn find_user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>>;
+    /// Replaces a hash only if it is still `old_hash` (a transparent upgrade must not undo a
+    /// password change that happened meanwhile).
+    async fn upgrade_password_hash(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool>;
+
+    async fn create_session(&self, session: NewSession<'_>) -> StoreResult<()>;
+    async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Atomically advances the session if `counter` is current; see [`RotationOutcome`].
+    async fn rotate_refresh_token(
+        &self,
+        session_id: &str,
+        counter: i64,
+        policy: RotationPolicy,
+    ) -> StoreResult<RotationOutcome>;
+    /// The user's sessions that are neither revoked nor expired, newest first.
+    async fn list_live_sessions(
+        &self,
+        user_id: i64,
+        policy: RotationPolicy,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Revokes one of the user's sessions; `false` if it is not the user's or already ended.
+    async fn revoke_session(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<bool>;
+    /// Revokes sessions of a user by scope relative to `current`; returns the ids revoked.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        current: Option<&str>,
+        scope: LogoutScope,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<Vec<String>>;
+    /// Revocations made at or after `since` (by any process), for the in-memory set.
+    async fn revocations_since(&self, since: i64) -> StoreResult<Vec<RevokedSession>>;
+    /// Deletes sessions that expired, or were revoked, before `cutoff`; returns how many.
+    async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64>;
+}

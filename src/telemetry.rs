@@ -1,0 +1,34 @@
+//! Logs: pretty on a terminal, JSON otherwise (or as configured), to standard error.
+//! Nothing here ever formats a password, hash, token or secret: those types hide themselves.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub fn init(format: LogFormat, level: &str) {
+    // RUST_LOG, when set, wins over the configured level (the usual Rust convention).
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    if result.is_err() {
+        eprintln!("tessera: a logger was already installed; keeping it");
+    }
+}

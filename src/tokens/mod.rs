@@ -1,0 +1,15 @@
+//! Tokens: JWT access tokens in Flask-JWT-Extended's claim layout, and opaque refresh tokens.
+
+mod access;
+mod refresh;
+
+pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError, VerifiedAccess};
+pub use refresh::{RefreshToken, RefreshTokenError, RefreshTokens};
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

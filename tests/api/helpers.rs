@@ -1,0 +1,176 @@
+//! `spawn_app()`: a fresh tessera on a random port with its own SQLite database, and a
+//! client with one helper per endpoint.
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tessera::{Application, Config, Tessera};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The HS256 secret the app signs with, so tests can forge tokens like an attacker who has it.
+    pub secret: String,
+    pub tessera: Tessera,
+    _data_dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app after `adjust` has changed its test configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let secret = tessera::secret::generate_token_urlsafe();
+    let mut config = Config::for_tests(data_dir.path());
+    config.jwt_secret_key = Some(tessera::secret::Secret::new(secret.clone()));
+    adjust(&mut config);
+    let app = Application::build(config)
+        .await
+        .unwrap_or_else(|e| panic!("app failed to build: {e:#}"));
+    let address = format!("http://{}", app.local_addr());
+    let tessera = app.tessera().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}"));
+    TestApp {
+        address,
+        client,
+        secret,
+        tessera,
+        _data_dir: data_dir,
+    }
+}
+
+/// A response's status and JSON body (`Value::Null` when the body is not JSON).
+pub async fn status_and_json(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub fn unwrap_response(result: reqwest::Result<Response>) -> Response {
+    result.unwrap_or_else(|e| panic!("request failed: {e}"))
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        unwrap_response(self.client.post(self.url(path)).json(body).send().await)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        unwrap_response(self.client.get(self.url(path)).send().await)
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Response {
+        unwrap_response(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(token)
+                .send()
+                .await,
+        )
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/register",
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/login",
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers and logs in; returns the login body (`access_token`, `refresh_token`, …).
+    pub async fn signed_up(&self, username: &str, password: &str) -> Value {
+        assert_eq!(
+            self.register(username, password).await.status(),
+            StatusCode::CREATED
+        );
+        let (status, body) = status_and_json(self.login(username, password).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    pub async fn protected(&self, token: &str) -> Response {
+        self.get_with_token("/protected", token).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/refresh", &json!({ "refresh_token": refresh_token }))
+            .await
+    }
+
+    pub async fn logout(&self, access_token: &str, scope: Option<&str>) -> Response {
+        let request = self
+            .client
+            .post(self.url("/logout"))
+            .bearer_auth(access_token);
+        let request = match scope {
+            Some(scope) => request.json(&json!({ "scope": scope })),
+            None => request,
+        };
+        unwrap_response(request.send().await)
+    }
+
+    pub async fn sessions(&self, access_token: &str) -> Response {
+        self.get_with_token("/sessions", access_token).await
+    }
+
+    pub async fn delete_session(&self, access_token: &str, id: &str) -> Response {
+        unwrap_response(
+            self.client
+                .delete(self.url(&format!("/sessions/{id}")))
+                .bearer_auth(access_token)
+                .send()
+                .await,
+        )
+    }
+
+    /// Signs `claims` with the app's secret, as any HS256 library would.
+    pub fn sign(&self, claims: &Value) -> String {
+        sign_hs256(&self.secret, claims)
+    }
+}
+
+pub fn sign_hs256(secret: &str, claims: &Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())
+        .unwrap_or_else(|e| panic!("key: {e}"));
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &key)
+        .unwrap_or_else(|e| panic!("encode: {e}"))
+}
+
+pub fn now() -> i64 {
+    tessera::tokens::now_unix()
+}
+
+/// The payload of a JWT, decoded without checking anything.
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+pub fn str_field<'a>(body: &'a Value, name: &str) -> &'a str {
+    body[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string field {name} in {body}"))
+}

@@ -20,10 +20,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for the SQLite database and generated key files.
     pub data_dir: PathBuf,
-    /// `sqlite://…` URL; default: `tessera.db` in the data directory.
+    /// `sqlite://…` or `postgres://…`; default: `tessera.db` in the data directory.
     pub database_url: Option<String>,
     /// Maximum number of pooled database connections.
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before `503 unavailable`.
+    pub db_connect_timeout_secs: u64,
     /// HS256 signing secret (`JWT_SECRET_KEY`); generated and kept in the data directory when unset.
     #[serde(skip_serializing)]
     pub jwt_secret_key: Option<Secret>,
@@ -99,6 +101,7 @@ impl Default for Config {
             data_dir: PathBuf::from("tessera-data"),
             database_url: None,
             db_max_connections: 8,
+            db_connect_timeout_secs: 3,
             jwt_secret_key: None,
             refresh_token_key: None,
             issuer: "tessera".into(),
@@ -143,7 +146,7 @@ impl Config {
             .merge(
                 Env::prefixed("TESSERA_")
                     .split("__")
-                    .filter(|k| known_env_key(k.as_str())),
+                    .filter(|k| known_env_key(&k.as_str().to_ascii_lowercase())),
             );
         let mut config: Config = figment
             .extract()
@@ -270,4 +273,126 @@ fn known_env_key(key: &str) -> bool {
     let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
     let secret_keys = ["jwt_secret_key", "refresh_token_key"];
     secret_keys.contains(&top) || defaults.get(top).is_some()
+}
+
+#[cfg(test)]
+// figment::Jail fixes the error type of its closures; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tessera.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                access_token_ttl_secs = 60
+                issuer = "from-file"
+                [argon2]
+                memory_kib = 32768
+                "#,
+            )?;
+            jail.set_env("TESSERA_ISSUER", "from-env");
+            jail.set_env("TESSERA_ARGON2__ITERATIONS", "3");
+            jail.set_env("TESSERA_DATABASE_URL", "postgres://u@db/tessera");
+            let config =
+                Config::load(Some(Path::new("tessera.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+            assert_eq!(config.access_token_ttl_secs, 60);
+            assert_eq!(config.issuer, "from-env");
+            assert_eq!(
+                config.argon2,
+                Argon2Config {
+                    memory_kib: 32768,
+                    iterations: 3,
+                    parallelism: 1
+                }
+            );
+            assert_eq!(
+                config.database_url.as_deref(),
+                Some("postgres://u@db/tessera")
+            );
+            assert_eq!(config.session_ttl_secs, Config::default().session_ttl_secs);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_seeds_secret_variable_is_honoured_and_the_prefixed_one_wins() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET_KEY", "seed-secret-seed-secret-seed-secret");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let secret = config
+                .jwt_secret_key
+                .as_ref()
+                .map(|s| s.expose().to_owned());
+            assert_eq!(
+                secret.as_deref(),
+                Some("seed-secret-seed-secret-seed-secret")
+            );
+            jail.set_env(
+                "TESSERA_JWT_SECRET_KEY",
+                "prefixed-secret-prefixed-secret-xx",
+            );
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let secret = config
+                .jwt_secret_key
+                .as_ref()
+                .map(|s| s.expose().to_owned());
+            assert_eq!(
+                secret.as_deref(),
+                Some("prefixed-secret-prefixed-secret-xx")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("secret.txt", "file-secret-file-secret-file-secret\n")?;
+            jail.set_env("JWT_SECRET_KEY_FILE", "secret.txt");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let secret = config
+                .jwt_secret_key
+                .as_ref()
+                .map(|s| s.expose().to_owned());
+            assert_eq!(
+                secret.as_deref(),
+                Some("file-secret-file-secret-file-secret")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_tessera_variables_are_reported_not_applied() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TESSERA_LISTNE", "0.0.0.0:1");
+            jail.set_env("TESSERA_LOG_LEVEL", "debug");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, Config::default().listen);
+            assert_eq!(config.log_level, "debug");
+            let unknown = Config::unknown_env_vars();
+            assert!(
+                unknown.contains(&"TESSERA_LISTNE".to_owned()),
+                "{unknown:?}"
+            );
+            assert!(
+                !unknown.contains(&"TESSERA_LOG_LEVEL".to_owned()),
+                "{unknown:?}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_configuration_file_is_an_error() {
+        figment::Jail::expect_with(|_| {
+            assert!(Config::load(Some(Path::new("nope.toml"))).is_err());
+            Ok(())
+        });
+    }
 }

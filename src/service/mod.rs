@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::domain::{PasswordError, PasswordPolicy, UsernameError};
 use crate::password::{HashError, PasswordHasher};
 use crate::revocation::RevocationSet;
-use crate::store::{RotationPolicy, SqliteStore, Store, StoreError};
+use crate::store::{RotationPolicy, Store, StoreError};
 use crate::tokens::{AccessTokens, RefreshTokens, TokenError, VerifiedAccess, now_unix};
 
 /// Everything an operation can fail with. The HTTP layer gives each a status and a code.
@@ -107,15 +107,11 @@ impl Tessera {
         crate::keys::check_hs256_secret(&refresh_key).context("refresh_token_key")?;
 
         let url = config.effective_database_url();
-        let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-            Arc::new(SqliteStore::connect(&url, config.db_max_connections).await?)
-        } else {
-            anyhow::bail!(
-                "unsupported database URL (only sqlite:// is supported so far): {}",
-                redact_url(&url)
-            );
-        };
-        store.migrate().await?;
+        let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
+        let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        migrate_with_retry(store.as_ref(), connect_timeout).await?;
 
         let hasher = PasswordHasher::new(
             config.argon2,
@@ -189,8 +185,10 @@ impl Tessera {
             Duration::from_millis(config.revocation_poll_ms),
         ));
         let purge = tokio::spawn(purge_ended_sessions(self.clone()));
+        let (store, set) = (self.inner.store.clone(), self.inner.revocations.clone());
+        let watch = tokio::spawn(async move { store.watch_revocations(set).await });
         BackgroundTasks {
-            handles: vec![sync, purge],
+            handles: vec![sync, purge, watch],
         }
     }
 }
@@ -204,6 +202,23 @@ impl Drop for BackgroundTasks {
     fn drop(&mut self) {
         for handle in &self.handles {
             handle.abort();
+        }
+    }
+}
+
+/// Migrations at start. A database that is still starting (a container beside this one)
+/// gets a few tries before tessera gives up.
+async fn migrate_with_retry(store: &dyn Store, timeout: Duration) -> anyhow::Result<()> {
+    let mut attempt = 1;
+    loop {
+        match store.migrate().await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Unavailable(e)) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "database not reachable yet; retrying");
+                tokio::time::sleep(timeout.min(Duration::from_secs(2))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("cannot apply database migrations"),
         }
     }
 }

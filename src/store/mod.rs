@@ -3,11 +3,19 @@
 //! Multi-step invariants (refresh rotation, reuse revocation) are single store methods so
 //! each backend can make them atomic. Timestamps are Unix seconds computed in Rust.
 
+mod postgres;
+mod sql;
 mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use postgres::{PostgresStore, REVOCATION_CHANNEL};
 pub use sqlite::SqliteStore;
+
+use crate::revocation::RevocationSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,15 +31,53 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::Database(db)
+                if db.code().as_deref().is_some_and(is_connection_failure) =>
+            {
                 StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Other(e.to_string()),
         }
     }
 }
 
+/// SQLSTATE classes that mean "the database went away", not "the query was wrong":
+/// 08 connection exception, 57 operator intervention (shutdown, terminated backend),
+/// 53 insufficient resources (too many connections).
+fn is_connection_failure(sqlstate: &str) -> bool {
+    ["08", "57", "53"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store the URL names: `sqlite:…` or `postgres://…` / `postgresql://…`.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            SqliteStore::connect(url, max_connections, acquire_timeout).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            PostgresStore::connect(url, max_connections, acquire_timeout).await?,
+        ))
+    } else {
+        Err(StoreError::Other(
+            "the database URL must start with sqlite: or postgres://".into(),
+        ))
+    }
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRecord {
@@ -170,4 +216,11 @@ pub trait Store: Send + Sync {
     async fn revocations_since(&self, since: i64) -> StoreResult<Vec<RevokedSession>>;
     /// Deletes sessions that expired, or were revoked, before `cutoff`; returns how many.
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64>;
+
+    /// Feeds revocations made by any process into `set` as they happen, where the backend
+    /// can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends without
+    /// announcements rely on the periodic poll alone.
+    async fn watch_revocations(&self, _set: Arc<RevocationSet>) {
+        std::future::pending::<()>().await
+    }
 }

@@ -33,7 +33,6 @@ async fn assert_name_still_free(app: &TestApp, name: &str) {
     );
 }
 
-#[tokio::test]
 async fn a_body_that_is_not_json_is_400() {
     let app = spawn_app().await;
     for path in ["/register", "/login"] {
@@ -49,7 +48,6 @@ async fn a_body_that_is_not_json_is_400() {
     }
 }
 
-#[tokio::test]
 async fn invalid_utf8_is_400() {
     let app = spawn_app().await;
     let bytes = b"{\"username\": \"\xff\xfe\", \"password\": \"correct-horse\"}".to_vec();
@@ -58,7 +56,6 @@ async fn invalid_utf8_is_400() {
     assert_error_shape(&body, "invalid_json");
 }
 
-#[tokio::test]
 async fn a_wrong_or_missing_content_type_is_415() {
     let app = spawn_app().await;
     let json = br#"{"username":"dave","password":"correct-horse"}"#.to_vec();
@@ -78,7 +75,6 @@ async fn a_wrong_or_missing_content_type_is_415() {
     assert_name_still_free(&app, "dave").await;
 }
 
-#[tokio::test]
 async fn json_that_is_not_an_object_is_400() {
     let app = spawn_app().await;
     for body in [json!([1, 2]), json!("alice"), json!(42), json!(null)] {
@@ -88,7 +84,6 @@ async fn json_that_is_not_an_object_is_400() {
     }
 }
 
-#[tokio::test]
 async fn fields_of_the_wrong_type_are_400() {
     let app = spawn_app().await;
     for body in [
@@ -106,7 +101,6 @@ async fn fields_of_the_wrong_type_are_400() {
     assert_name_still_free(&app, "erin").await;
 }
 
-#[tokio::test]
 async fn an_oversized_body_is_413() {
     let app = spawn_app_with(|c| c.body_limit_bytes = 4096).await;
     let big = json!({"username": "frank", "password": "p".repeat(10_000)});
@@ -116,7 +110,6 @@ async fn an_oversized_body_is_413() {
     assert_name_still_free(&app, "frank").await;
 }
 
-#[tokio::test]
 async fn usernames_that_break_the_rules_are_400() {
     let app = spawn_app().await;
     for name in [
@@ -139,7 +132,6 @@ async fn usernames_that_break_the_rules_are_400() {
     );
 }
 
-#[tokio::test]
 async fn passwords_outside_the_policy_are_400() {
     let app = spawn_app_with(|c| c.password_max_bytes = 64).await;
     for password in ["short", "1234567", &"p".repeat(65)] {
@@ -150,7 +142,6 @@ async fn passwords_outside_the_policy_are_400() {
     assert_name_still_free(&app, "gina").await;
 }
 
-#[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape() {
     let app = spawn_app().await;
     let (status, body) = status_and_json(app.get("/no-such-route").await).await;
@@ -175,7 +166,6 @@ async fn unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape() {
     }
 }
 
-#[tokio::test]
 async fn login_never_applies_the_password_policy() {
     // A password shorter than the policy can still be checked (imported users have them);
     // it is simply wrong here.
@@ -185,3 +175,16 @@ async fn login_never_applies_the_password_policy() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error_shape(&body, "invalid_credentials");
 }
+
+crate::backend_tests!(
+    a_body_that_is_not_json_is_400,
+    invalid_utf8_is_400,
+    a_wrong_or_missing_content_type_is_415,
+    json_that_is_not_an_object_is_400,
+    fields_of_the_wrong_type_are_400,
+    an_oversized_body_is_413,
+    usernames_that_break_the_rules_are_400,
+    passwords_outside_the_policy_are_400,
+    unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape,
+    login_never_applies_the_password_policy,
+);

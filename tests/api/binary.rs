@@ -1,94 +1,18 @@
 //! The real `tessera` binary as a process: it serves with no configuration but a data
 //! directory, logs JSON with request ids, never logs a password or token, and stops on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{status_and_json, str_field, unwrap_response};
-
-struct Server {
-    child: Child,
-    address: String,
-    logs: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tessera() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    // The test must not depend on the developer's environment.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("TESSERA_")
-            || key == "JWT_SECRET_KEY"
-            || key == "RUST_LOG"
-        {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-/// Starts `tessera serve` on a free port and waits for its "listening" log line.
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = tessera()
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("TESSERA_LOG_LEVEL", "debug")
-        .env("TESSERA_ARGON2__MEMORY_KIB", "1024")
-        .env("TESSERA_ARGON2__ITERATIONS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start tessera: {e}"));
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let (address_tx, address_rx) = mpsc::channel();
-    let sink = logs.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-                && event["message"] == "tessera listening"
-            {
-                let _ = address_tx.send(event["address"].as_str().unwrap_or_default().to_owned());
-            }
-            if let Ok(mut logs) = sink.lock() {
-                logs.push(line);
-            }
-        }
-    });
-    let address = address_rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("tessera did not start: {e}"));
-    Server {
-        child,
-        address: format!("http://{address}"),
-        logs,
-        _dir: dir,
-    }
-}
+use crate::process::{ServerProcess, tessera_command as tessera};
 
 #[tokio::test]
 async fn the_binary_serves_the_contract_and_never_logs_secrets() {
-    let mut server = start_server();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut server = ServerProcess::start(dir.path(), &[]);
     let client = reqwest::Client::new();
     let password = "Sup3r-Secret-Passw0rd";
     let credentials = json!({"username": "jules", "password": password});
@@ -142,7 +66,7 @@ async fn the_binary_serves_the_contract_and_never_logs_secrets() {
     let status = server.child.wait().unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success(), "tessera exited with {status}");
 
-    let logs = server.logs.lock().map(|l| l.join("\n")).unwrap_or_default();
+    let logs = server.log_text();
     assert!(
         logs.contains("login succeeded"),
         "the logs should record the login:\n{logs}"

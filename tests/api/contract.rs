@@ -5,7 +5,6 @@ use serde_json::json;
 
 use crate::helpers::{jwt_claims, spawn_app, status_and_json, str_field};
 
-#[tokio::test]
 async fn register_creates_a_user_and_returns_it() {
     let app = spawn_app().await;
     let (status, body) = status_and_json(app.register("alice", "correct-horse").await).await;
@@ -16,7 +15,6 @@ async fn register_creates_a_user_and_returns_it() {
     assert!(body.get("password").is_none() && body["user"].get("password").is_none());
 }
 
-#[tokio::test]
 async fn register_with_a_missing_or_empty_field_is_400() {
     let app = spawn_app().await;
     for body in [
@@ -36,7 +34,6 @@ async fn register_with_a_missing_or_empty_field_is_400() {
     }
 }
 
-#[tokio::test]
 async fn register_with_a_taken_username_is_400_in_any_case_or_width() {
     let app = spawn_app().await;
     assert_eq!(
@@ -53,7 +50,6 @@ async fn register_with_a_taken_username_is_400_in_any_case_or_width() {
     }
 }
 
-#[tokio::test]
 async fn login_returns_an_access_token_in_the_flask_layout() {
     let app = spawn_app().await;
     app.register("Alice", "correct-horse").await;
@@ -77,7 +73,6 @@ async fn login_returns_an_access_token_in_the_flask_layout() {
     );
 }
 
-#[tokio::test]
 async fn login_works_with_any_case_or_width_of_the_name_and_keeps_the_registered_form() {
     let app = spawn_app().await;
     app.register("Alice", "correct-horse").await;
@@ -90,7 +85,6 @@ async fn login_works_with_any_case_or_width_of_the_name_and_keeps_the_registered
     }
 }
 
-#[tokio::test]
 async fn login_with_missing_fields_is_400() {
     let app = spawn_app().await;
     let (status, body) =
@@ -102,7 +96,6 @@ async fn login_with_missing_fields_is_400() {
     );
 }
 
-#[tokio::test]
 async fn unknown_user_and_wrong_password_get_the_same_401() {
     let app = spawn_app().await;
     app.register("alice", "correct-horse").await;
@@ -118,7 +111,6 @@ async fn unknown_user_and_wrong_password_get_the_same_401() {
     assert_eq!(invalid_name, expected);
 }
 
-#[tokio::test]
 async fn protected_answers_with_the_username_for_a_valid_token() {
     let app = spawn_app().await;
     let login = app.signed_up("alice", "correct-horse").await;
@@ -128,7 +120,6 @@ async fn protected_answers_with_the_username_for_a_valid_token() {
     assert_eq!(body, json!({"logged_in_as": "alice"}));
 }
 
-#[tokio::test]
 async fn protected_without_a_token_is_401() {
     let app = spawn_app().await;
     let response = app.get("/protected").await;
@@ -139,7 +130,6 @@ async fn protected_without_a_token_is_401() {
     assert!(body["message"].is_string());
 }
 
-#[tokio::test]
 async fn every_route_answers_under_api_too() {
     let app = spawn_app().await;
     let (status, _) = status_and_json(
@@ -173,7 +163,6 @@ async fn every_route_answers_under_api_too() {
     );
 }
 
-#[tokio::test]
 async fn concurrent_registrations_of_one_name_yield_exactly_one_201() {
     let app = spawn_app().await;
     let mut tasks = tokio::task::JoinSet::new();
@@ -208,7 +197,6 @@ async fn concurrent_registrations_of_one_name_yield_exactly_one_201() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
 async fn health_endpoints_answer() {
     let app = spawn_app().await;
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
@@ -217,9 +205,24 @@ async fn health_endpoints_answer() {
     assert_eq!(body["status"], "ready");
 }
 
-#[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     let response = app.get("/healthz").await;
     assert!(response.headers().get("x-request-id").is_some());
 }
+
+crate::backend_tests!(
+    register_creates_a_user_and_returns_it,
+    register_with_a_missing_or_empty_field_is_400,
+    register_with_a_taken_username_is_400_in_any_case_or_width,
+    login_returns_an_access_token_in_the_flask_layout,
+    login_works_with_any_case_or_width_of_the_name_and_keeps_the_registered_form,
+    login_with_missing_fields_is_400,
+    unknown_user_and_wrong_password_get_the_same_401,
+    protected_answers_with_the_username_for_a_valid_token,
+    protected_without_a_token_is_401,
+    every_route_answers_under_api_too,
+    concurrent_registrations_of_one_name_yield_exactly_one_201,
+    health_endpoints_answer,
+    every_response_carries_a_request_id,
+);

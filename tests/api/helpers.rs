@@ -7,24 +7,37 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tessera::{Application, Config, Tessera};
 
+use crate::backend::{Backend, TestDatabase, current_backend};
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     /// The HS256 secret the app signs with, so tests can forge tokens like an attacker who has it.
     pub secret: String,
     pub tessera: Tessera,
+    // Dropped after the app's fields above: the database goes last.
     _data_dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts an app after `adjust` has changed its test configuration.
+/// Starts an app after `adjust` has changed its test configuration, on the backend the
+/// test runs on (see `backend_tests!`).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let secret = tessera::secret::generate_token_urlsafe();
     let mut config = Config::for_tests(data_dir.path());
+    let backend = current_backend();
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDatabase::create().await),
+    };
+    if let Some(database) = &database {
+        config.database_url = Some(database.url.clone());
+    }
     config.jwt_secret_key = Some(tessera::secret::Secret::new(secret.clone()));
     adjust(&mut config);
     let app = Application::build(config)
@@ -43,6 +56,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         secret,
         tessera,
         _data_dir: data_dir,
+        _database: database,
     }
 }
 

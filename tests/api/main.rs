@@ -1,9 +1,13 @@
 //! Black-box tests over real HTTP on loopback: one binary, one module per area.
 
+mod backend;
 mod bad_input;
 mod binary;
 mod contract;
+mod faults;
 mod helpers;
+mod instances;
+mod process;
 mod sessions;
 mod startup;
 mod tokens;

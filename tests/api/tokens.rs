@@ -38,7 +38,6 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-#[tokio::test]
 async fn any_hs256_token_signed_with_the_secret_is_accepted_without_kid_or_sid() {
     // What Flask-JWT-Extended mints with the same JWT_SECRET_KEY.
     let app = spawn_app().await;
@@ -48,14 +47,12 @@ async fn any_hs256_token_signed_with_the_secret_is_accepted_without_kid_or_sid()
     assert_eq!(body, json!({"logged_in_as": "legacy-user"}));
 }
 
-#[tokio::test]
 async fn a_token_signed_with_another_key_is_refused() {
     let app = spawn_app().await;
     let token = sign_hs256(&"another-secret-".repeat(4), &flask_style_claims("alice"));
     assert_refused(&app, &token, "invalid_signature").await;
 }
 
-#[tokio::test]
 async fn an_expired_token_is_refused() {
     let app = spawn_app().await;
     let mut claims = flask_style_claims("alice");
@@ -65,7 +62,6 @@ async fn an_expired_token_is_refused() {
     assert_refused(&app, &app.sign(&claims), "token_expired").await;
 }
 
-#[tokio::test]
 async fn a_token_that_is_not_valid_yet_is_refused() {
     let app = spawn_app().await;
     let mut claims = flask_style_claims("alice");
@@ -73,7 +69,6 @@ async fn a_token_that_is_not_valid_yet_is_refused() {
     assert_refused(&app, &app.sign(&claims), "token_not_yet_valid").await;
 }
 
-#[tokio::test]
 async fn an_alg_none_token_is_refused() {
     let app = spawn_app().await;
     for header in [
@@ -86,7 +81,6 @@ async fn an_alg_none_token_is_refused() {
     }
 }
 
-#[tokio::test]
 async fn a_token_naming_another_algorithm_is_refused_even_with_a_valid_hmac() {
     // Algorithm confusion: claim RS256 but sign with the HMAC secret.
     let app = spawn_app().await;
@@ -106,7 +100,6 @@ async fn a_token_naming_another_algorithm_is_refused_even_with_a_valid_hmac() {
     }
 }
 
-#[tokio::test]
 async fn a_tampered_token_is_refused() {
     let app = spawn_app().await;
     let login = app.signed_up("alice", "correct-horse").await;
@@ -130,7 +123,6 @@ async fn a_tampered_token_is_refused() {
     .await;
 }
 
-#[tokio::test]
 async fn a_refresh_typed_jwt_is_refused_on_protected() {
     let app = spawn_app().await;
     let mut claims = flask_style_claims("alice");
@@ -138,7 +130,6 @@ async fn a_refresh_typed_jwt_is_refused_on_protected() {
     assert_refused(&app, &app.sign(&claims), "wrong_token_type").await;
 }
 
-#[tokio::test]
 async fn a_token_without_exp_is_refused() {
     // The seed accepts these forever; tessera does not.
     let app = spawn_app().await;
@@ -147,7 +138,6 @@ async fn a_token_without_exp_is_refused() {
     assert_refused(&app, &app.sign(&claims), "invalid_token").await;
 }
 
-#[tokio::test]
 async fn a_token_from_another_issuer_is_refused() {
     let app = spawn_app().await;
     let mut claims = flask_style_claims("alice");
@@ -155,7 +145,6 @@ async fn a_token_from_another_issuer_is_refused() {
     assert_refused(&app, &app.sign(&claims), "invalid_issuer").await;
 }
 
-#[tokio::test]
 async fn garbage_and_malformed_headers_are_refused() {
     let app = spawn_app().await;
     for token in ["garbage", "a.b.c", "...."] {
@@ -176,3 +165,17 @@ async fn garbage_and_malformed_headers_are_refused() {
         assert_eq!(body["error"], "invalid_token", "{header}: {body}");
     }
 }
+
+crate::backend_tests!(
+    any_hs256_token_signed_with_the_secret_is_accepted_without_kid_or_sid,
+    a_token_signed_with_another_key_is_refused,
+    an_expired_token_is_refused,
+    a_token_that_is_not_valid_yet_is_refused,
+    an_alg_none_token_is_refused,
+    a_token_naming_another_algorithm_is_refused_even_with_a_valid_hmac,
+    a_tampered_token_is_refused,
+    a_refresh_typed_jwt_is_refused_on_protected,
+    a_token_without_exp_is_refused,
+    a_token_from_another_issuer_is_refused,
+    garbage_and_malformed_headers_are_refused,
+);

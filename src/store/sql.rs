@@ -1,0 +1,279 @@
+//! The queries both backends share. The SQL text is the same on SQLite and PostgreSQL
+//! (`$n` placeholders, `RETURNING`, integer timestamps), so it is written once, in a
+//! macro that each backend instantiates for its own pool type.
+//!
+//! Dynamic SQL (wrapped in `AssertSqlSafe`) only ever interpolates the constants below;
+//! every value goes through `bind`.
+
+pub(super) const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled_at";
+pub(super) const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+     refresh_nonce_digest, refresh_counter, rotated_at, revoked_at";
+// Dynamic SQL below (wrapped in `AssertSqlSafe`) only ever interpolates these constants;
+// every value goes through `bind`.
+
+/// A session is live when it is not revoked, not expired, and (with an idle timeout) recently used.
+pub(super) const LIVE: &str =
+    "revoked_at IS NULL AND expires_at > $2 AND ($3 = 0 OR last_used_at > $2 - $3)";
+
+/// A migration that could not reach the database is "unavailable" (worth retrying);
+/// anything else is a real failure.
+pub(super) fn migration_error(e: sqlx::migrate::MigrateError) -> super::StoreError {
+    match e {
+        sqlx::migrate::MigrateError::Execute(e) => e.into(),
+        other => super::StoreError::Other(format!("migration failed: {other}")),
+    }
+}
+
+/// Implements [`Store`](super::Store) for a struct with a `pool` field of a sqlx pool
+/// type, with the given embedded migrations, plus any backend-specific methods given.
+/// (The whole impl is generated here because `#[async_trait]` must see every method.)
+macro_rules! impl_sql_store {
+    ($store:ty, $migrations:literal, { $($extra:tt)* }) => {
+#[async_trait]
+impl Store for $store {
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!($migrations).run(&self.pool).await.map_err(migration_error)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord> {
+        let sql = format!(
+            "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING {USER_COLUMNS}"
+        );
+        let record = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user.username)
+            .bind(user.username_canonical)
+            .bind(user.password_hash)
+            .bind(user.now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(record)
+    }
+
+    async fn find_user_by_canonical_name(
+        &self,
+        canonical: &str,
+    ) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_canonical = $1");
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(canonical)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn find_user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        user_id: i64,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(user_id)
+                .bind(old_hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_session(&self, s: NewSession<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+             refresh_nonce_digest, refresh_counter) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0)",
+        )
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .bind(s.user_agent)
+        .bind(s.ip)
+        .bind(s.refresh_nonce_digest)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        id: &str,
+        counter: i64,
+        p: RotationPolicy,
+    ) -> StoreResult<RotationOutcome> {
+        // One conditional UPDATE: of any number of concurrent requests presenting the
+        // current token, exactly one advances the counter. The rest fall through to the
+        // read below and see the counter one ahead, i.e. the grace path.
+        let sql = format!(
+            "UPDATE sessions SET refresh_counter = refresh_counter + 1, rotated_at = $2, last_used_at = $2 \
+             WHERE id = $1 AND refresh_counter = $4 AND {LIVE} RETURNING refresh_counter, user_id"
+        );
+        let rotated: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(p.now)
+            .bind(p.idle_timeout_secs)
+            .bind(counter)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some((counter, user_id)) = rotated {
+            return Ok(RotationOutcome::Rotated { counter, user_id });
+        }
+        let sql = format!(
+            "SELECT refresh_counter, rotated_at, user_id FROM sessions WHERE id = $1 AND {LIVE}"
+        );
+        let current: Option<(i64, Option<i64>, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(p.now)
+            .bind(p.idle_timeout_secs)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((current, rotated_at, user_id)) = current else {
+            return Ok(RotationOutcome::Ended);
+        };
+        let within_grace = rotated_at.is_some_and(|at| p.now - at <= p.grace_secs);
+        if current == counter + 1 && within_grace {
+            return Ok(RotationOutcome::GraceReplay {
+                counter: current,
+                user_id,
+            });
+        }
+        if current > counter {
+            // A token rotated before the grace window came back: it was copied. End the
+            // session so neither the thief nor the victim keeps it.
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2, revoke_reason = 'refresh_token_reused' \
+                 WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(p.now)
+            .execute(&self.pool)
+            .await?;
+            return Ok(RotationOutcome::Reused);
+        }
+        // A counter ahead of the database's cannot carry a valid MAC unless the key leaked.
+        Ok(RotationOutcome::Ended)
+    }
+
+    async fn list_live_sessions(
+        &self,
+        user_id: i64,
+        p: RotationPolicy,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND {LIVE} ORDER BY created_at DESC, id"
+        );
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(p.now)
+            .bind(p.idle_timeout_secs)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let ids = self
+            .revoke_where("id = $4", (user_id, session_id), now, reason)
+            .await?;
+        Ok(!ids.is_empty())
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        current: Option<&str>,
+        scope: LogoutScope,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<Vec<String>> {
+        let current = current.unwrap_or("");
+        match scope {
+            LogoutScope::Local => {
+                self.revoke_where("id = $4", (user_id, current), now, reason)
+                    .await
+            }
+            LogoutScope::Others => {
+                self.revoke_where("id <> $4", (user_id, current), now, reason)
+                    .await
+            }
+            LogoutScope::Global => {
+                self.revoke_where("$4 = $4", (user_id, current), now, reason)
+                    .await
+            }
+        }
+    }
+
+    async fn revocations_since(&self, since: i64) -> StoreResult<Vec<RevokedSession>> {
+        Ok(
+            sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    $($extra)*
+}
+    };
+}
+
+/// The inherent helpers the shared methods use.
+macro_rules! shared_store_helpers {
+    () => {
+        async fn revoke_where(
+            &self,
+            condition: &str,
+            binds: (i64, &str),
+            now: i64,
+            reason: &str,
+        ) -> StoreResult<Vec<String>> {
+            let sql = format!(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+             WHERE revoked_at IS NULL AND user_id = $3 AND {condition} RETURNING id"
+            );
+            let ids: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(now)
+                .bind(reason)
+                .bind(binds.0)
+                .bind(binds.1)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(ids.into_iter().map(|(id,)| id).collect())
+        }
+    };
+}
+
+pub(super) use {impl_sql_store, shared_store_helpers};

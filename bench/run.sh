@@ -20,6 +20,9 @@ CONNECTIONS=32
 # /refresh chains one rotated token per connection, so connections == threads.
 REFRESH_THREADS=4
 TESSERA_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/tessera
+DATABASE=sqlite
+POSTGRES_URL=${TESSERA_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+BENCH_DB_NAME=""
 SEED_DIR=$(cd "$REPO_ROOT/.." && pwd)/shared/anchors/flask_seed
 VENV_DIR=$REPO_ROOT/bench/.venv
 SKIP_TESSERA=0
@@ -52,6 +55,9 @@ Flags:
   --skip-tessera        do not run tessera (Flask scenarios only)
   --skip-flask          do not run the Flask reference (ratios are n/a)
   --only S[,S...]       run only these scenarios: ${ALL_SCENARIOS[*]}
+  --database KIND       tessera's database: sqlite (default) or postgres
+  --postgres-url URL    server for --database postgres; a fresh database is created on it
+                        and dropped afterwards (default: $POSTGRES_URL)
   -h, --help            this help
 
 Scenarios: healthz (tessera only), protected, login, register, refresh (tessera only).
@@ -71,6 +77,10 @@ while [ "$#" -gt 0 ]; do
   case $1 in
     --duration) need_value "$@"; DURATION=$2; shift 2 ;;
     --duration=*) DURATION=${1#*=}; shift ;;
+    --database) need_value "$@"; DATABASE=$2; shift 2 ;;
+    --database=*) DATABASE=${1#*=}; shift ;;
+    --postgres-url) need_value "$@"; POSTGRES_URL=$2; shift 2 ;;
+    --postgres-url=*) POSTGRES_URL=${1#*=}; shift ;;
     --tessera-bin) need_value "$@"; TESSERA_BIN=$(abspath "$2"); shift 2 ;;
     --tessera-bin=*) TESSERA_BIN=$(abspath "${1#*=}"); shift ;;
     --seed-dir) need_value "$@"; SEED_DIR=$(abspath "$2"); shift 2 ;;
@@ -88,6 +98,7 @@ done
 
 # wrk takes a number with an optional s/m/h unit.
 [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration: expected e.g. 10s, 30s or 1m, got '$DURATION'"
+[[ $DATABASE == sqlite || $DATABASE == postgres ]] || die "--database: expected sqlite or postgres, got '$DATABASE'"
 
 SCENARIOS=("${ALL_SCENARIOS[@]}")
 if [ -n "$ONLY" ]; then
@@ -148,6 +159,7 @@ cleanup() {
   trap - EXIT INT TERM
   local pid
   for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid"; done
+  [ -z "$BENCH_DB_NAME" ] || psql -q "$POSTGRES_URL" -c "DROP DATABASE IF EXISTS \"$BENCH_DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
   exit "$status"
 }
@@ -260,12 +272,22 @@ start_tessera() {
   TESSERA_PORT=$(free_port)
   TESSERA_URL="http://127.0.0.1:$TESSERA_PORT"
   mkdir -p "$WORK/tessera-data"
-  log "starting tessera on $TESSERA_URL ($TESSERA_BIN)"
+  local database_url=""
+  if [ "$DATABASE" = postgres ]; then
+    command -v psql >/dev/null || die "--database postgres needs psql"
+    BENCH_DB_NAME="tessera_bench_$(random_hex 6)"
+    psql -q "$POSTGRES_URL" -c "CREATE DATABASE \"$BENCH_DB_NAME\"" >/dev/null || die "cannot create a database on $POSTGRES_URL"
+    # Same server and credentials, the fresh database instead of the given one.
+    database_url="${POSTGRES_URL%%\?*}"
+    database_url="${database_url%/*}/$BENCH_DB_NAME"
+  fi
+  log "starting tessera on $TESSERA_URL ($TESSERA_BIN, database: $DATABASE)"
   # setsid: own process group, for cleanup and so that Ctrl-C reaches this
   # script first.  The subshell execs, so $! is tessera's own pid.
   (
     # shellcheck disable=SC2030  # exported to tessera only, on purpose
     export JWT_SECRET_KEY=$SECRET TESSERA_LOG_LEVEL=warn RUST_LOG=warn
+    [ -z "$database_url" ] || export TESSERA_DATABASE_URL=$database_url
     exec setsid "$TESSERA_BIN" serve --listen "127.0.0.1:$TESSERA_PORT" --data-dir "$WORK/tessera-data"
   ) >"$WORK/tessera.log" 2>&1 </dev/null &
   TESSERA_PID=$!
@@ -563,7 +585,7 @@ V_PROT_NOSID=$(verdict "$PROT_VS_NOSID" ">=" 0.95)
 print_table() {
   local row="%-10s | %11s | %8s | %8s | %9s | %8s | %8s | %13s\n" s
   echo
-  echo "tessera vs seed Flask app   (wrk -t$THREADS -c$CONNECTIONS -d$DURATION; refresh -t$REFRESH_THREADS -c$REFRESH_THREADS; rps = 2xx responses/s; latency in ms)"
+  echo "tessera ($DATABASE) vs seed Flask app   (wrk -t$THREADS -c$CONNECTIONS -d$DURATION; refresh -t$REFRESH_THREADS -c$REFRESH_THREADS; rps = 2xx responses/s; latency in ms)"
   echo
   # shellcheck disable=SC2059
   printf "$row" scenario "tessera rps" p50 p99 "flask rps" p50 p99 "tessera/flask"
@@ -651,8 +673,8 @@ write_json() {
     printf '  "machine": {"nproc": %s},\n' "$(nproc)"
     printf '  "wrk": {"threads": %s, "connections": %s, "refresh_threads": %s, "refresh_connections": %s, "duration": %s},\n' \
       "$THREADS" "$CONNECTIONS" "$REFRESH_THREADS" "$REFRESH_THREADS" "$(jstr "$DURATION")"
-    printf '  "tessera": {"run": %s, "bin": %s, "idle_rss_kib": %s, "idle_rss_mib": %s, "calibration": {"argon2_ms": %s, "cores": %s, "source": %s}},\n' \
-      "$([ "$TESSERA_AVAILABLE" = 1 ] && echo true || echo false)" "$(jstr "$TESSERA_BIN")" \
+    printf '  "tessera": {"run": %s, "database": "%s", "bin": %s, "idle_rss_kib": %s, "idle_rss_mib": %s, "calibration": {"argon2_ms": %s, "cores": %s, "source": %s}},\n' \
+      "$([ "$TESSERA_AVAILABLE" = 1 ] && echo true || echo false)" "$DATABASE" "$(jstr "$TESSERA_BIN")" \
       "$(jnum "$IDLE_RSS_KB")" "$(jnum "$IDLE_RSS_MIB")" "$(jnum "$ARGON2_MS")" "$(jnum "$CORES")" \
       "$([ -n "$CALIBRATION_SOURCE" ] && jstr "$CALIBRATION_SOURCE" || echo null)"
     printf '  "flask": {"run": %s, "seed_dir": %s, "note": %s},\n' \

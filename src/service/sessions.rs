@@ -1,7 +1,5 @@
 //! Sessions: opening at login, refresh rotation with reuse detection, logout, listing, revocation.
 
-use subtle::ConstantTimeEq;
-
 use crate::domain::Username;
 use crate::store::{LogoutScope, NewSession, RotationOutcome, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
@@ -92,47 +90,35 @@ impl Tessera {
 
     /// Exchanges a refresh token for a new access token and the next refresh token.
     pub async fn refresh(&self, presented: &str) -> Result<RefreshOutcome, AuthError> {
+        // The MAC proves the server made this token; the store checks that the nonce is this
+        // session's and that the counter is current (or was, moments ago).
         let token = self
             .inner
             .refresh
             .parse(presented)
             .map_err(|_| AuthError::InvalidRefreshToken)?;
-        let session = self
-            .store()
-            .find_session(&token.session_id)
-            .await?
-            .ok_or(AuthError::InvalidRefreshToken)?;
-        // The MAC proves the server made this token; the nonce proves it belongs to this
-        // session's current lineage. Compared in constant time.
-        if !bool::from(session.refresh_nonce_digest.ct_eq(&token.nonce_digest())) {
-            return Err(AuthError::InvalidRefreshToken);
-        }
         let policy = self.rotation_policy();
         let counter = i64::try_from(token.counter).map_err(|_| AuthError::InvalidRefreshToken)?;
-        let (counter, user_id, grace_replay) = match self
+        let outcome = self
             .store()
-            .rotate_refresh_token(&token.session_id, counter, policy)
-            .await?
-        {
-            RotationOutcome::Rotated { counter, user_id } => (counter, user_id, false),
-            RotationOutcome::GraceReplay { counter, user_id } => (counter, user_id, true),
+            .rotate_refresh_token(&token.session_id, &token.nonce_digest(), counter, policy)
+            .await?;
+        let (counter, owner, grace_replay) = match outcome {
+            RotationOutcome::Rotated { counter, owner } => (counter, owner, false),
+            RotationOutcome::GraceReplay { counter, owner } => (counter, owner, true),
             RotationOutcome::Reused => {
                 self.inner.revocations.insert(&token.session_id, policy.now);
                 tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
                 return Err(AuthError::RefreshTokenReused);
             }
             RotationOutcome::Ended => return Err(AuthError::SessionEnded),
+            RotationOutcome::Unknown => return Err(AuthError::InvalidRefreshToken),
         };
-        let user = self
-            .store()
-            .find_user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::SessionEnded)?;
-        if user.disabled_at.is_some() {
+        if owner.disabled {
             return Err(AuthError::AccountDisabled);
         }
         let next = token.at_counter(counter as u64);
-        let session = self.issue(&user.username, &next, false, policy.now)?;
+        let session = self.issue(&owner.username, &next, false, policy.now)?;
         Ok(RefreshOutcome {
             session,
             grace_replay,

@@ -129,17 +129,27 @@ pub struct RotationPolicy {
     pub idle_timeout_secs: i64,
 }
 
+/// Who a session belongs to, as a refresh needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOwner {
+    pub user_id: i64,
+    pub username: String,
+    pub disabled: bool,
+}
+
 /// What presenting refresh token number `counter` of a session led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotationOutcome {
     /// The token was current: the session advanced to `counter`.
-    Rotated { counter: i64, user_id: i64 },
+    Rotated { counter: i64, owner: SessionOwner },
     /// The token was rotated moments ago (within the grace window): here is the same successor.
-    GraceReplay { counter: i64, user_id: i64 },
+    GraceReplay { counter: i64, owner: SessionOwner },
     /// The token was rotated before the grace window: the session has been revoked.
     Reused,
-    /// The session was revoked, has expired, or does not exist.
+    /// The session was revoked or has expired.
     Ended,
+    /// No session has this id and nonce (or the counter is ahead of the session's).
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +192,12 @@ pub trait Store: Send + Sync {
 
     async fn create_session(&self, session: NewSession<'_>) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
-    /// Atomically advances the session if `counter` is current; see [`RotationOutcome`].
+    /// Atomically advances the session whose id and nonce digest these are, if `counter`
+    /// is current; see [`RotationOutcome`].
     async fn rotate_refresh_token(
         &self,
         session_id: &str,
+        nonce_digest: &[u8],
         counter: i64,
         policy: RotationPolicy,
     ) -> StoreResult<RotationOutcome>;

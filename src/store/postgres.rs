@@ -11,11 +11,12 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
-    LIVE, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
+    LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store, migration_error,
+    shared_store_helpers,
 };
 use super::{
     LogoutScope, NewSession, NewUser, RevokedSession, RotationOutcome, RotationPolicy,
-    SessionRecord, Store, StoreError, StoreResult, UserRecord,
+    SessionOwner, SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::revocation::RevocationSet;
 use crate::tokens::now_unix;

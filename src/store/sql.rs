@@ -24,6 +24,12 @@ pub(super) fn migration_error(e: sqlx::migrate::MigrateError) -> super::StoreErr
     }
 }
 
+/// The owner of a session, read in the same statement as the session (scalar subqueries
+/// work in `RETURNING` on both backends).
+pub(super) const OWNER_COLUMNS: &str = "user_id, \
+     (SELECT username FROM users WHERE users.id = sessions.user_id), \
+     (SELECT disabled_at FROM users WHERE users.id = sessions.user_id)";
+
 /// Implements [`Store`](super::Store) for a struct with a `pool` field of a sqlx pool
 /// type, with the given embedded migrations, plus any backend-specific methods given.
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
@@ -118,44 +124,54 @@ impl Store for $store {
     async fn rotate_refresh_token(
         &self,
         id: &str,
+        nonce_digest: &[u8],
         counter: i64,
         p: RotationPolicy,
     ) -> StoreResult<RotationOutcome> {
         // One conditional UPDATE: of any number of concurrent requests presenting the
         // current token, exactly one advances the counter. The rest fall through to the
-        // read below and see the counter one ahead, i.e. the grace path.
+        // read below and see the counter one ahead, i.e. the grace path. The owner comes
+        // back in the same round trip. (Digests are compared in SQL: timing can reveal at
+        // most a prefix of a SHA-256 digest, which does not help to find its preimage.)
         let sql = format!(
             "UPDATE sessions SET refresh_counter = refresh_counter + 1, rotated_at = $2, last_used_at = $2 \
-             WHERE id = $1 AND refresh_counter = $4 AND {LIVE} RETURNING refresh_counter, user_id"
+             WHERE id = $1 AND refresh_counter = $4 AND refresh_nonce_digest = $5 AND {LIVE} \
+             RETURNING refresh_counter, {OWNER_COLUMNS}"
         );
-        let rotated: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+        let rotated: Option<(i64, i64, String, Option<i64>)> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(p.now)
             .bind(p.idle_timeout_secs)
             .bind(counter)
+            .bind(nonce_digest)
             .fetch_optional(&self.pool)
             .await?;
-        if let Some((counter, user_id)) = rotated {
-            return Ok(RotationOutcome::Rotated { counter, user_id });
+        if let Some((counter, user_id, username, disabled_at)) = rotated {
+            let owner = SessionOwner { user_id, username, disabled: disabled_at.is_some() };
+            return Ok(RotationOutcome::Rotated { counter, owner });
         }
         let sql = format!(
-            "SELECT refresh_counter, rotated_at, user_id FROM sessions WHERE id = $1 AND {LIVE}"
+            "SELECT refresh_counter, rotated_at, CASE WHEN {LIVE} THEN 1 ELSE 0 END, {OWNER_COLUMNS} \
+             FROM sessions WHERE id = $1 AND refresh_nonce_digest = $4"
         );
-        let current: Option<(i64, Option<i64>, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+        type Row = (i64, Option<i64>, i32, i64, String, Option<i64>);
+        let current: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(p.now)
             .bind(p.idle_timeout_secs)
+            .bind(nonce_digest)
             .fetch_optional(&self.pool)
             .await?;
-        let Some((current, rotated_at, user_id)) = current else {
-            return Ok(RotationOutcome::Ended);
+        let Some((current, rotated_at, live, user_id, username, disabled_at)) = current else {
+            return Ok(RotationOutcome::Unknown);
         };
+        if live == 0 {
+            return Ok(RotationOutcome::Ended);
+        }
+        let owner = SessionOwner { user_id, username, disabled: disabled_at.is_some() };
         let within_grace = rotated_at.is_some_and(|at| p.now - at <= p.grace_secs);
         if current == counter + 1 && within_grace {
-            return Ok(RotationOutcome::GraceReplay {
-                counter: current,
-                user_id,
-            });
+            return Ok(RotationOutcome::GraceReplay { counter: current, owner });
         }
         if current > counter {
             // A token rotated before the grace window came back: it was copied. End the
@@ -171,7 +187,7 @@ impl Store for $store {
             return Ok(RotationOutcome::Reused);
         }
         // A counter ahead of the database's cannot carry a valid MAC unless the key leaked.
-        Ok(RotationOutcome::Ended)
+        Ok(RotationOutcome::Unknown)
     }
 
     async fn list_live_sessions(

@@ -9,11 +9,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::sql::{
-    LIVE, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
+    LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store, migration_error,
+    shared_store_helpers,
 };
 use super::{
     LogoutScope, NewSession, NewUser, RevokedSession, RotationOutcome, RotationPolicy,
-    SessionRecord, Store, StoreError, StoreResult, UserRecord,
+    SessionOwner, SessionRecord, Store, StoreError, StoreResult, UserRecord,
 };
 
 pub struct SqliteStore {

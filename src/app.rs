@@ -60,14 +60,13 @@ impl Application {
             Duration::from_secs(config.request_timeout_secs),
         );
         let _background = self.tessera.spawn_background_tasks();
+        let limits = http::server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            max_header_bytes: config.max_header_bytes,
+            drain_timeout: Duration::from_secs(config.request_timeout_secs + 5),
+        };
         tracing::info!(address = %self.local_addr, "tessera listening");
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")?;
+        http::server::serve(self.listener, app, limits, shutdown).await;
         tracing::info!("tessera stopped");
         Ok(())
     }

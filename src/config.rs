@@ -65,6 +65,87 @@ pub struct Config {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tessera=debug`.
     pub log_level: String,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR list).
+    /// Empty (the default): the TCP peer is the client, whatever headers say.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-source request limits (GCRA).
+    pub rate_limits: RateLimitsConfig,
+    /// Growing delay for logins to a name after repeated failures, from any source.
+    pub login_backoff: LoginBackoffConfig,
+    /// Longest time a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection is kept (slow-loris clients cannot hold connections).
+    pub header_read_timeout_secs: u64,
+    /// Largest accepted request head (request line and headers); beyond it: 431.
+    pub max_header_bytes: usize,
+}
+
+/// A GCRA limit: `per_minute` requests per minute on average, `burst` at once.
+/// `per_minute = 0` turns the limit off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// Logins from one client address (IPv6: one /64), whatever the names.
+    pub login_per_ip: RateLimit,
+    /// Logins to one name from one client address: the hard limit on guessing.
+    pub login_per_user_ip: RateLimit,
+    /// Registrations from one client address.
+    pub register_per_ip: RateLimit,
+    /// Refreshes from one client address.
+    pub refresh_per_ip: RateLimit,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            login_per_ip: RateLimit {
+                per_minute: 60,
+                burst: 20,
+            },
+            login_per_user_ip: RateLimit {
+                per_minute: 10,
+                burst: 5,
+            },
+            register_per_ip: RateLimit {
+                per_minute: 20,
+                burst: 10,
+            },
+            refresh_per_ip: RateLimit {
+                per_minute: 600,
+                burst: 100,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginBackoffConfig {
+    /// Failures in a row before logins to a name slow down; 0 turns the back-off off.
+    pub threshold: u32,
+    /// Delay at the threshold; doubles with each further failure.
+    pub base_delay_ms: u64,
+    /// The delay never grows beyond this.
+    pub max_delay_ms: u64,
+    /// Failures older than this are forgotten.
+    pub window_secs: u64,
+}
+
+impl Default for LoginBackoffConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            base_delay_ms: 250,
+            max_delay_ms: 8000,
+            window_secs: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -121,6 +202,11 @@ impl Default for Config {
             revocation_poll_ms: 1000,
             log_format: LogFormat::Auto,
             log_level: "info".into(),
+            trusted_proxies: Vec::new(),
+            rate_limits: RateLimitsConfig::default(),
+            login_backoff: LoginBackoffConfig::default(),
+            header_read_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -207,6 +293,29 @@ impl Config {
             log_level: "warn".into(),
             purge_interval_secs: 3600,
             revocation_poll_ms: 200,
+            // Tests send many requests from 127.0.0.1; the limit tests set their own.
+            rate_limits: RateLimitsConfig {
+                login_per_ip: RateLimit {
+                    per_minute: 0,
+                    burst: 0,
+                },
+                login_per_user_ip: RateLimit {
+                    per_minute: 0,
+                    burst: 0,
+                },
+                register_per_ip: RateLimit {
+                    per_minute: 0,
+                    burst: 0,
+                },
+                refresh_per_ip: RateLimit {
+                    per_minute: 0,
+                    burst: 0,
+                },
+            },
+            login_backoff: LoginBackoffConfig {
+                threshold: 0,
+                ..LoginBackoffConfig::default()
+            },
             ..Self::default()
         }
     }

@@ -4,6 +4,7 @@
 //! [`AuthUser`] extractor (the Rust `@jwt_required`) — or run it standalone with
 //! `tessera serve` ([`Application`]).
 
+pub mod abuse;
 pub mod app;
 pub mod config;
 pub mod domain;

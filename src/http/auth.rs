@@ -56,9 +56,10 @@ pub struct RefreshRequest {
 
 pub async fn create_user(
     State(tessera): State<Tessera>,
+    Client(client): Client,
     CredentialsBody(credentials): CredentialsBody,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    let user = tessera.register(credentials).await?;
+    let user = tessera.register(credentials, &client).await?;
     Ok((
         StatusCode::CREATED,
         Json(RegisterResponse {
@@ -88,6 +89,7 @@ pub async fn create_session(
 /// Flask-JWT-Extended's `@jwt_required(refresh=True)` reads it.
 pub async fn refresh_session(
     State(tessera): State<Tessera>,
+    Client(client): Client,
     headers: HeaderMap,
     OptionalApiJson(body): OptionalApiJson<RefreshRequest>,
 ) -> ApiResult<Json<RefreshResponse>> {
@@ -98,7 +100,10 @@ pub async fn refresh_session(
             .map(str::to_owned)
             .ok_or_else(|| ApiError::InvalidRequest("Missing refresh_token".into()))?,
     };
-    let outcome = tessera.refresh(&presented).await.map_err(ApiError::from)?;
+    let outcome = tessera
+        .refresh(&presented, &client)
+        .await
+        .map_err(ApiError::from)?;
     if outcome.grace_replay {
         tracing::debug!("refresh answered from the grace window");
     }

@@ -51,6 +51,7 @@ impl ApiError {
                 AuthError::InvalidCredentials => "invalid_credentials",
                 AuthError::AccountDisabled => "account_disabled",
                 AuthError::Overloaded => "overloaded",
+                AuthError::RateLimited(_) => "rate_limited",
                 AuthError::InvalidRefreshToken => "invalid_refresh_token",
                 AuthError::RefreshTokenReused => "refresh_token_reused",
                 AuthError::SessionEnded => "session_ended",
@@ -92,6 +93,7 @@ impl ApiError {
                 | AuthError::SessionEnded
                 | AuthError::Token(_) => StatusCode::UNAUTHORIZED,
                 AuthError::AccountDisabled => StatusCode::FORBIDDEN,
+                AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound => StatusCode::NOT_FOUND,
                 AuthError::Overloaded | AuthError::Unavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -149,7 +151,11 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(r#"Bearer realm="tessera""#),
             );
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let ApiError::Auth(AuthError::RateLimited(wait)) = &self {
+            // Whole seconds, rounded up: a client that waits this long gets through.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
@@ -185,6 +191,11 @@ mod tests {
             ),
             (AuthError::AccountDisabled.into(), 403, "account_disabled"),
             (AuthError::Overloaded.into(), 503, "overloaded"),
+            (
+                AuthError::RateLimited(std::time::Duration::from_secs(1)).into(),
+                429,
+                "rate_limited",
+            ),
             (
                 AuthError::InvalidRefreshToken.into(),
                 401,

@@ -181,18 +181,27 @@ where
     }
 }
 
-/// The peer address and user agent. Never fails: an embedding app may serve without
-/// connect info, and then the IP is simply unknown.
+/// The client's address (through trusted proxies only) and user agent. Never fails: an
+/// embedding app may serve without connect info, and then the address is simply unknown.
 pub struct Client(pub ClientInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl<S> FromRequestParts<S> for Client
+where
+    Tessera: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let tessera = Tessera::from_ref(state);
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+            .map(|ConnectInfo(peer)| {
+                tessera
+                    .trusted_proxies()
+                    .client_ip(peer.ip(), &parts.headers)
+            });
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

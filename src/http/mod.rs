@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod server;
 pub mod sessions;
 
 use std::time::Duration;

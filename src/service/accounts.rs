@@ -1,5 +1,6 @@
 //! Registration and login.
 
+use crate::abuse::{backoff_delay, rate_key};
 use crate::domain::{NewPassword, Username};
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
@@ -34,7 +35,14 @@ impl From<&UserRecord> for RegisteredUser {
 }
 
 impl Tessera {
-    pub async fn register(&self, credentials: Credentials) -> Result<RegisteredUser, AuthError> {
+    pub async fn register(
+        &self,
+        credentials: Credentials,
+        client: &ClientInfo,
+    ) -> Result<RegisteredUser, AuthError> {
+        if let Some(ip) = client.ip {
+            self.limiters().check_register(rate_key(ip))?;
+        }
         let username = Username::parse(&credentials.username)?;
         let password = NewPassword::parse(credentials.password, self.policy())?;
         // Cheap check first so taken names cost no hash; the unique index decides races.
@@ -56,56 +64,80 @@ impl Tessera {
                 now: now_unix(),
             })
             .await?;
-        tracing::info!(user_id = record.id, "user registered");
+        audit("register", "success", username.as_str(), client);
         Ok(RegisteredUser::from(&record))
     }
 
-    /// Checks the password and opens a session. An unknown or malformed username costs
-    /// the same hash as a wrong password and gets the same error.
+    /// Checks the password and opens a session. An unknown name costs the same database
+    /// work and the same hash as a wrong password, and gets the same error.
     pub async fn login(
         &self,
         credentials: Credentials,
         client: ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
-        let user = match Username::parse(&credentials.username) {
-            Ok(name) => {
-                self.store()
-                    .find_user_by_canonical_name(name.canonical())
-                    .await?
-            }
-            Err(_) => None,
+        let name = Username::parse(&credentials.username).ok();
+        // Limits key on the canonical name; a malformed name cannot exist but still counts.
+        let key: String = match &name {
+            Some(name) => name.canonical().to_owned(),
+            None => credentials.username.chars().take(64).collect(),
         };
+        if let Some(ip) = client.ip {
+            self.limiters().check_login(rate_key(ip), &key)?;
+        }
+        let backoff = self.config().login_backoff;
+        let now = now_unix();
+        let failures_since = now - backoff.window_secs as i64;
+        let (user, failures) = match &name {
+            Some(name) => {
+                let user = self
+                    .store()
+                    .find_user_by_canonical_name(name.canonical())
+                    .await?;
+                let failures = match backoff.threshold {
+                    0 => 0,
+                    _ => {
+                        self.store()
+                            .recent_login_failures(name.canonical(), failures_since)
+                            .await?
+                    }
+                };
+                (user, failures)
+            }
+            None => (None, 0),
+        };
+        let delay = backoff_delay(&backoff, failures);
+        if !delay.is_zero() {
+            // Waiting costs this task nothing but time; the hash runs after it.
+            tracing::info!(target: "tessera::audit", event = "login", outcome = "delayed",
+                username = %key, ip = %client_ip_text(&client), failures, delay_ms = delay.as_millis() as u64);
+            tokio::time::sleep(delay).await;
+        }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verification = self
             .hasher()
             .verify(credentials.password.clone(), stored)
             .await?;
         let Some(user) = user.filter(|_| verification.matches) else {
-            tracing::info!(
-                outcome = "invalid_credentials",
-                ip = client.ip.as_deref(),
-                "login failed"
-            );
+            if name.is_some() && backoff.threshold > 0 {
+                self.store()
+                    .record_login_failure(&key, now, failures_since)
+                    .await?;
+            }
+            audit("login", "invalid_credentials", &key, &client);
             return Err(AuthError::InvalidCredentials);
         };
+        if failures > 0 {
+            self.store().clear_login_failures(&key).await?;
+        }
         if user.disabled_at.is_some() {
-            tracing::info!(
-                user_id = user.id,
-                outcome = "account_disabled",
-                "login refused"
-            );
+            audit("login", "account_disabled", &user.username, &client);
             return Err(AuthError::AccountDisabled);
         }
         if verification.needs_rehash {
             self.upgrade_hash_in_background(&user, credentials.password);
         }
         let session = self.open_session(&user, &client, true).await?;
-        tracing::info!(
-            user_id = user.id,
-            outcome = "success",
-            ip = client.ip.as_deref(),
-            "login succeeded"
-        );
+        audit("login", "success", &user.username, &client);
         Ok(LoginOutcome {
             user: RegisteredUser::from(&user),
             session,
@@ -134,4 +166,18 @@ impl Tessera {
             }
         });
     }
+}
+
+/// A structured audit event (target `tessera::audit`): what happened, to which name, from
+/// where. Never a password, hash or token.
+fn audit(event: &str, outcome: &str, username: &str, client: &ClientInfo) {
+    let ip = client_ip_text(client);
+    tracing::info!(target: "tessera::audit", event, outcome, username, ip = %ip, "audit");
+}
+
+fn client_ip_text(client: &ClientInfo) -> String {
+    client
+        .ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into())
 }

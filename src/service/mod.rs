@@ -12,6 +12,7 @@ use anyhow::Context;
 pub use accounts::{Credentials, LoginOutcome, RegisteredUser};
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
+use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
 use crate::config::Config;
 use crate::domain::{PasswordError, PasswordPolicy, UsernameError};
 use crate::password::{HashError, PasswordHasher};
@@ -36,6 +37,8 @@ pub enum AuthError {
     AccountDisabled,
     #[error("Server is busy hashing passwords; retry shortly")]
     Overloaded,
+    #[error("Too many requests; retry later")]
+    RateLimited(std::time::Duration),
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
     #[error("Refresh token was already used; the session has been ended")]
@@ -62,6 +65,12 @@ impl From<StoreError> for AuthError {
     }
 }
 
+impl From<RateLimited> for AuthError {
+    fn from(e: RateLimited) -> Self {
+        AuthError::RateLimited(e.retry_after)
+    }
+}
+
 impl From<HashError> for AuthError {
     fn from(e: HashError) -> Self {
         match e {
@@ -79,6 +88,8 @@ pub struct Tessera {
 
 struct Inner {
     config: Config,
+    limiters: RateLimiters,
+    proxies: TrustedProxies,
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
     access: AccessTokens,
@@ -127,6 +138,8 @@ impl Tessera {
         let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
         Ok(Self {
             inner: Arc::new(Inner {
+                limiters: RateLimiters::new(&config.rate_limits),
+                proxies: TrustedProxies::new(config.trusted_proxies.clone()),
                 hasher,
                 access,
                 refresh: RefreshTokens::new(refresh_key),
@@ -143,6 +156,15 @@ impl Tessera {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Which proxies' forwarding headers are believed when resolving client addresses.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.inner.proxies
+    }
+
+    fn limiters(&self) -> &RateLimiters {
+        &self.inner.limiters
     }
 
     pub fn hasher(&self) -> &PasswordHasher {
@@ -223,8 +245,11 @@ async fn migrate_with_retry(store: &dyn Store, timeout: Duration) -> anyhow::Res
     }
 }
 
+/// Purges ended sessions and stale login-failure counts, and lets the rate limiters
+/// forget clients that have gone quiet.
 async fn purge_ended_sessions(tessera: Tessera) {
     let config = tessera.config();
+    let failure_window = config.login_backoff.window_secs as i64;
     let mut ticker = tokio::time::interval(Duration::from_secs(config.purge_interval_secs.max(1)));
     // Revoked sessions stay until their last access token has expired, so that other
     // instances and restarts still learn of the revocation from the database.
@@ -240,6 +265,14 @@ async fn purge_ended_sessions(tessera: Tessera) {
             Ok(n) => tracing::info!(sessions = n, "purged ended sessions"),
             Err(e) => tracing::warn!(error = %e, "purging ended sessions failed; will retry"),
         }
+        if let Err(e) = tessera
+            .store()
+            .purge_login_failures(now_unix() - failure_window)
+            .await
+        {
+            tracing::warn!(error = %e, "purging login failures failed; will retry");
+        }
+        tessera.inner.limiters.forget_idle();
     }
 }
 

@@ -9,7 +9,8 @@ use super::{AuthError, Tessera};
 /// Who is calling, as far as the HTTP layer can tell. Kept on the session for the user to see.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    pub ip: Option<String>,
+    /// The client's address, resolved through trusted proxies (see `abuse::client_ip`).
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
 }
 
@@ -50,6 +51,7 @@ impl Tessera {
     ) -> Result<IssuedSession, AuthError> {
         let now = now_unix();
         let token = RefreshToken::new_session();
+        let ip = client.ip.map(|ip| ip.to_string());
         let user_agent: Option<String> = client
             .user_agent
             .as_ref()
@@ -61,7 +63,7 @@ impl Tessera {
                 now,
                 expires_at: now + self.config().session_ttl_secs as i64,
                 user_agent: user_agent.as_deref(),
-                ip: client.ip.as_deref(),
+                ip: ip.as_deref(),
                 refresh_nonce_digest: &token.nonce_digest(),
             })
             .await?;
@@ -89,7 +91,14 @@ impl Tessera {
     }
 
     /// Exchanges a refresh token for a new access token and the next refresh token.
-    pub async fn refresh(&self, presented: &str) -> Result<RefreshOutcome, AuthError> {
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<RefreshOutcome, AuthError> {
+        if let Some(ip) = client.ip {
+            self.limiters().check_refresh(crate::abuse::rate_key(ip))?;
+        }
         // The MAC proves the server made this token; the store checks that the nonce is this
         // session's and that the counter is current (or was, moments ago).
         let token = self

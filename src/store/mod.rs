@@ -229,6 +229,15 @@ pub trait Store: Send + Sync {
     /// Deletes sessions that expired, or were revoked, before `cutoff`; returns how many.
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64>;
 
+    /// Recent consecutive failed logins to a name: failures at or after `since` count.
+    async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32>;
+    /// Counts a failed login to a name (restarting the count if the last one is older than `since`).
+    async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()>;
+    /// Deletes failure counts last touched before `cutoff`; returns how many.
+    async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64>;
+    /// Forgets a name's failed logins after a successful one.
+    async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
+
     /// Feeds revocations made by any process into `set` as they happen, where the backend
     /// can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends without
     /// announcements rely on the periodic poll alone.

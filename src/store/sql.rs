@@ -253,6 +253,49 @@ impl Store for $store {
         )
     }
 
+    async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT failures FROM login_failures WHERE username_canonical = $1 AND last_failed_at >= $2",
+        )
+        .bind(canonical)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(0))
+    }
+
+    async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()> {
+        // One upsert, so concurrent failures on several instances all count.
+        sqlx::query(
+            "INSERT INTO login_failures (username_canonical, failures, last_failed_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (username_canonical) DO UPDATE SET \
+             failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 ELSE login_failures.failures + 1 END, \
+             last_failed_at = $2",
+        )
+        .bind(canonical)
+        .bind(now)
+        .bind(since)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM login_failures WHERE last_failed_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE username_canonical = $1")
+            .bind(canonical)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
             .bind(cutoff)

@@ -68,8 +68,12 @@ async fn the_binary_serves_the_contract_and_never_logs_secrets() {
 
     let logs = server.log_text();
     assert!(
-        logs.contains("login succeeded"),
-        "the logs should record the login:\n{logs}"
+        logs.contains(r#""event":"login","outcome":"success","username":"jules","ip":"127.0.0.1""#),
+        "the audit log should record the login:\n{logs}"
+    );
+    assert!(
+        logs.contains(r#""event":"login","outcome":"invalid_credentials","username":"jules""#),
+        "the audit log should record the failure:\n{logs}"
     );
     assert!(
         logs.contains("request_id"),

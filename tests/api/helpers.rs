@@ -60,6 +60,34 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A second instance on `app`'s database, with the same keys: another process of the
+/// same deployment.
+pub async fn spawn_instance_beside(app: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let source = app.tessera.config();
+    let mut config = Config::for_tests(data_dir.path());
+    config.database_url = Some(source.effective_database_url());
+    config.jwt_secret_key = source.jwt_secret_key.clone();
+    config.refresh_token_key = Some(tessera::secret::Secret::new(
+        std::fs::read_to_string(source.data_dir.join("refresh_token_key")).unwrap_or_default(),
+    ));
+    adjust(&mut config);
+    let instance = Application::build(config)
+        .await
+        .unwrap_or_else(|e| panic!("second instance: {e:#}"));
+    let address = format!("http://{}", instance.local_addr());
+    let tessera = instance.tessera().clone();
+    tokio::spawn(instance.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: app.client.clone(),
+        secret: app.secret.clone(),
+        tessera,
+        _data_dir: data_dir,
+        _database: None,
+    }
+}
+
 /// A response's status and JSON body (`Value::Null` when the body is not JSON).
 pub async fn status_and_json(response: Response) -> (StatusCode, Value) {
     let status = response.status();

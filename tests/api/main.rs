@@ -1,5 +1,6 @@
 //! Black-box tests over real HTTP on loopback: one binary, one module per area.
 
+mod abuse;
 mod backend;
 mod bad_input;
 mod binary;

@@ -1,0 +1,7 @@
+-- Failed logins per canonical name (whether or not the account exists, so the back-off
+-- reveals nothing about who exists), shared by every instance. See src/abuse/mod.rs.
+CREATE TABLE login_failures (
+    username_canonical TEXT    PRIMARY KEY,
+    failures           BIGINT NOT NULL,
+    last_failed_at     BIGINT NOT NULL
+);

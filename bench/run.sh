@@ -9,9 +9,9 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 WRK_DIR=$SCRIPT_DIR/wrk
 RESULTS_DIR=$SCRIPT_DIR/results
 
-ALL_SCENARIOS=(healthz protected protected_nosid login register refresh)
+ALL_SCENARIOS=(healthz protected protected_nosid login register refresh flood timing)
 # Scenarios the Flask app has no route for.
-TESSERA_ONLY=" healthz protected_nosid refresh "
+TESSERA_ONLY=" healthz protected_nosid refresh flood timing "
 
 # ---- defaults (flags below override) -----------------------------------------
 DURATION=10s
@@ -287,6 +287,12 @@ start_tessera() {
   (
     # shellcheck disable=SC2030  # exported to tessera only, on purpose
     export JWT_SECRET_KEY=$SECRET TESSERA_LOG_LEVEL=warn RUST_LOG=warn
+    # All load comes from 127.0.0.1: with the per-address limits on, the throughput
+    # runs would measure the limiter (429s), and the timing run the back-off. The
+    # limits have their own tests; here they are off, as for a distributed attacker.
+    export TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE=0 TESSERA_RATE_LIMITS__LOGIN_PER_USER_IP__PER_MINUTE=0 \
+           TESSERA_RATE_LIMITS__REGISTER_PER_IP__PER_MINUTE=0 TESSERA_RATE_LIMITS__REFRESH_PER_IP__PER_MINUTE=0 \
+           TESSERA_LOGIN_BACKOFF__THRESHOLD=0
     [ -z "$database_url" ] || export TESSERA_DATABASE_URL=$database_url
     exec setsid "$TESSERA_BIN" serve --listen "127.0.0.1:$TESSERA_PORT" --data-dir "$WORK/tessera-data"
   ) >"$WORK/tessera.log" 2>&1 </dev/null &
@@ -480,11 +486,65 @@ run_scenario() {
         # A fresh prefix per run keeps names unique even on a reused database.
         run_wrk "$target" register "$url/register" "$THREADS" "$CONNECTIONS" \
           BENCH_PREFIX="$(random_hex 3)" BENCH_PASSWORD="$PASSWORD" ;;
+      flood)
+        run_flood "$url" ;;
+      timing)
+        run_timing "$url" ;;
       refresh)
         prepare_refresh "$url" || continue
         run_wrk "$target" refresh "$url/refresh" "$REFRESH_THREADS" "$REFRESH_THREADS" BENCH_REFRESH_TOKENS="$REFRESH_TOKENS" ;;
     esac
   done
+}
+
+# wrk's duration in seconds (10s, 2m, 1h, or a bare number of seconds).
+duration_secs() {
+  local d=$DURATION
+  case $d in *m) echo $(( ${d%m} * 60 )) ;; *h) echo $(( ${d%h} * 3600 )) ;; *s) echo "${d%s}" ;; *) echo "$d" ;; esac
+}
+
+# Login flood: 200 connections hammer POST /login with wrong passwords for unknown
+# names (every request costs a hash) while 4 connections measure GET /protected, and
+# tessera's resident memory is sampled. Excess logins should get a quick 503.
+run_flood() {
+  local url=$1 token secs rss peak=0 flood_pid
+  register_user "$url" && login_user "$url" || { NOTE[tessera.flood]="could not log in before the run"; return 0; }
+  token=$(json_str access_token "$HTTP_BODY")
+  secs=$(duration_secs)
+  log "flood on tessera: wrk -t2 -c200 -d$((secs + 2))s POST /login, while wrk -t1 -c4 -d${secs}s GET /protected"
+  env BENCH_PREFIX="$(random_hex 3)" wrk -t2 -c200 -d"$((secs + 2))s" --timeout "$WRK_TIMEOUT" --latency \
+    -s "$WRK_DIR/login_flood.lua" "$url/login" >"$RESULTS_DIR/raw/flood_login-tessera.txt" 2>&1 &
+  flood_pid=$!
+  sleep 1
+  env BENCH_ACCESS_TOKEN="$token" wrk -t1 -c4 -d"${secs}s" --timeout "$WRK_TIMEOUT" --latency \
+    -s "$WRK_DIR/protected.lua" "$url/protected" >"$RESULTS_DIR/raw/flood_protected-tessera.txt" 2>&1 &
+  local protected_pid=$!
+  while kill -0 "$flood_pid" 2>/dev/null; do
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$TESSERA_PID/status" 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+    sleep 0.2
+  done
+  wait "$flood_pid" "$protected_pid" 2>/dev/null || true
+  R[tessera.flood.peak_rss_kib]=$peak
+  local part line kv
+  for part in flood_login flood_protected; do
+    line=$(grep '^RESULT ' "$RESULTS_DIR/raw/$part-tessera.txt" | tail -n1 || true)
+    for kv in ${line#RESULT }; do R[tessera.$part.${kv%%=*}]=${kv#*=}; done
+  done
+  log "  -> protected under flood: ${R[tessera.flood_protected.rps]:-?} rps, p99 ${R[tessera.flood_protected.p99_ms]:-?} ms;" \
+      "logins: ${R[tessera.flood_login.statuses]:-?}, p50 ${R[tessera.flood_login.p50_ms]:-?} ms; peak RSS ${peak} kB"
+  sleep "$SETTLE_SECONDS"
+}
+
+# Login timing: unknown name vs known name with a wrong password, 200 samples each.
+run_timing() {
+  local url=$1 line kv
+  register_user "$url" || { NOTE[tessera.timing]="could not register the user"; return 0; }
+  log "timing on tessera: 200 logins each, unknown name vs known name with a wrong password"
+  line=$(python3 "$SCRIPT_DIR/timing.py" "$url" "$USERNAME" 200 2>&1 | grep '^RESULT ' || true)
+  [ -n "$line" ] || { NOTE[tessera.timing]="timing.py produced no result"; return 0; }
+  for kv in ${line#RESULT }; do R[tessera.timing.${kv%%=*}]=${kv#*=}; done
+  log "  -> unknown p50 ${R[tessera.timing.unknown_p50_ms]} ms, known p50 ${R[tessera.timing.known_p50_ms]} ms, difference ${R[tessera.timing.diff_pct]}%"
 }
 
 # An HS256 access token in Flask-JWT-Extended's layout, signed with the shared secret.
@@ -581,6 +641,17 @@ V_PROT_FLASK=$(verdict "$PROT_VS_FLASK" ">=" "$TARGET_PROTECTED_VS_FLASK")
 V_LOGIN=$(verdict "$LOGIN_VS_TARGET" ">=" 1)
 V_RSS=$(verdict "$IDLE_RSS_MIB" "<" "$TARGET_IDLE_RSS_MIB")
 V_PROT_NOSID=$(verdict "$PROT_VS_NOSID" ">=" 0.95)
+V_FLOOD_P99=$(verdict "${R[tessera.flood_protected.p99_ms]:-n/a}" "<" 20)
+V_TIMING=$(verdict "${R[tessera.timing.diff_pct]:-n/a}" "<" 5)
+FLOOD_PEAK_MIB=n/a; FLOOD_BOUND_MIB=n/a; V_FLOOD_RSS=n/a
+if [ -n "${R[tessera.flood.peak_rss_kib]:-}" ] && [ -n "$IDLE_RSS_KB" ]; then
+  FLOOD_PEAK_MIB=$(awk -v k="${R[tessera.flood.peak_rss_kib]}" 'BEGIN { printf "%.1f", k / 1024 }')
+  # Each hashing worker holds one Argon2 memory block (default 19 MiB); the rest is
+  # connections and buffers, allowed 16 MiB.
+  FLOOD_BOUND_MIB=$(awk -v idle="$IDLE_RSS_KB" -v w="${CORES:-$(nproc)}" -v m="${ARGON2_KIB:-19456}" \
+    'BEGIN { printf "%.1f", idle / 1024 + w * m / 1024 + 16 }')
+  V_FLOOD_RSS=$(verdict "$FLOOD_PEAK_MIB" "<" "$FLOOD_BOUND_MIB")
+fi
 
 print_table() {
   local row="%-10s | %11s | %8s | %8s | %9s | %8s | %8s | %13s\n" s
@@ -592,6 +663,7 @@ print_table() {
   # shellcheck disable=SC2059
   printf "$row" ---------- ----------- -------- -------- --------- -------- -------- -------------
   for s in "${SCENARIOS[@]}"; do
+    [[ $s == flood || $s == timing ]] && continue   # reported under "abuse" below
     # shellcheck disable=SC2059
     printf "$row" "$s" \
       "$(fmt "$(get tessera "$s" rps)" %.1f)" "$(fmt "$(get tessera "$s" p50_ms)" %.2f)" "$(fmt "$(get tessera "$s" p99_ms)" %.2f)" \
@@ -622,6 +694,20 @@ print_table() {
   if [ "${#notes[@]}" -gt 0 ]; then
     echo "notes:"
     printf '  %s\n' "${notes[@]}"
+    echo
+  fi
+  if selected flood || selected timing; then
+    echo "abuse (rate limits and back-off off: the worst case, a distributed attacker):"
+    if selected flood; then
+      printf '  %-44s %s\n' \
+        "GET /protected during a 200-client login flood" "${R[tessera.flood_protected.rps]:-n/a} rps, p50 ${R[tessera.flood_protected.p50_ms]:-n/a} ms, p99 ${R[tessera.flood_protected.p99_ms]:-n/a} ms (target p99 < 20 ms: $V_FLOOD_P99)" \
+        "POST /login flood responses" "${R[tessera.flood_login.statuses]:-n/a} (p50 ${R[tessera.flood_login.p50_ms]:-n/a} ms, p99 ${R[tessera.flood_login.p99_ms]:-n/a} ms)" \
+        "peak RSS during the flood" "${FLOOD_PEAK_MIB} MiB (bound: idle + hash workers x Argon2 memory + 16 MiB = ${FLOOD_BOUND_MIB} MiB: $V_FLOOD_RSS)"
+    fi
+    if selected timing; then
+      printf '  %-44s %s\n' "login p50, unknown name vs wrong password" \
+        "${R[tessera.timing.unknown_p50_ms]:-n/a} ms vs ${R[tessera.timing.known_p50_ms]:-n/a} ms: ${R[tessera.timing.diff_pct]:-n/a}% apart (target < 5%: $V_TIMING)"
+    fi
     echo
   fi
   echo "checks:"

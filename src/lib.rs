@@ -6,6 +6,7 @@
 
 pub mod abuse;
 pub mod app;
+pub mod argon2_memory;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -17,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod workers;
 
 pub use app::Application;
 pub use config::Config;

@@ -2,18 +2,14 @@
 //!
 //! Argon2id costs ~19 MiB and tens of milliseconds per hash, so it must never run on
 //! the async runtime and never more than `workers` at a time (memory stays bounded at
-//! about `workers × memory_kib`). At most `queue` further requests may wait; past that
-//! the caller gets [`HashError::Overloaded`] at once, which the API answers with 503,
-//! so a login flood cannot pile up work or memory.
+//! about `workers × memory_kib`; see `crate::workers`). At most `queue` further requests
+//! may wait; past that the caller gets [`HashError::Overloaded`] at once, which the API
+//! answers with 503, so a login flood cannot pile up work or memory.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use crate::workers::{PoolError, Reservation, WorkerPool};
+use argon2::{Params, PasswordHash};
 
 use crate::config::Argon2Config;
 
@@ -35,12 +31,8 @@ pub struct Verification {
 
 pub struct PasswordHasher {
     params: Params,
-    /// Permits for requests that are running or waiting: `workers + queue`.
-    admission: Arc<Semaphore>,
-    /// `workers + queue`, fixed at construction (a semaphore has no capacity getter).
-    capacity: usize,
-    /// Permits for hashes that are running: `workers`.
-    workers: Arc<Semaphore>,
+    /// `workers` threads and a queue of `queue` requests: bounded CPU and memory.
+    pool: WorkerPool,
     /// A real hash of a random password, verified when the username is unknown, so that
     /// an unknown user and a wrong password cost the same time.
     dummy_hash: String,
@@ -58,21 +50,27 @@ impl PasswordHasher {
         let dummy_password = crate::secret::generate_token_urlsafe();
         let dummy_hash = hash_blocking(&params, dummy_password.as_bytes())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let workers = workers.max(1);
+        let pool = WorkerPool::new("tessera-hash", workers.max(1), queue)?;
         Ok(Self {
             params,
-            admission: Arc::new(Semaphore::new(workers + queue)),
-            capacity: workers + queue,
-            workers: Arc::new(Semaphore::new(workers)),
+            pool,
             dummy_hash,
+        })
+    }
+
+    /// Takes a place in the hashing pool before any other work of a request: when the
+    /// pool is full the request is refused (503) before it touches the database.
+    pub fn reserve(&self) -> Result<HashSlot<'_>, HashError> {
+        let reservation = self.pool.try_reserve().map_err(|_| HashError::Overloaded)?;
+        Ok(HashSlot {
+            hasher: self,
+            reservation,
         })
     }
 
     /// Hashes a new password with the configured Argon2id parameters.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let params = self.params.clone();
-        self.run(move || hash_blocking(&params, password.as_bytes()))
-            .await?
+        self.reserve()?.hash(password).await
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
@@ -82,9 +80,38 @@ impl PasswordHasher {
         password: String,
         stored: Option<String>,
     ) -> Result<Verification, HashError> {
+        self.reserve()?.verify(password, stored).await
+    }
+
+    /// Requests waiting or running right now (for metrics and tests).
+    pub fn in_flight(&self) -> usize {
+        self.pool.in_flight()
+    }
+}
+
+/// A reserved place in the hashing pool, good for one hash or one verification.
+pub struct HashSlot<'a> {
+    hasher: &'a PasswordHasher,
+    reservation: Reservation,
+}
+
+impl HashSlot<'_> {
+    pub async fn hash(self, password: String) -> Result<String, HashError> {
+        let params = self.hasher.params.clone();
+        self.run(move || hash_blocking(&params, password.as_bytes()))
+            .await?
+    }
+
+    /// Verifies `password` against `stored`, or against the dummy hash when there is no
+    /// user (`stored` is `None`), in which case the result never matches.
+    pub async fn verify(
+        self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verification, HashError> {
         let known_user = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        let params = self.params.clone();
+        let hash = stored.unwrap_or_else(|| self.hasher.dummy_hash.clone());
+        let params = self.hasher.params.clone();
         let verification = self
             .run(move || verify_blocking(&params, password.as_bytes(), &hash))
             .await?;
@@ -94,39 +121,16 @@ impl PasswordHasher {
         })
     }
 
-    /// Requests waiting or running right now (for metrics and tests).
-    pub fn in_flight(&self) -> usize {
-        self.capacity
-            .saturating_sub(self.admission.available_permits())
-    }
-
-    async fn run<T, F>(&self, job: F) -> Result<T, HashError>
+    async fn run<T, F>(self, job: F) -> Result<T, HashError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let admitted = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HashError::Overloaded)?;
-        let worker = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))?;
-        let span = tracing::Span::current();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let _enter = span.enter();
-            let out = job();
-            drop((worker, admitted));
-            out
-        })
-        .in_current_span()
-        .await
-        .map_err(|e| HashError::Internal(e.to_string()))?;
+        let result = self.reservation.run(job).await.map_err(|e| match e {
+            PoolError::Full => HashError::Overloaded,
+            PoolError::Stopped => HashError::Internal(e.to_string()),
+        })?;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "password hash computed"
@@ -135,16 +139,9 @@ impl PasswordHasher {
     }
 }
 
-fn argon2id(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-}
-
 fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, HashError> {
     let salt = crate::secret::random_bytes::<16>();
-    argon2id(params)
-        .hash_password_with_salt(password, &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError::Internal(e.to_string()))
+    crate::argon2_memory::hash(params, password, &salt).map_err(HashError::Internal)
 }
 
 /// A stored hash that does not parse never matches: it is treated like a wrong password.
@@ -156,7 +153,13 @@ fn verify_blocking(params: &Params, password: &[u8], stored: &str) -> Verificati
             needs_rehash: false,
         };
     };
-    let matches = argon2id(params).verify_password(password, &hash).is_ok();
+    let matches = match crate::argon2_memory::verify(password, &hash) {
+        Ok(matches) => matches,
+        Err(e) => {
+            tracing::warn!(reason = %e, "stored password hash cannot be checked; refusing the login");
+            false
+        }
+    };
     let needs_rehash = matches && is_weaker_than(&hash, params);
     Verification {
         matches,
@@ -200,6 +203,7 @@ pub fn calibrate(config: Argon2Config) -> anyhow::Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     const CHEAP: Argon2Config = Argon2Config {
         memory_kib: 1024,

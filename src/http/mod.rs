@@ -74,23 +74,29 @@ pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router 
             tracing::error!("handler panicked");
             AuthError::Internal("panic".into()).into_api_response()
         }))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(|p| p.as_str().to_owned());
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                method = %req.method(),
-                route = route.as_deref().unwrap_or("unmatched"),
-                request_id = %request_id,
-            )
-        }))
+        // No failure events from the trace layer: a flood of 503s would become a flood of
+        // log lines. Internal errors are logged once, where they are turned into responses.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(())
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_owned());
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        route = route.as_deref().unwrap_or("unmatched"),
+                        request_id = %request_id,
+                    )
+                }),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

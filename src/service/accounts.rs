@@ -45,6 +45,8 @@ impl Tessera {
         }
         let username = Username::parse(&credentials.username)?;
         let password = NewPassword::parse(credentials.password, self.policy())?;
+        // When the hashing pool is full, refuse before touching the database.
+        let slot = self.hasher().reserve()?;
         // Cheap check first so taken names cost no hash; the unique index decides races.
         if self
             .store()
@@ -54,7 +56,7 @@ impl Tessera {
         {
             return Err(AuthError::UsernameTaken);
         }
-        let hash = self.hasher().hash(password.into_string()).await?;
+        let hash = slot.hash(password.into_string()).await?;
         let record = self
             .store()
             .create_user(NewUser {
@@ -84,6 +86,8 @@ impl Tessera {
         if let Some(ip) = client.ip {
             self.limiters().check_login(rate_key(ip), &key)?;
         }
+        // When the hashing pool is full, refuse before touching the database.
+        let mut slot = self.hasher().reserve()?;
         let backoff = self.config().login_backoff;
         let now = now_unix();
         let failures_since = now - backoff.window_secs as i64;
@@ -109,14 +113,16 @@ impl Tessera {
         if !delay.is_zero() {
             // Waiting costs this task nothing but time; the hash runs after it.
             tracing::info!(target: "tessera::audit", event = "login", outcome = "delayed",
-                username = %key, ip = %client_ip_text(&client), failures, delay_ms = delay.as_millis() as u64);
+                username = %key, ip = %client_ip_text(&client), failures,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            // The place in the pool is given back while waiting, so names under back-off
+            // cannot hold the pool hostage.
+            drop(slot);
             tokio::time::sleep(delay).await;
+            slot = self.hasher().reserve()?;
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let verification = self
-            .hasher()
-            .verify(credentials.password.clone(), stored)
-            .await?;
+        let verification = slot.verify(credentials.password.clone(), stored).await?;
         let Some(user) = user.filter(|_| verification.matches) else {
             if name.is_some() && backoff.threshold > 0 {
                 self.store()

@@ -406,6 +406,8 @@ mod tests {
             jail.set_env("TESSERA_ISSUER", "from-env");
             jail.set_env("TESSERA_ARGON2__ITERATIONS", "3");
             jail.set_env("TESSERA_DATABASE_URL", "postgres://u@db/tessera");
+            jail.set_env("TESSERA_TRUSTED_PROXIES", r#"["10.0.0.0/8", "fd00::/8"]"#);
+            jail.set_env("TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0");
             let config =
                 Config::load(Some(Path::new("tessera.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
@@ -424,6 +426,9 @@ mod tests {
                 Some("postgres://u@db/tessera")
             );
             assert_eq!(config.session_ttl_secs, Config::default().session_ttl_secs);
+            assert_eq!(config.trusted_proxies.len(), 2);
+            assert_eq!(config.rate_limits.login_per_ip.per_minute, 0);
+            assert_eq!(config.rate_limits.login_per_ip.burst, RateLimitsConfig::default().login_per_ip.burst);
             Ok(())
         });
     }

@@ -428,7 +428,10 @@ mod tests {
             assert_eq!(config.session_ttl_secs, Config::default().session_ttl_secs);
             assert_eq!(config.trusted_proxies.len(), 2);
             assert_eq!(config.rate_limits.login_per_ip.per_minute, 0);
-            assert_eq!(config.rate_limits.login_per_ip.burst, RateLimitsConfig::default().login_per_ip.burst);
+            assert_eq!(
+                config.rate_limits.login_per_ip.burst,
+                RateLimitsConfig::default().login_per_ip.burst
+            );
             Ok(())
         });
     }

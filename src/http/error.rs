@@ -56,6 +56,8 @@ impl ApiError {
                 AuthError::RefreshTokenReused => "refresh_token_reused",
                 AuthError::SessionEnded => "session_ended",
                 AuthError::SessionNotFound => "session_not_found",
+                AuthError::UserNotFound => "user_not_found",
+                AuthError::WrongPassword => "wrong_password",
                 AuthError::Token(t) => match t {
                     TokenError::Malformed => "invalid_token",
                     TokenError::BadSignature => "invalid_signature",
@@ -94,7 +96,8 @@ impl ApiError {
                 | AuthError::Token(_) => StatusCode::UNAUTHORIZED,
                 AuthError::AccountDisabled => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                AuthError::SessionNotFound => StatusCode::NOT_FOUND,
+                AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
+                AuthError::WrongPassword => StatusCode::FORBIDDEN,
                 AuthError::Overloaded | AuthError::Unavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
@@ -208,6 +211,8 @@ mod tests {
             ),
             (AuthError::SessionEnded.into(), 401, "session_ended"),
             (AuthError::SessionNotFound.into(), 404, "session_not_found"),
+            (AuthError::UserNotFound.into(), 404, "user_not_found"),
+            (AuthError::WrongPassword.into(), 403, "wrong_password"),
             (
                 AuthError::Token(TokenError::Malformed).into(),
                 401,

@@ -1,5 +1,6 @@
 //! HTTP: one module per resource, one error type, and the layers every request passes.
 
+pub mod account;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -30,6 +31,11 @@ fn auth_routes() -> Router<Tessera> {
         .route("/logout", post(sessions::end_sessions))
         .route("/sessions", get(sessions::list_sessions))
         .route("/sessions/{id}", delete(sessions::revoke_session))
+        .route(
+            "/me",
+            get(account::show_account).delete(account::delete_account),
+        )
+        .route("/me/password", post(account::change_password))
 }
 
 /// The standalone server's routes: [`api_router`] plus the seed's `/protected`

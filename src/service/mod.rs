@@ -1,7 +1,9 @@
 //! tessera's operations, independent of HTTP: accounts (register, login) and sessions
 //! (refresh, logout, list, revoke). The HTTP layer and the CLI call these.
 
+mod account;
 mod accounts;
+mod admin;
 mod sessions;
 
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use account::AccountView;
 pub use accounts::{Credentials, LoginOutcome, RegisteredUser};
+pub use admin::{SessionSummary, UserSummary};
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
 use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
@@ -47,6 +51,10 @@ pub enum AuthError {
     SessionEnded,
     #[error("Session not found")]
     SessionNotFound,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("Current password is incorrect")]
+    WrongPassword,
     #[error("{0}")]
     Token(#[from] TokenError),
     #[error("Database unavailable")]
@@ -183,6 +191,14 @@ impl Tessera {
             now: now_unix(),
             grace_secs: self.inner.config.refresh_grace_secs as i64,
             idle_timeout_secs: self.inner.config.session_idle_timeout_secs as i64,
+        }
+    }
+
+    /// Puts revoked session ids into this process's set at once (other processes learn
+    /// of them from the database).
+    fn remember_revoked(&self, session_ids: &[String], now: i64) {
+        for id in session_ids {
+            self.inner.revocations.insert(id, now);
         }
     }
 

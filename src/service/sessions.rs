@@ -136,7 +136,7 @@ impl Tessera {
 
     /// The user behind an access token: through its session, or by name for tokens without
     /// one (minted by Flask-JWT-Extended during a cut-over).
-    async fn caller(&self, claims: &AccessClaims) -> Result<UserRecord, AuthError> {
+    pub(super) async fn caller(&self, claims: &AccessClaims) -> Result<UserRecord, AuthError> {
         if let Some(sid) = &claims.sid {
             let session = self
                 .store()

@@ -224,6 +224,30 @@ pub trait Store: Send + Sync {
         now: i64,
         reason: &str,
     ) -> StoreResult<Vec<String>>;
+    /// All users, in id order.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Disables (`Some(time)`) or enables (`None`) a user; `false` if there is no such user.
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
+    /// Replaces a user's password hash (a password change, not an upgrade).
+    async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool>;
+    /// Deletes a user and their sessions in one transaction, recording the revocation of
+    /// every live session so other processes still refuse its access tokens. Returns the
+    /// revoked session ids, or `None` if there was no such user.
+    async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>>;
+    /// Live sessions of one user, or of everyone, with their owner's name, newest first.
+    async fn list_sessions_with_owner(
+        &self,
+        user_id: Option<i64>,
+        policy: RotationPolicy,
+    ) -> StoreResult<Vec<(SessionRecord, String)>>;
+    /// Revokes one session whoever owns it; its owner's id, or `None` if not live.
+    async fn revoke_session_by_id(
+        &self,
+        session_id: &str,
+        now: i64,
+        reason: &str,
+    ) -> StoreResult<Option<i64>>;
+
     /// Revocations made at or after `since` (by any process), for the in-memory set.
     async fn revocations_since(&self, since: i64) -> StoreResult<Vec<RevokedSession>>;
     /// Deletes sessions that expired, or were revoked, before `cutoff`; returns how many.

@@ -245,12 +245,108 @@ impl Store for $store {
     }
 
     async fn revocations_since(&self, since: i64) -> StoreResult<Vec<RevokedSession>> {
-        Ok(
-            sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1")
-                .bind(since)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 \
+             UNION ALL SELECT session_id, revoked_at FROM revocations WHERE revoked_at >= $1",
         )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+        Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await?)
+    }
+
+    async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(disabled_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
+        let mut tx = self.pool.begin().await?;
+        let revoked: Vec<(String,)> = sqlx::query_as(
+            "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user_deleted' \
+             WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Every session revoked recently, not only now: their rows are about to go.
+        sqlx::query(
+            "INSERT INTO revocations (session_id, revoked_at) \
+             SELECT id, revoked_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+        if deleted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(revoked.into_iter().map(|(id,)| id).collect()))
+    }
+
+    async fn list_sessions_with_owner(
+        &self,
+        user_id: Option<i64>,
+        p: RotationPolicy,
+    ) -> StoreResult<Vec<(SessionRecord, String)>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ($1 = 0 OR user_id = $1) AND {LIVE} \
+             ORDER BY created_at DESC, id"
+        );
+        let sessions: Vec<SessionRecord> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id.unwrap_or(0))
+            .bind(p.now)
+            .bind(p.idle_timeout_secs)
+            .fetch_all(&self.pool)
+            .await?;
+        let names: std::collections::HashMap<i64, String> = self
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| user_id.is_none_or(|id| id == u.id))
+            .map(|u| (u.id, u.username))
+            .collect();
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                let name = names.get(&s.user_id).cloned().unwrap_or_default();
+                (s, name)
+            })
+            .collect())
+    }
+
+    async fn revoke_session_by_id(&self, session_id: &str, now: i64, reason: &str) -> StoreResult<Option<i64>> {
+        let owner: Option<(i64,)> = sqlx::query_as(
+            "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
+             WHERE id = $1 AND revoked_at IS NULL RETURNING user_id",
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(owner.map(|(id,)| id))
     }
 
     async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32> {
@@ -297,6 +393,7 @@ impl Store for $store {
     }
 
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
+        sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff).execute(&self.pool).await?;
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
             .bind(cutoff)
             .execute(&self.pool)

@@ -1,6 +1,7 @@
 //! Black-box tests over real HTTP on loopback: one binary, one module per area.
 
 mod abuse;
+mod account;
 mod backend;
 mod bad_input;
 mod binary;

@@ -1,0 +1,167 @@
+//! Administration, for the CLI: the same operations on the same database as a running
+//! server. Revocations made here reach running servers through the database (their poll,
+//! or PostgreSQL notifications) within about a second.
+
+use crate::domain::{NewPassword, Username};
+use crate::store::{LogoutScope, RotationPolicy, SessionRecord, UserRecord};
+use crate::tokens::now_unix;
+
+use super::{AuthError, ClientInfo, Credentials, RegisteredUser, Tessera};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub created_at: i64,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionSummary {
+    pub id: String,
+    pub username: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl From<(SessionRecord, String)> for SessionSummary {
+    fn from((s, username): (SessionRecord, String)) -> Self {
+        Self {
+            id: s.id,
+            username,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+        }
+    }
+}
+
+impl Tessera {
+    async fn user_named(&self, name: &str) -> Result<UserRecord, AuthError> {
+        let name = Username::parse(name)?;
+        self.store()
+            .find_user_by_canonical_name(name.canonical())
+            .await?
+            .ok_or(AuthError::UserNotFound)
+    }
+
+    pub async fn admin_add_user(
+        &self,
+        username: String,
+        password: String,
+    ) -> Result<RegisteredUser, AuthError> {
+        self.register(Credentials { username, password }, &ClientInfo::default())
+            .await
+    }
+
+    pub async fn admin_list_users(&self) -> Result<Vec<UserSummary>, AuthError> {
+        Ok(self
+            .store()
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| UserSummary {
+                id: u.id,
+                username: u.username,
+                created_at: u.created_at,
+                disabled: u.disabled_at.is_some(),
+            })
+            .collect())
+    }
+
+    /// Disables or enables an account. Disabling ends all its sessions at once.
+    pub async fn admin_set_disabled(&self, name: &str, disabled: bool) -> Result<usize, AuthError> {
+        let user = self.user_named(name).await?;
+        let now = now_unix();
+        self.store()
+            .set_user_disabled(user.id, disabled.then_some(now))
+            .await?;
+        let ended = if disabled {
+            self.end_all_sessions(user.id, now, "user_disabled").await?
+        } else {
+            0
+        };
+        tracing::info!(target: "tessera::audit", event = if disabled { "user_disable" } else { "user_enable" },
+            outcome = "success", username = %user.username, ended_sessions = ended, "audit");
+        Ok(ended)
+    }
+
+    /// Sets a new password (an administrator's reset) and ends all the user's sessions.
+    pub async fn admin_set_password(
+        &self,
+        name: &str,
+        password: String,
+    ) -> Result<usize, AuthError> {
+        let user = self.user_named(name).await?;
+        let password = NewPassword::parse(password, self.policy())?;
+        let hash = self.hasher().hash(password.into_string()).await?;
+        let now = now_unix();
+        self.store().set_password_hash(user.id, &hash, now).await?;
+        let ended = self
+            .end_all_sessions(user.id, now, "password_reset")
+            .await?;
+        tracing::info!(target: "tessera::audit", event = "password_reset", outcome = "success",
+            username = %user.username, ended_sessions = ended, "audit");
+        Ok(ended)
+    }
+
+    pub async fn admin_delete_user(&self, name: &str) -> Result<(), AuthError> {
+        let user = self.user_named(name).await?;
+        self.delete_user_record(&user).await
+    }
+
+    pub async fn admin_list_sessions(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<SessionSummary>, AuthError> {
+        let user_id = match name {
+            Some(name) => Some(self.user_named(name).await?.id),
+            None => None,
+        };
+        let policy = RotationPolicy {
+            now: now_unix(),
+            grace_secs: 0,
+            idle_timeout_secs: self.rotation_policy().idle_timeout_secs,
+        };
+        let sessions = self
+            .store()
+            .list_sessions_with_owner(user_id, policy)
+            .await?;
+        Ok(sessions.into_iter().map(SessionSummary::from).collect())
+    }
+
+    pub async fn admin_revoke_session(&self, session_id: &str) -> Result<(), AuthError> {
+        let now = now_unix();
+        self.store()
+            .revoke_session_by_id(session_id, now, "revoked_by_admin")
+            .await?
+            .ok_or(AuthError::SessionNotFound)?;
+        self.remember_revoked(&[session_id.to_owned()], now);
+        Ok(())
+    }
+
+    pub async fn admin_revoke_user_sessions(&self, name: &str) -> Result<usize, AuthError> {
+        let user = self.user_named(name).await?;
+        self.end_all_sessions(user.id, now_unix(), "revoked_by_admin")
+            .await
+    }
+
+    async fn end_all_sessions(
+        &self,
+        user_id: i64,
+        now: i64,
+        reason: &str,
+    ) -> Result<usize, AuthError> {
+        let ended = self
+            .store()
+            .revoke_user_sessions(user_id, None, LogoutScope::Global, now, reason)
+            .await?;
+        self.remember_revoked(&ended, now);
+        Ok(ended.len())
+    }
+}

@@ -199,7 +199,7 @@ impl Default for Config {
             body_limit_bytes: 16 * 1024,
             request_timeout_secs: 10,
             purge_interval_secs: 300,
-            revocation_poll_ms: 1000,
+            revocation_poll_ms: 500,
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 use tessera::config::{Config, LogFormat};
 use tessera::{Application, Tessera};
@@ -21,6 +23,9 @@ struct Cli {
     /// Log format: auto (pretty on a terminal, JSON otherwise), pretty or json.
     #[arg(long, global = true, value_enum)]
     log_format: Option<LogFormat>,
+    /// Administration output as JSON (for scripts) instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -35,6 +40,20 @@ enum Command {
     Migrate(StorageArgs),
     /// Measure one Argon2id hash at the configured parameters (for capacity planning).
     Calibrate,
+    /// Manage users (safe while the server runs).
+    User(AdminArgs<cli::UserCommand>),
+    /// List and end sessions (safe while the server runs).
+    Sessions(AdminArgs<cli::SessionsCommand>),
+    /// Check the configuration, keys and database without starting the server.
+    CheckConfig(StorageArgs),
+}
+
+#[derive(clap::Args)]
+struct AdminArgs<C: Subcommand> {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(subcommand)]
+    command: C,
 }
 
 #[derive(clap::Args, Default)]
@@ -92,6 +111,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for var in Config::unknown_env_vars() {
         tracing::warn!(variable = %var, "environment variable names no tessera setting; ignored");
     }
+    let format = if cli.json {
+        cli::Format::Json
+    } else {
+        cli::Format::Table
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -121,6 +145,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 serde_json::json!({ "argon2_ms": ms, "cores": cores, "hash_workers": config.effective_hash_workers() })
             );
             Ok(())
+        }
+        Command::User(args) => {
+            args.storage.apply(&mut config);
+            runtime.block_on(async {
+                let tessera = Tessera::open(config).await?;
+                cli::run_user(&tessera, args.command, format).await
+            })
+        }
+        Command::Sessions(args) => {
+            args.storage.apply(&mut config);
+            runtime.block_on(async {
+                let tessera = Tessera::open(config).await?;
+                cli::run_sessions(&tessera, args.command, format).await
+            })
+        }
+        Command::CheckConfig(args) => {
+            args.apply(&mut config);
+            runtime.block_on(cli::check_config(&config, format))
         }
         Command::Secret => Ok(()),
     }

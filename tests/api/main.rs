@@ -5,6 +5,7 @@ mod account;
 mod backend;
 mod bad_input;
 mod binary;
+mod cli;
 mod contract;
 mod faults;
 mod helpers;

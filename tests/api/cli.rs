@@ -1,0 +1,244 @@
+//! The administration CLI as a process, on the same data directory as a running server.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{status_and_json, str_field, unwrap_response};
+use crate::process::{ServerProcess, tessera_command};
+
+/// Runs `tessera ARGS --data-dir DIR` with `stdin` as standard input.
+fn tessera(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut command = tessera_command();
+    let (first, rest) = args.split_at(1);
+    command.args(first).arg("--data-dir").arg(dir).args(rest);
+    command
+        .env("TESSERA_ARGON2__MEMORY_KIB", "1024")
+        .env("TESSERA_ARGON2__ITERATIONS", "1")
+        .env("TESSERA_LOG_LEVEL", "warn");
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+async fn login(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    name: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"username": name, "password": password});
+    status_and_json(unwrap_response(
+        client.post(server.url("/login")).json(&body).send().await,
+    ))
+    .await
+}
+
+async fn protected(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    token: &str,
+) -> (StatusCode, Value) {
+    status_and_json(unwrap_response(
+        client
+            .get(server.url("/protected"))
+            .bearer_auth(token)
+            .send()
+            .await,
+    ))
+    .await
+}
+
+/// Polls `/protected` until the token is refused; returns how long that took.
+async fn until_revoked(client: &reqwest::Client, server: &ServerProcess, token: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, body) = protected(client, server, token).await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(body["error"], "token_revoked");
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the server still accepts the token"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn users_are_managed_from_the_cli_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = ServerProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+
+    // add: the password comes from standard input, never from an argument.
+    let added = json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "add", "Grace"],
+        "first-password\n",
+    ));
+    assert_eq!(added["created"]["username"], "Grace");
+    let (status, session) = login(&client, &server, "grace", "first-password").await;
+    assert_eq!(status, StatusCode::OK);
+    let token = str_field(&session, "access_token").to_owned();
+
+    let users = json_of(&tessera(dir.path(), &["user", "--json", "list"], ""));
+    assert_eq!(users[0]["username"], "Grace");
+    assert_eq!(users[0]["disabled"], false);
+    let sessions = json_of(&tessera(
+        dir.path(),
+        &["sessions", "--json", "list", "--user", "grace"],
+        "",
+    ));
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1));
+    let table = tessera(dir.path(), &["user", "list"], "");
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("USERNAME"),
+        "a table for people"
+    );
+
+    // disable: the running server refuses the session within a second, and the login.
+    let disabled = json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "disable", "grace"],
+        "",
+    ));
+    assert_eq!(disabled["ended_sessions"], 1);
+    assert!(until_revoked(&client, &server, &token).await < Duration::from_secs(1));
+    let (status, body) = login(&client, &server, "grace", "first-password").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_disabled"))
+    );
+
+    json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "enable", "grace"],
+        "",
+    ));
+    json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "set-password", "grace"],
+        "second-password\n",
+    ));
+    assert_eq!(
+        login(&client, &server, "grace", "first-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&client, &server, "grace", "second-password").await.0,
+        StatusCode::OK
+    );
+
+    json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "delete", "grace"],
+        "",
+    ));
+    assert_eq!(
+        login(&client, &server, "grace", "second-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let missing = tessera(dir.path(), &["user", "delete", "grace"], "");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("User not found"));
+}
+
+#[tokio::test]
+async fn sessions_are_revoked_from_the_cli_and_the_server_honours_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = ServerProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "add", "heidi"],
+        "heidi-password\n",
+    ));
+    let (_, first) = login(&client, &server, "heidi", "heidi-password").await;
+    let (_, second) = login(&client, &server, "heidi", "heidi-password").await;
+
+    let first_sid = crate::helpers::jwt_claims(str_field(&first, "access_token"))["sid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    json_of(&tessera(
+        dir.path(),
+        &["sessions", "--json", "revoke", &first_sid],
+        "",
+    ));
+    assert!(
+        until_revoked(&client, &server, str_field(&first, "access_token")).await
+            < Duration::from_secs(1)
+    );
+    assert_eq!(
+        protected(&client, &server, str_field(&second, "access_token"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let ended = json_of(&tessera(
+        dir.path(),
+        &["sessions", "--json", "revoke", "--user", "heidi"],
+        "",
+    ));
+    assert_eq!(ended["ended_sessions"], 1);
+    assert!(
+        until_revoked(&client, &server, str_field(&second, "access_token")).await
+            < Duration::from_secs(1)
+    );
+}
+
+#[test]
+fn check_config_reports_problems_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("not-yet");
+    let ok = tessera(&data, &["check-config", "--json"], "");
+    let report = json_of(&ok);
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        !data.exists(),
+        "checking must not create the data directory"
+    );
+
+    let mut command = tessera_command();
+    command
+        .args(["check-config", "--json", "--data-dir"])
+        .arg(&data)
+        .env("JWT_SECRET_KEY", "your_jwt_secret_key");
+    let bad = command.output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!bad.status.success());
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap_or(Value::Null);
+    assert_eq!(report["ok"], false);
+    assert!(
+        report["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("placeholder")),
+        "{report}"
+    );
+    assert!(
+        !report.to_string().contains("your_jwt_secret_key"),
+        "secrets are never printed"
+    );
+}

@@ -54,13 +54,13 @@ pub struct RefreshResponse {
 /// body; OpenAPI cannot say "one or the other", so the document shows the body form.)
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
-    #[schema(min_length = 1)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     refresh_token: Option<String>,
 }
 
 /// What `/register` reads (documentation only: [`CredentialsBody`] parses the seed's way).
-/// The limits are the defaults of `password_min_bytes`/`password_max_bytes`; lengths here
-/// are in characters, bytes are checked by the server.
+/// The password limits are the defaults of `password_min_bytes`/`password_max_bytes`, in
+/// UTF-8 bytes; JSON Schema counts characters, so the bounds are exact for ASCII only.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct RegisterRequest {
@@ -71,8 +71,8 @@ pub struct RegisterRequest {
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
     )]
     username: String,
-    /// 8–1024 bytes.
-    #[schema(min_length = 8, max_length = 256)]
+    /// 8–1024 bytes of UTF-8.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 req=scripts/schemathesis-requirements.txt
 binary="${CARGO_TARGET_DIR:-target}/debug/tessera"
-max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-30}"
+max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 
 if ! command -v python3 >/dev/null; then
   echo "schemathesis: SKIPPED, python3 is not installed" >&2
@@ -72,7 +72,7 @@ token=$(curl -fsS -X POST "$base/login" -H 'content-type: application/json' \
 
 # ASCII strings: password limits are in UTF-8 bytes, which JSON Schema (counting
 # characters) can state exactly only for ASCII.
-echo "== schemathesis $(grep -o '[0-9.]*$' "$req") against $base ($max_examples examples per operation)"
+echo "== schemathesis $(grep '^schemathesis==' "$req" | cut -d= -f3) against $base ($max_examples examples per operation)"
 status=0
 NO_COLOR=1 timeout 300 "$venv/bin/st" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
   --checks all \

@@ -59,6 +59,7 @@ impl Application {
             http::router(self.tessera.clone()),
             Duration::from_secs(config.request_timeout_secs),
         );
+        let app = http::metrics::track_requests(app, self.tessera.metrics().clone());
         let _background = self.tessera.spawn_background_tasks();
         let limits = http::server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),

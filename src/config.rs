@@ -77,6 +77,8 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Largest accepted request head (request line and headers); beyond it: 431.
     pub max_header_bytes: usize,
+    /// Serve Prometheus metrics at `GET /metrics` (and record them).
+    pub metrics_enabled: bool,
 }
 
 /// A GCRA limit: `per_minute` requests per minute on average, `burst` at once.
@@ -207,6 +209,7 @@ impl Default for Config {
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
+            metrics_enabled: true,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified when the username is unknown, so that
     /// an unknown user and a wrong password cost the same time.
     dummy_hash: String,
+    /// `tessera_password_hash_duration_seconds` (a no-op unless metrics are on).
+    duration: metrics::Histogram,
 }
 
 impl PasswordHasher {
@@ -55,7 +57,14 @@ impl PasswordHasher {
             params,
             pool,
             dummy_hash,
+            duration: metrics::Histogram::noop(),
         })
+    }
+
+    /// Records the time of each hash and verification in `histogram`.
+    pub fn with_duration_histogram(mut self, histogram: metrics::Histogram) -> Self {
+        self.duration = histogram;
+        self
     }
 
     /// Takes a place in the hashing pool before any other work of a request: when the
@@ -131,6 +140,7 @@ impl HashSlot<'_> {
             PoolError::Full => HashError::Overloaded,
             PoolError::Stopped => HashError::Internal(e.to_string()),
         })?;
+        self.hasher.duration.record(started.elapsed());
         tracing::debug!(
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "password hash computed"

@@ -8,6 +8,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::{RateLimit, RateLimitsConfig};
+use crate::metrics::Metrics;
+use metrics::Counter;
 
 /// Refused by a rate limit; try again after `retry_after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,23 +17,27 @@ pub struct RateLimited {
     pub retry_after: Duration,
 }
 
-struct Limiter<K: std::hash::Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>);
+/// A limit and the counter of its refusals (`tessera_rate_limited_total{limit}`).
+struct Limiter<K: std::hash::Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>, Counter);
 
 impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
-    fn new(limit: RateLimit) -> Self {
+    fn new(limit: RateLimit, refusals: Counter) -> Self {
         let quota = NonZeroU32::new(limit.per_minute).map(|per_minute| {
             let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
             Quota::per_minute(per_minute).allow_burst(burst)
         });
-        Self(quota.map(DefaultKeyedRateLimiter::keyed))
+        Self(quota.map(DefaultKeyedRateLimiter::keyed), refusals)
     }
 
     fn check(&self, key: &K) -> Result<(), RateLimited> {
         let Some(limiter) = &self.0 else {
             return Ok(());
         };
-        limiter.check_key(key).map_err(|not_until| RateLimited {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        limiter.check_key(key).map_err(|not_until| {
+            self.1.increment(1);
+            RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            }
         })
     }
 
@@ -51,12 +57,16 @@ pub struct RateLimiters {
 }
 
 impl RateLimiters {
-    pub fn new(config: &RateLimitsConfig) -> Self {
+    pub fn new(config: &RateLimitsConfig, metrics: &Metrics) -> Self {
+        let refusals = |limit| metrics.rate_limit_counter(limit);
         Self {
-            login_per_ip: Limiter::new(config.login_per_ip),
-            login_per_user_ip: Limiter::new(config.login_per_user_ip),
-            register_per_ip: Limiter::new(config.register_per_ip),
-            refresh_per_ip: Limiter::new(config.refresh_per_ip),
+            login_per_ip: Limiter::new(config.login_per_ip, refusals("login_per_ip")),
+            login_per_user_ip: Limiter::new(
+                config.login_per_user_ip,
+                refusals("login_per_user_ip"),
+            ),
+            register_per_ip: Limiter::new(config.register_per_ip, refusals("register_per_ip")),
+            refresh_per_ip: Limiter::new(config.refresh_per_ip, refusals("refresh_per_ip")),
         }
     }
 
@@ -90,7 +100,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_burst_passes_then_the_limit_answers_with_a_wait() {
+    fn a_burst_passes_then_the_limit_answers_with_a_wait() -> anyhow::Result<()> {
         let config = RateLimitsConfig {
             login_per_ip: RateLimit {
                 per_minute: 60,
@@ -102,7 +112,7 @@ mod tests {
             },
             ..RateLimitsConfig::default()
         };
-        let limits = RateLimiters::new(&config);
+        let limits = RateLimiters::new(&config, &*Metrics::new(false)?);
         let ip = IpAddr::from([192, 0, 2, 1]);
         for _ in 0..3 {
             assert!(limits.check_login(ip, "alice").is_ok());
@@ -117,10 +127,11 @@ mod tests {
                 .is_ok(),
             "other sources are unaffected"
         );
+        Ok(())
     }
 
     #[test]
-    fn the_name_and_address_pair_is_limited_separately() {
+    fn the_name_and_address_pair_is_limited_separately() -> anyhow::Result<()> {
         let config = RateLimitsConfig {
             login_per_ip: RateLimit {
                 per_minute: 0,
@@ -132,11 +143,12 @@ mod tests {
             },
             ..RateLimitsConfig::default()
         };
-        let limits = RateLimiters::new(&config);
+        let limits = RateLimiters::new(&config, &*Metrics::new(false)?);
         let ip = IpAddr::from([192, 0, 2, 1]);
         assert!(limits.check_login(ip, "alice").is_ok());
         assert!(limits.check_login(ip, "alice").is_ok());
         assert!(limits.check_login(ip, "alice").is_err());
         assert!(limits.check_login(ip, "bob").is_ok());
+        Ok(())
     }
 }

@@ -4,39 +4,47 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiResult;
+use utoipa::ToSchema;
+
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, AuthUser};
 use crate::service::{AccountView, Tessera};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MeResponse {
     user: AccountView,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     current_password: String,
     new_password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ChangePasswordResponse {
     message: &'static str,
     ended_sessions: usize,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MessageResponse {
     message: &'static str,
 }
 
+#[utoipa::path(get, path = "/me", tag = "account", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = MeResponse),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
 pub async fn show_account(
     State(tessera): State<Tessera>,
     user: AuthUser,
@@ -46,6 +54,15 @@ pub async fn show_account(
     }))
 }
 
+#[utoipa::path(post, path = "/me/password", tag = "account", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "Password changed; the caller's other sessions ended", body = ChangePasswordResponse),
+        (status = 400, description = "New password outside the policy, or bad JSON", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "The current password is wrong", body = ErrorBody),
+        (status = 503, description = "Database unavailable or hashing overloaded", body = ErrorBody),
+    ))]
 pub async fn change_password(
     State(tessera): State<Tessera>,
     user: AuthUser,
@@ -60,6 +77,15 @@ pub async fn change_password(
     }))
 }
 
+#[utoipa::path(delete, path = "/me", tag = "account", security(("bearer" = [])),
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 200, description = "Account deleted; all its sessions ended", body = MessageResponse),
+        (status = 400, description = "Bad JSON", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "The password is wrong", body = ErrorBody),
+        (status = 503, description = "Database unavailable or hashing overloaded", body = ErrorBody),
+    ))]
 pub async fn delete_account(
     State(tessera): State<Tessera>,
     user: AuthUser,

@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{AuthUser, Client, CredentialsBody, OptionalApiJson, bearer_token};
 use crate::service::{RegisteredUser, Tessera};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserResponse {
     pub id: i64,
     pub username: String,
@@ -25,13 +26,13 @@ impl From<RegisteredUser> for UserResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RegisterResponse {
     message: &'static str,
     user: UserResponse,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     message: &'static str,
     access_token: String,
@@ -41,7 +42,7 @@ pub struct LoginResponse {
     user: UserResponse,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RefreshResponse {
     access_token: String,
     refresh_token: String,
@@ -49,11 +50,56 @@ pub struct RefreshResponse {
     expires_in: i64,
 }
 
-#[derive(Deserialize)]
+/// The refresh token in the body. (It may instead come as `Authorization: Bearer`, with no
+/// body; OpenAPI cannot say "one or the other", so the document shows the body form.)
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(value_type = String, required = true, min_length = 1)]
     refresh_token: Option<String>,
 }
 
+/// What `/register` reads (documentation only: [`CredentialsBody`] parses the seed's way).
+/// The password limits are the defaults of `password_min_bytes`/`password_max_bytes`, in
+/// UTF-8 bytes; JSON Schema counts characters, so the bounds are exact for ASCII only.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RegisterRequest {
+    /// 1–50 characters, no control characters, no white space at either end.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
+    username: String,
+    /// 8–1024 bytes of UTF-8.
+    #[schema(min_length = 8, max_length = 1024)]
+    password: String,
+}
+
+/// What `/login` reads (documentation only). No password policy applies at login.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    #[schema(min_length = 1)]
+    username: String,
+    #[schema(min_length = 1)]
+    password: String,
+}
+
+/// What `/protected` answers.
+#[derive(Serialize, ToSchema)]
+pub struct ProtectedResponse {
+    logged_in_as: String,
+}
+
+/// Creates an account (the seed's `POST /register`).
+#[utoipa::path(post, path = "/register", tag = "accounts", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = RegisterResponse),
+        (status = 400, description = "Missing or invalid fields, bad JSON, or name taken", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address", body = ErrorBody),
+        (status = 503, description = "Hashing pool full or database unavailable", body = ErrorBody),
+    ))]
 pub async fn create_user(
     State(tessera): State<Tessera>,
     Client(client): Client,
@@ -69,6 +115,16 @@ pub async fn create_user(
     ))
 }
 
+/// Checks a password and opens a session (the seed's `POST /login`).
+#[utoipa::path(post, path = "/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Missing fields or bad JSON", body = ErrorBody),
+        (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 429, description = "Too many logins from this address or to this name", body = ErrorBody),
+        (status = 503, description = "Hashing pool full or database unavailable", body = ErrorBody),
+    ))]
 pub async fn create_session(
     State(tessera): State<Tessera>,
     Client(client): Client,
@@ -87,6 +143,16 @@ pub async fn create_session(
 
 /// The refresh token comes in the JSON body, or as `Authorization: Bearer` the way
 /// Flask-JWT-Extended's `@jwt_required(refresh=True)` reads it.
+#[utoipa::path(post, path = "/refresh", tag = "sessions", request_body = RefreshRequest,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "New access token and the next refresh token", body = RefreshResponse),
+        (status = 400, description = "No refresh token, or bad JSON", body = ErrorBody),
+        (status = 401, description = "Invalid, reused or ended refresh token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 429, description = "Too many refreshes from this address", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
 pub async fn refresh_session(
     State(tessera): State<Tessera>,
     Client(client): Client,
@@ -117,6 +183,11 @@ pub async fn refresh_session(
 }
 
 /// The seed's `@jwt_required` route.
+#[utoipa::path(get, path = "/protected", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's name", body = ProtectedResponse),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = ErrorBody),
+    ))]
 pub async fn protected(user: AuthUser) -> Json<serde_json::Value> {
     Json(json!({ "logged_in_as": user.username() }))
 }

@@ -33,10 +33,13 @@ pub enum ApiError {
     Timeout,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// For people; may change.
     message: String,
-    error: &'a str,
+    /// Stable machine-readable code, e.g. `invalid_credentials`.
+    error: &'static str,
 }
 
 impl ApiError {

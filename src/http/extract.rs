@@ -73,7 +73,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
         let has_content_type = req.headers().contains_key(header::CONTENT_TYPE);
         let json = is_json_content_type(req.headers());
         let bytes = read_body(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body, or JSON `null`: the optional body is absent.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(OptionalApiJson(None));
         }
         if !json && has_content_type {

@@ -4,6 +4,8 @@ pub mod account;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod server;
 pub mod sessions;
@@ -14,41 +16,70 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::service::{AuthError, Tessera};
 use error::ApiError;
 
+// Routes are only ever added with `routes!` (which takes path and method from the
+// handler's `#[utoipa::path]`), never with `.route()`: that is what keeps the served routes
+// and `/openapi.json` the same list.
+
 /// The account and session routes (everything but `/protected`).
-fn auth_routes() -> Router<Tessera> {
-    Router::new()
-        .route("/register", post(auth::create_user))
-        .route("/login", post(auth::create_session))
-        .route("/refresh", post(auth::refresh_session))
-        .route("/logout", post(sessions::end_sessions))
-        .route("/sessions", get(sessions::list_sessions))
-        .route("/sessions/{id}", delete(sessions::revoke_session))
-        .route(
-            "/me",
-            get(account::show_account).delete(account::delete_account),
-        )
-        .route("/me/password", post(account::change_password))
+fn auth_routes() -> OpenApiRouter<Tessera> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::create_user))
+        .routes(routes!(auth::create_session))
+        .routes(routes!(auth::refresh_session))
+        .routes(routes!(sessions::end_sessions))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(account::show_account, account::delete_account))
+        .routes(routes!(account::change_password))
 }
 
-/// The standalone server's routes: [`api_router`] plus the seed's `/protected`
-/// (and `/api/protected`), guarded by the same [`extract::AuthUser`] an embedding app uses.
+/// The embeddable routes: account and session routes at the root and under `/api` (as the
+/// seed shows both), and health checks.
+fn embeddable_routes() -> OpenApiRouter<Tessera> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(auth_routes())
+        .nest("/api", auth_routes())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+}
+
+/// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and
+/// `/api/protected`), `/openapi.json`, and `/metrics` when enabled. Both [`router`] and
+/// [`document`] are split from this one value.
+pub fn documented_routes(metrics_enabled: bool) -> OpenApiRouter<Tessera> {
+    let protected = || OpenApiRouter::new().routes(routes!(auth::protected));
+    let routes = embeddable_routes()
+        .merge(protected())
+        .nest("/api", protected())
+        .routes(routes!(openapi::serve_document));
+    if metrics_enabled {
+        routes.routes(routes!(metrics::render_metrics))
+    } else {
+        routes
+    }
+}
+
+/// The OpenAPI document of the standalone server's routes.
+pub fn document(metrics_enabled: bool) -> utoipa::openapi::OpenApi {
+    let mut doc = documented_routes(metrics_enabled).into_openapi();
+    openapi::finish(&mut doc);
+    doc
+}
+
+/// The standalone server's routes (see [`documented_routes`]), guarded by the same
+/// [`extract::AuthUser`] an embedding app uses.
 pub fn router(tessera: Tessera) -> Router {
-    let protected = Router::new().route("/protected", get(auth::protected));
-    Router::new()
-        .merge(protected.clone())
-        .nest("/api", protected)
-        .with_state(tessera.clone())
-        .merge(api_router(tessera))
-        // Again after the merge, so that `/protected` answers 405 in the error shape too.
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+    let (routes, _) = documented_routes(tessera.config().metrics_enabled).split_for_parts();
+    finish(routes, tessera)
 }
 
 /// tessera's routes for embedding: register, login, refresh, logout, sessions (at the root
@@ -56,12 +87,14 @@ pub fn router(tessera: Tessera) -> Router {
 /// merge into an application's router. Unknown paths, wrong methods and oversized bodies
 /// answer in tessera's error shape.
 pub fn api_router(tessera: Tessera) -> Router {
+    let (routes, _) = embeddable_routes().split_for_parts();
+    finish(routes, tessera)
+}
+
+/// Unknown paths, wrong methods and oversized bodies in tessera's error shape; the state.
+fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
-    Router::new()
-        .merge(auth_routes())
-        .nest("/api", auth_routes())
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -3,20 +3,22 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiResult;
+use super::error::{ApiResult, ErrorBody};
 use super::extract::{AuthUser, OptionalApiJson};
 use crate::service::{SessionView, Tessera};
 use crate::store::LogoutScope;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     #[serde(default)]
     scope: ScopeName,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+/// `local`: this session; `others`: all but this one; `global`: all.
+#[derive(Deserialize, Default, Clone, Copy, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum ScopeName {
     #[default]
@@ -25,22 +27,30 @@ enum ScopeName {
     Global,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LogoutResponse {
     message: &'static str,
     revoked_sessions: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionsResponse {
     sessions: Vec<SessionView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MessageResponse {
     message: &'static str,
 }
 
+#[utoipa::path(post, path = "/logout", tag = "sessions", security(("bearer" = [])),
+    request_body(content = Option<LogoutRequest>, description = "Optional; the scope defaults to `local`"),
+    responses(
+        (status = 200, description = "Sessions ended", body = LogoutResponse),
+        (status = 400, description = "Unknown scope or bad JSON", body = ErrorBody),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
 pub async fn end_sessions(
     State(tessera): State<Tessera>,
     user: AuthUser,
@@ -58,6 +68,12 @@ pub async fn end_sessions(
     }))
 }
 
+#[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions", body = SessionsResponse),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
 pub async fn list_sessions(
     State(tessera): State<Tessera>,
     user: AuthUser,
@@ -66,6 +82,14 @@ pub async fn list_sessions(
     Ok(Json(SessionsResponse { sessions }))
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "A session id from `GET /sessions`")),
+    responses(
+        (status = 200, description = "Session ended", body = MessageResponse),
+        (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 404, description = "No live session of the caller has this id", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    ))]
 pub async fn revoke_session(
     State(tessera): State<Tessera>,
     user: AuthUser,

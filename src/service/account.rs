@@ -4,12 +4,13 @@
 //! access token alone (fresh or not) cannot take the account over or delete it.
 
 use crate::domain::NewPassword;
+use crate::metrics::RevocationReason;
 use crate::store::{LogoutScope, UserRecord};
 use crate::tokens::{AccessClaims, now_unix};
 
 use super::{AuthError, Tessera};
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: i64,
     pub username: String,
@@ -69,7 +70,7 @@ impl Tessera {
                 "password_changed",
             )
             .await?;
-        self.remember_revoked(&ended, now);
+        self.remember_revoked(&ended, now, RevocationReason::PasswordChanged);
         tracing::info!(target: "tessera::audit", event = "password_change", outcome = "success",
             username = %user.username, ended_sessions = ended.len(), "audit");
         Ok(ended.len())
@@ -93,7 +94,7 @@ impl Tessera {
             .delete_user(user.id, now)
             .await?
             .ok_or(AuthError::UserNotFound)?;
-        self.remember_revoked(&ended, now);
+        self.remember_revoked(&ended, now, RevocationReason::AccountDeleted);
         tracing::info!(target: "tessera::audit", event = "account_delete", outcome = "success",
             username = %user.username, ended_sessions = ended.len(), "audit");
         Ok(())

@@ -67,12 +67,23 @@ impl Tessera {
             })
             .await?;
         audit("register", "success", username.as_str(), client);
+        self.metrics().registered();
         Ok(RegisteredUser::from(&record))
     }
 
     /// Checks the password and opens a session. An unknown name costs the same database
     /// work and the same hash as a wrong password, and gets the same error.
     pub async fn login(
+        &self,
+        credentials: Credentials,
+        client: ClientInfo,
+    ) -> Result<LoginOutcome, AuthError> {
+        let result = self.check_login(credentials, client).await;
+        self.metrics().login(&result);
+        result
+    }
+
+    async fn check_login(
         &self,
         credentials: Credentials,
         client: ClientInfo,

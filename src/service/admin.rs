@@ -3,6 +3,7 @@
 //! or PostgreSQL notifications) within about a second.
 
 use crate::domain::{NewPassword, Username};
+use crate::metrics::RevocationReason;
 use crate::store::{LogoutScope, RotationPolicy, SessionRecord, UserRecord};
 use crate::tokens::now_unix;
 
@@ -82,7 +83,8 @@ impl Tessera {
             .set_user_disabled(user.id, disabled.then_some(now))
             .await?;
         let ended = if disabled {
-            self.end_all_sessions(user.id, now, "user_disabled").await?
+            self.end_all_sessions(user.id, now, RevocationReason::UserDisabled)
+                .await?
         } else {
             0
         };
@@ -103,7 +105,7 @@ impl Tessera {
         let now = now_unix();
         self.store().set_password_hash(user.id, &hash, now).await?;
         let ended = self
-            .end_all_sessions(user.id, now, "password_reset")
+            .end_all_sessions(user.id, now, RevocationReason::PasswordReset)
             .await?;
         tracing::info!(target: "tessera::audit", event = "password_reset", outcome = "success",
             username = %user.username, ended_sessions = ended, "audit");
@@ -141,13 +143,17 @@ impl Tessera {
             .revoke_session_by_id(session_id, now, "revoked_by_admin")
             .await?
             .ok_or(AuthError::SessionNotFound)?;
-        self.remember_revoked(&[session_id.to_owned()], now);
+        self.remember_revoked(
+            &[session_id.to_owned()],
+            now,
+            RevocationReason::RevokedByAdmin,
+        );
         Ok(())
     }
 
     pub async fn admin_revoke_user_sessions(&self, name: &str) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
-        self.end_all_sessions(user.id, now_unix(), "revoked_by_admin")
+        self.end_all_sessions(user.id, now_unix(), RevocationReason::RevokedByAdmin)
             .await
     }
 
@@ -155,13 +161,15 @@ impl Tessera {
         &self,
         user_id: i64,
         now: i64,
-        reason: &str,
+        reason: RevocationReason,
     ) -> Result<usize, AuthError> {
+        // The metrics label doubles as the reason stored with the session.
+        let label = crate::metrics::REVOCATION_REASONS[reason as usize];
         let ended = self
             .store()
-            .revoke_user_sessions(user_id, None, LogoutScope::Global, now, reason)
+            .revoke_user_sessions(user_id, None, LogoutScope::Global, now, label)
             .await?;
-        self.remember_revoked(&ended, now);
+        self.remember_revoked(&ended, now, reason);
         Ok(ended.len())
     }
 }

@@ -19,6 +19,7 @@ pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
 use crate::config::Config;
 use crate::domain::{PasswordError, PasswordPolicy, UsernameError};
+use crate::metrics::Metrics;
 use crate::password::{HashError, PasswordHasher};
 use crate::revocation::RevocationSet;
 use crate::store::{RotationPolicy, Store, StoreError};
@@ -103,6 +104,7 @@ struct Inner {
     access: AccessTokens,
     refresh: RefreshTokens,
     revocations: Arc<RevocationSet>,
+    metrics: Arc<Metrics>,
 }
 
 impl Tessera {
@@ -132,11 +134,13 @@ impl Tessera {
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         migrate_with_retry(store.as_ref(), connect_timeout).await?;
 
+        let metrics = Metrics::new(config.metrics_enabled)?;
         let hasher = PasswordHasher::new(
             config.argon2,
             config.effective_hash_workers(),
             config.hash_queue,
-        )?;
+        )?
+        .with_duration_histogram(metrics.hash_duration());
         let access = AccessTokens::new(
             &jwt_secret,
             config.issuer.clone(),
@@ -146,7 +150,8 @@ impl Tessera {
         let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
         Ok(Self {
             inner: Arc::new(Inner {
-                limiters: RateLimiters::new(&config.rate_limits),
+                limiters: RateLimiters::new(&config.rate_limits, &metrics),
+                metrics,
                 proxies: TrustedProxies::new(config.trusted_proxies.clone()),
                 hasher,
                 access,
@@ -179,6 +184,10 @@ impl Tessera {
         &self.inner.hasher
     }
 
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
     fn policy(&self) -> PasswordPolicy {
         PasswordPolicy {
             min_bytes: self.inner.config.password_min_bytes,
@@ -196,10 +205,16 @@ impl Tessera {
 
     /// Puts revoked session ids into this process's set at once (other processes learn
     /// of them from the database).
-    fn remember_revoked(&self, session_ids: &[String], now: i64) {
+    fn remember_revoked(
+        &self,
+        session_ids: &[String],
+        now: i64,
+        reason: crate::metrics::RevocationReason,
+    ) {
         for id in session_ids {
             self.inner.revocations.insert(id, now);
         }
+        self.metrics().revoked(reason, session_ids.len());
     }
 
     /// Verifies an access token without touching the database: signature, claims, and the
@@ -225,8 +240,9 @@ impl Tessera {
         let purge = tokio::spawn(purge_ended_sessions(self.clone()));
         let (store, set) = (self.inner.store.clone(), self.inner.revocations.clone());
         let watch = tokio::spawn(async move { store.watch_revocations(set).await });
+        let upkeep = tokio::spawn(crate::metrics::upkeep(self.inner.metrics.clone()));
         BackgroundTasks {
-            handles: vec![sync, purge, watch],
+            handles: vec![sync, purge, watch, upkeep],
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::store::{LogoutScope, NewSession, RotationOutcome, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
 
 use super::{AuthError, Tessera};
+use crate::metrics::RevocationReason;
 
 /// Who is calling, as far as the HTTP layer can tell. Kept on the session for the user to see.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +29,7 @@ pub struct RefreshOutcome {
     pub grace_replay: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     pub created_at: i64,
@@ -96,6 +97,16 @@ impl Tessera {
         presented: &str,
         client: &ClientInfo,
     ) -> Result<RefreshOutcome, AuthError> {
+        let result = self.rotate(presented, client).await;
+        self.metrics().refresh(&result);
+        result
+    }
+
+    async fn rotate(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<RefreshOutcome, AuthError> {
         if let Some(ip) = client.ip {
             self.limiters().check_refresh(crate::abuse::rate_key(ip))?;
         }
@@ -117,6 +128,8 @@ impl Tessera {
             RotationOutcome::GraceReplay { counter, owner } => (counter, owner, true),
             RotationOutcome::Reused => {
                 self.inner.revocations.insert(&token.session_id, policy.now);
+                self.metrics()
+                    .revoked(RevocationReason::RefreshTokenReused, 1);
                 tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
                 return Err(AuthError::RefreshTokenReused);
             }
@@ -172,6 +185,7 @@ impl Tessera {
             self.inner.revocations.insert(id, now);
         }
         tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
+        self.metrics().revoked(RevocationReason::Logout, ids.len());
         Ok(ids.len())
     }
 
@@ -214,6 +228,7 @@ impl Tessera {
             return Err(AuthError::SessionNotFound);
         }
         self.inner.revocations.insert(session_id, now);
+        self.metrics().revoked(RevocationReason::RevokedByUser, 1);
         tracing::info!(user_id = user.id, "session revoked by its user");
         Ok(())
     }

@@ -207,6 +207,8 @@ pub trait Store: Send + Sync {
         user_id: i64,
         policy: RotationPolicy,
     ) -> StoreResult<Vec<SessionRecord>>;
+    /// How many sessions of all users are live (for the `tessera_active_sessions` gauge).
+    async fn count_live_sessions(&self, policy: RotationPolicy) -> StoreResult<u64>;
     /// Revokes one of the user's sessions; `false` if it is not the user's or already ended.
     async fn revoke_session(
         &self,

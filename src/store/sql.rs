@@ -206,6 +206,19 @@ impl Store for $store {
             .await?)
     }
 
+    async fn count_live_sessions(&self, p: RotationPolicy) -> StoreResult<u64> {
+        // The rule of `LIVE`, with the parameters numbered from 1.
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 \
+             AND ($2 = 0 OR last_used_at > $1 - $2)",
+        )
+        .bind(p.now)
+        .bind(p.idle_timeout_secs)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     async fn revoke_session(
         &self,
         user_id: i64,

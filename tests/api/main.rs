@@ -10,6 +10,8 @@ mod contract;
 mod faults;
 mod helpers;
 mod instances;
+mod metrics;
+mod openapi;
 mod process;
 mod sessions;
 mod startup;

@@ -1,0 +1,305 @@
+//! Prometheus metrics of one tessera instance: HTTP requests by matched route and status,
+//! and domain events (logins, registrations, refreshes, revocations, rate-limit hits,
+//! password hashing).
+//!
+//! Each instance owns its recorder instead of installing a global one: tests start many
+//! apps in one process, and an embedding application may have a recorder of its own. The
+//! domain counters are registered once, here, for every label value (all labels are small
+//! fixed sets), so emitting one is an atomic add: no key hashing, no allocation, and the
+//! series exist at 0 before the first event, which `rate()` needs.
+//!
+//! No label ever carries a username, token, address or raw path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use metrics::{Counter, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+
+use crate::service::{AuthError, LoginOutcome, RefreshOutcome};
+
+const HTTP_REQUESTS: &str = "tessera_http_requests_total";
+const HTTP_DURATION: &str = "tessera_http_request_duration_seconds";
+const HASH_DURATION: &str = "tessera_password_hash_duration_seconds";
+const HASH_QUEUE: &str = "tessera_password_hash_queue_depth";
+
+/// Request latency buckets: a bare route takes tens of microseconds, a login tens of
+/// milliseconds, a stuck request up to the 10 s time limit.
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Argon2id at the OWASP minimum takes ≈ 30 ms per core; stronger settings up to ~1 s.
+const HASH_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+pub const LOGIN_OUTCOMES: [&str; 6] = [
+    "success",
+    "invalid_credentials",
+    "account_disabled",
+    "rate_limited",
+    "overloaded",
+    "error",
+];
+pub const REFRESH_OUTCOMES: [&str; 8] = [
+    "rotated",
+    "grace_replay",
+    "reused",
+    "invalid",
+    "ended",
+    "account_disabled",
+    "rate_limited",
+    "error",
+];
+pub const REVOCATION_REASONS: [&str; 8] = [
+    "logout",
+    "revoked_by_user",
+    "refresh_token_reused",
+    "password_changed",
+    "account_deleted",
+    "user_disabled",
+    "password_reset",
+    "revoked_by_admin",
+];
+pub const RATE_LIMITS: [&str; 4] = [
+    "login_per_ip",
+    "login_per_user_ip",
+    "register_per_ip",
+    "refresh_per_ip",
+];
+
+/// Why a session was revoked (the `reason` label).
+#[derive(Debug, Clone, Copy)]
+pub enum RevocationReason {
+    Logout = 0,
+    RevokedByUser = 1,
+    RefreshTokenReused = 2,
+    PasswordChanged = 3,
+    AccountDeleted = 4,
+    UserDisabled = 5,
+    PasswordReset = 6,
+    RevokedByAdmin = 7,
+}
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The recorder and the pre-registered domain series. Disabled: every handle is a no-op.
+pub struct Metrics {
+    recorder: Option<PrometheusRecorder>,
+    logins: Vec<Counter>,
+    registrations: Counter,
+    refreshes: Vec<Counter>,
+    revocations: Vec<Counter>,
+    rate_limited: Vec<Counter>,
+    hash_duration: Histogram,
+}
+
+impl Metrics {
+    pub fn new(enabled: bool) -> anyhow::Result<Arc<Self>> {
+        if !enabled {
+            return Ok(Arc::new(Self::disabled()));
+        }
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), HTTP_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full(HASH_DURATION.into()), HASH_BUCKETS)?
+            .build_recorder();
+        describe(&recorder);
+        let counters = |name: &'static str, label: &'static str, values: &[&'static str]| {
+            values
+                .iter()
+                .map(|v| recorder.register_counter(&key(name, [(label, *v)]), &METADATA))
+                .collect::<Vec<_>>()
+        };
+        Ok(Arc::new(Self {
+            logins: counters("tessera_logins_total", "outcome", &LOGIN_OUTCOMES),
+            registrations: recorder.register_counter(
+                &Key::from_static_name("tessera_registrations_total"),
+                &METADATA,
+            ),
+            refreshes: counters("tessera_refreshes_total", "outcome", &REFRESH_OUTCOMES),
+            revocations: counters(
+                "tessera_session_revocations_total",
+                "reason",
+                &REVOCATION_REASONS,
+            ),
+            rate_limited: counters("tessera_rate_limited_total", "limit", &RATE_LIMITS),
+            hash_duration: recorder
+                .register_histogram(&Key::from_static_name(HASH_DURATION), &METADATA),
+            recorder: Some(recorder),
+        }))
+    }
+
+    fn disabled() -> Self {
+        Self {
+            recorder: None,
+            logins: Vec::new(),
+            registrations: Counter::noop(),
+            refreshes: Vec::new(),
+            revocations: Vec::new(),
+            rate_limited: Vec::new(),
+            hash_duration: Histogram::noop(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    /// Counts a login by how it ended.
+    pub fn login(&self, result: &Result<LoginOutcome, AuthError>) {
+        let outcome = match result {
+            Ok(_) => "success",
+            Err(AuthError::InvalidCredentials) => "invalid_credentials",
+            Err(AuthError::AccountDisabled) => "account_disabled",
+            Err(AuthError::RateLimited(_)) => "rate_limited",
+            Err(AuthError::Overloaded) => "overloaded",
+            Err(_) => "error",
+        };
+        increment(&self.logins, &LOGIN_OUTCOMES, outcome, 1);
+    }
+
+    pub fn registered(&self) {
+        self.registrations.increment(1);
+    }
+
+    /// Counts a refresh by how it ended.
+    pub fn refresh(&self, result: &Result<RefreshOutcome, AuthError>) {
+        let outcome = match result {
+            Ok(o) if o.grace_replay => "grace_replay",
+            Ok(_) => "rotated",
+            Err(AuthError::RefreshTokenReused) => "reused",
+            Err(AuthError::InvalidRefreshToken) => "invalid",
+            Err(AuthError::SessionEnded) => "ended",
+            Err(AuthError::AccountDisabled) => "account_disabled",
+            Err(AuthError::RateLimited(_)) => "rate_limited",
+            Err(_) => "error",
+        };
+        increment(&self.refreshes, &REFRESH_OUTCOMES, outcome, 1);
+    }
+
+    pub fn revoked(&self, reason: RevocationReason, sessions: usize) {
+        if let Some(counter) = self.revocations.get(reason as usize) {
+            counter.increment(sessions as u64);
+        }
+    }
+
+    /// The counter of refusals by one rate limit (named as in `RATE_LIMITS`).
+    pub fn rate_limit_counter(&self, limit: &str) -> Counter {
+        RATE_LIMITS
+            .iter()
+            .position(|l| *l == limit)
+            .and_then(|i| self.rate_limited.get(i).cloned())
+            .unwrap_or_else(Counter::noop)
+    }
+
+    pub fn hash_duration(&self) -> Histogram {
+        self.hash_duration.clone()
+    }
+
+    /// Records one HTTP request. `route` is the matched route template (never the raw
+    /// path, which a client controls); `None` for requests no route matched.
+    pub fn http_request(&self, route: Option<&str>, status: StatusCode, elapsed: Duration) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let labels = vec![
+            Label::new("route", route.unwrap_or("unmatched").to_owned()),
+            Label::new("status", status.as_u16().to_string()),
+        ];
+        let requests = Key::from_parts(HTTP_REQUESTS, labels.clone());
+        recorder.register_counter(&requests, &METADATA).increment(1);
+        let duration = Key::from_parts(HTTP_DURATION, labels);
+        recorder
+            .register_histogram(&duration, &METADATA)
+            .record(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition of every metric, with the hash queue depth read now.
+    pub fn render(&self, hash_queue_depth: usize) -> Option<String> {
+        let recorder = self.recorder.as_ref()?;
+        recorder
+            .register_gauge(&Key::from_static_name(HASH_QUEUE), &METADATA)
+            .set(hash_queue_depth as f64);
+        Some(recorder.handle().render())
+    }
+
+    /// Folds histogram samples into their buckets. Without a scrape they would pile up in
+    /// memory, so this runs periodically as well.
+    pub fn run_upkeep(&self) {
+        if let Some(recorder) = &self.recorder {
+            recorder.handle().run_upkeep();
+        }
+    }
+}
+
+/// Runs [`Metrics::run_upkeep`] every few seconds until the task is dropped.
+pub async fn upkeep(metrics: Arc<Metrics>) {
+    if !metrics.enabled() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        ticker.tick().await;
+        metrics.run_upkeep();
+    }
+}
+
+fn key<const N: usize>(name: &'static str, labels: [(&'static str, &'static str); N]) -> Key {
+    Key::from_parts(
+        name,
+        labels
+            .iter()
+            .map(|(k, v)| Label::from_static_parts(k, v))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn increment(counters: &[Counter], values: &[&str], value: &str, by: u64) {
+    if let Some(counter) = values
+        .iter()
+        .position(|v| *v == value)
+        .and_then(|i| counters.get(i))
+    {
+        counter.increment(by);
+    }
+}
+
+fn describe(recorder: &PrometheusRecorder) {
+    let describe_counter = |name: &'static str, text: &'static str| {
+        recorder.describe_counter(
+            KeyName::from_const_str(name),
+            None,
+            SharedString::const_str(text),
+        );
+    };
+    describe_counter(HTTP_REQUESTS, "HTTP requests by matched route and status.");
+    describe_counter("tessera_logins_total", "Logins by outcome.");
+    describe_counter("tessera_registrations_total", "Accounts created.");
+    describe_counter(
+        "tessera_refreshes_total",
+        "Refresh-token exchanges by outcome.",
+    );
+    describe_counter(
+        "tessera_session_revocations_total",
+        "Sessions revoked, by reason.",
+    );
+    describe_counter(
+        "tessera_rate_limited_total",
+        "Requests refused by a rate limit, by limit.",
+    );
+    recorder.describe_histogram(
+        KeyName::from_const_str(HTTP_DURATION),
+        Some(Unit::Seconds),
+        SharedString::const_str("HTTP request latency by matched route and status."),
+    );
+    recorder.describe_histogram(
+        KeyName::from_const_str(HASH_DURATION),
+        Some(Unit::Seconds),
+        SharedString::const_str("Time to compute one password hash or verification."),
+    );
+    recorder.describe_gauge(
+        KeyName::from_const_str(HASH_QUEUE),
+        None,
+        SharedString::const_str("Password hashes running or waiting for a worker."),
+    );
+}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod keys;
+pub mod legacy_hash;
 pub mod password;
 pub mod revocation;
 pub mod secret;

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::config::Argon2Config;
+use crate::legacy_hash::{self, FormatError, LegacyPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -44,6 +45,8 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified when the username is unknown, so that
     /// an unknown user and a wrong password cost the same time.
     dummy_hash: String,
+    /// Which weak legacy formats may verify (see [`crate::legacy_hash`]).
+    legacy: LegacyPolicy,
 }
 
 impl PasswordHasher {
@@ -65,7 +68,14 @@ impl PasswordHasher {
             capacity: workers + queue,
             workers: Arc::new(Semaphore::new(workers)),
             dummy_hash,
+            legacy: LegacyPolicy::default(),
         })
+    }
+
+    /// Allows (or not) the weak legacy formats; off unless configured.
+    pub fn with_legacy_policy(mut self, legacy: LegacyPolicy) -> Self {
+        self.legacy = legacy;
+        self
     }
 
     /// Hashes a new password with the configured Argon2id parameters.
@@ -85,8 +95,9 @@ impl PasswordHasher {
         let known_user = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
         let params = self.params.clone();
+        let legacy = self.legacy;
         let verification = self
-            .run(move || verify_blocking(&params, password.as_bytes(), &hash))
+            .run(move || verify_blocking(&params, legacy, password.as_bytes(), &hash))
             .await?;
         Ok(Verification {
             matches: known_user && verification.matches,
@@ -147,21 +158,61 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, HashError> 
         .map_err(|e| HashError::Internal(e.to_string()))
 }
 
-/// A stored hash that does not parse never matches: it is treated like a wrong password.
-fn verify_blocking(params: &Params, password: &[u8], stored: &str) -> Verification {
-    let Ok(hash) = PasswordHash::new(stored) else {
-        tracing::warn!("stored password hash is not a PHC string; refusing the login");
-        return Verification {
+/// A stored hash that cannot be verified (unknown format, corrupt, above the cost limits,
+/// a weak format that is not allowed) never matches: it is treated like a wrong password,
+/// and logged without the hash so an operator can find such rows.
+fn verify_blocking(
+    params: &Params,
+    legacy: LegacyPolicy,
+    password: &[u8],
+    stored: &str,
+) -> Verification {
+    let result = if stored.starts_with("$argon2") {
+        verify_argon2(params, password, stored)
+    } else {
+        // Any other format is upgraded to Argon2id after a successful login.
+        legacy_hash::verify(password, stored, legacy).map(|matches| Verification {
+            matches,
+            needs_rehash: matches,
+        })
+    };
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "stored password hash cannot be verified; refusing the login");
+        Verification {
             matches: false,
             needs_rehash: false,
-        };
-    };
+        }
+    })
+}
+
+fn verify_argon2(
+    params: &Params,
+    password: &[u8],
+    stored: &str,
+) -> Result<Verification, FormatError> {
+    let hash =
+        PasswordHash::new(stored).map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
+    // Imported Argon2 hashes choose their own cost: refuse extreme ones, unless they are
+    // no dearer than what this server is configured to make itself.
+    if let Err(e) = legacy_hash::argon2_within_limits(&hash)
+        && !is_at_most(&hash, params)
+    {
+        return Err(e);
+    }
     let matches = argon2id(params).verify_password(password, &hash).is_ok();
     let needs_rehash = matches && is_weaker_than(&hash, params);
-    Verification {
+    Ok(Verification {
         matches,
         needs_rehash,
-    }
+    })
+}
+
+fn is_at_most(hash: &PasswordHash, configured: &Params) -> bool {
+    Params::try_from(hash).is_ok_and(|p| {
+        p.m_cost() <= configured.m_cost()
+            && p.t_cost() <= configured.t_cost()
+            && p.p_cost() <= configured.p_cost()
+    })
 }
 
 fn is_weaker_than(hash: &PasswordHash, configured: &Params) -> bool {

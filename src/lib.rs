@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod keys;
 pub mod legacy_hash;
 pub mod password;

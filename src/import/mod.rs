@@ -263,7 +263,6 @@ async fn dry_run_batch(
     Ok(outcome)
 }
 
-
 /// Opens (and migrates) the database `config` names, as `serve` would, without
 /// touching keys: an import needs only the users table.
 pub async fn open_store(

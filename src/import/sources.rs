@@ -75,7 +75,7 @@ impl FlaskSqliteSource {
              WHERE rowid > $1 ORDER BY rowid LIMIT $2"
         );
         // Fail now, with the names, rather than at the first page.
-        sqlx::query(AssertSqlSafe(format!("{query}")))
+        sqlx::query(AssertSqlSafe(query.clone()))
             .bind(i64::MAX)
             .bind(1i64)
             .fetch_optional(&pool)

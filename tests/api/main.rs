@@ -6,6 +6,7 @@ mod binary;
 mod contract;
 mod faults;
 mod helpers;
+mod import;
 mod instances;
 mod process;
 mod sessions;

@@ -5,6 +5,7 @@ mod bad_input;
 mod binary;
 mod contract;
 mod faults;
+mod flask_interop;
 mod helpers;
 mod import;
 mod instances;

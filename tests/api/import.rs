@@ -105,7 +105,9 @@ async fn wait_for_argon2id(app: &TestApp, name: &str) -> String {
 }
 
 async fn imported_werkzeug_users_log_in_and_their_hashes_are_upgraded() {
-    let app = spawn_app().await;
+    // Debug builds derive keys several times slower than release (a bare `pbkdf2$` hash
+    // scans to 1,000,000 iterations): allow for that on a busy test machine.
+    let app = spawn_app_with(|c| c.request_timeout_secs = 120).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // One of each werkzeug form (the slow defaults once each), plus bcrypt and PHC.
     let users = seed_users(&[

@@ -105,33 +105,12 @@ impl Store for $store {
         batch: &[ImportedUser],
         now: i64,
     ) -> StoreResult<ImportBatchReport> {
+        // Insert first, read after: a transaction that reads and then writes can fail on
+        // SQLite with SQLITE_BUSY_SNAPSHOT when a server commits in between (busy_timeout
+        // does not help there); one that starts by writing just waits for the lock.
         let mut tx = self.pool.begin().await?;
-        let mut existing = std::collections::HashMap::new();
+        let mut inserted = std::collections::HashSet::new();
         for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let canonicals: Vec<String> =
-                chunk.iter().map(|u| u.username_canonical.clone()).collect();
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
-            );
-            let mut list = query.separated(", ");
-            for canonical in &canonicals {
-                list.push_bind(canonical);
-            }
-            query.push(")");
-            let rows: Vec<(String, String)> =
-                query.build_query_as().fetch_all(&mut *tx).await?;
-            existing.extend(rows);
-        }
-        let mut report = ImportBatchReport::default();
-        let mut fresh = Vec::with_capacity(batch.len());
-        for user in batch {
-            match existing.get(&user.username_canonical) {
-                Some(name) if *name == user.username => report.already_present += 1,
-                Some(name) => report.conflicts.push((user.username.clone(), name.clone())),
-                None => fresh.push(user),
-            }
-        }
-        for chunk in fresh.chunks(IMPORT_ROWS_PER_STATEMENT) {
             let mut query = sqlx::QueryBuilder::new(
                 "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) ",
             );
@@ -142,18 +121,37 @@ impl Store for $store {
                     .push_bind(now)
                     .push_bind(now);
             });
-            // A name registered between the read above and this insert is skipped here
-            // (and reported below), never overwritten.
+            // Names already taken (in any spelling) are skipped, never overwritten.
             query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
-            let inserted: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            report.inserted += inserted.len() as u64;
-            if inserted.len() < chunk.len() {
-                let done: std::collections::HashSet<String> =
-                    inserted.into_iter().map(|(c,)| c).collect();
-                for user in chunk.iter().filter(|u| !done.contains(&u.username_canonical)) {
-                    report
+            let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            inserted.extend(rows.into_iter().map(|(c,)| c));
+        }
+        let mut report = ImportBatchReport {
+            inserted: inserted.len() as u64,
+            ..ImportBatchReport::default()
+        };
+        let skipped: Vec<&ImportedUser> = batch
+            .iter()
+            .filter(|u| !inserted.contains(&u.username_canonical))
+            .collect();
+        for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
+            );
+            let mut list = query.separated(", ");
+            for user in chunk {
+                list.push_bind(&user.username_canonical);
+            }
+            query.push(")");
+            let existing: std::collections::HashMap<String, String> =
+                query.build_query_as::<(String, String)>().fetch_all(&mut *tx).await?.into_iter().collect();
+            for user in chunk {
+                match existing.get(&user.username_canonical) {
+                    Some(name) if *name == user.username => report.already_present += 1,
+                    Some(name) => report.conflicts.push((user.username.clone(), name.clone())),
+                    None => report
                         .conflicts
-                        .push((user.username.clone(), "(registered during the import)".into()));
+                        .push((user.username.clone(), "(unknown)".into())),
                 }
             }
         }

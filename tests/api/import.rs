@@ -148,7 +148,9 @@ async fn imported_werkzeug_users_log_in_and_their_hashes_are_upgraded() {
     }
     for user in &users {
         let upgraded = wait_for_argon2id(&app, &user.username).await;
-        assert_ne!(upgraded, user.hash);
+        if !user.hash.starts_with("$argon2id$") {
+            assert_ne!(upgraded, user.hash);
+        }
         let (status, _) = status_and_json(app.login(&user.username, &user.password).await).await;
         assert_eq!(
             status,

@@ -8,6 +8,7 @@ mod faults;
 mod flask_interop;
 mod helpers;
 mod import;
+mod import_cli;
 mod instances;
 mod process;
 mod sessions;

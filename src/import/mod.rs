@@ -67,25 +67,47 @@ pub struct ImportSummary {
     pub report_path: Option<PathBuf>,
 }
 
-/// Report lines: `reason,row,username,detail`.
+/// Report lines: `reason,row,username,detail`. The file is created at the first line,
+/// so a run with nothing to report (or one that fails first) leaves no file behind.
 struct Report {
-    writer: csv::Writer<std::fs::File>,
+    path: PathBuf,
+    writer: Option<csv::Writer<std::fs::File>>,
     lines: u64,
 }
 
 impl Report {
-    fn create(path: &PathBuf) -> anyhow::Result<Self> {
-        let mut writer = csv::Writer::from_path(path)
-            .with_context(|| format!("cannot create the report file {}", path.display()))?;
-        writer.write_record(["reason", "source_row", "username", "detail"])?;
-        Ok(Self { writer, lines: 0 })
+    fn new(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            writer: None,
+            lines: 0,
+        }
     }
 
     fn add(&mut self, reason: &str, row: u64, username: &str, detail: &str) -> anyhow::Result<()> {
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let mut writer = csv::Writer::from_path(&self.path).with_context(|| {
+                    format!("cannot create the report file {}", self.path.display())
+                })?;
+                writer.write_record(["reason", "source_row", "username", "detail"])?;
+                self.writer.insert(writer)
+            }
+        };
+        writer.write_record([reason, &row.to_string(), username, detail])?;
         self.lines += 1;
-        self.writer
-            .write_record([reason, &row.to_string(), username, detail])?;
         Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<Option<PathBuf>> {
+        match &mut self.writer {
+            Some(writer) => {
+                writer.flush()?;
+                Ok(Some(self.path.clone()))
+            }
+            None => Ok(None),
+        }
     }
 }
 
@@ -128,7 +150,7 @@ pub async fn run(
     );
 
     // Pass 2: validate and import.
-    let mut report = Report::create(&options.report_path)?;
+    let mut report = Report::new(&options.report_path);
     let mut summary = ImportSummary {
         dry_run: options.dry_run,
         ..ImportSummary::default()
@@ -177,14 +199,7 @@ pub async fn run(
         progress.set_position(summary.read);
     }
     progress.finish_and_clear();
-    report.writer.flush()?;
-    summary.report_path = Some(options.report_path.clone());
-    if report.lines == 0 {
-        // Nothing to report: leave no empty file behind.
-        drop(report);
-        let _ = std::fs::remove_file(&options.report_path);
-        summary.report_path = None;
-    }
+    summary.report_path = report.finish()?;
     Ok(summary)
 }
 

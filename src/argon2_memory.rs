@@ -12,10 +12,6 @@ use std::cell::RefCell;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-/// Stored hashes asking for more memory than this are refused as corrupt rather than run
-/// (a denial-of-service guard for imported hashes): 256 MiB.
-pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
-
 thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
@@ -50,7 +46,8 @@ pub fn hash(params: &Params, password: &[u8], salt: &[u8]) -> Result<String, Str
 }
 
 /// Whether `password` matches an Argon2 (id, i or d) PHC hash. Errors mean the stored
-/// hash is not one tessera can or will check (unknown algorithm, corrupt, too costly).
+/// hash is not one tessera can check (unknown algorithm, corrupt). Cost limits for
+/// imported hashes are the caller's business (`legacy_hash::argon2_within_limits`).
 pub fn verify(password: &[u8], hash: &PasswordHash) -> Result<bool, String> {
     let algorithm = Algorithm::try_from(hash.algorithm.as_str()).map_err(|e| e.to_string())?;
     let version = match hash.version {
@@ -58,12 +55,6 @@ pub fn verify(password: &[u8], hash: &PasswordHash) -> Result<bool, String> {
         None => Version::default(),
     };
     let params = Params::try_from(hash).map_err(|e| e.to_string())?;
-    if params.m_cost() > MAX_MEMORY_KIB {
-        return Err(format!(
-            "memory cost {} KiB exceeds the limit",
-            params.m_cost()
-        ));
-    }
     let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
         return Err("hash has no salt or no output".into());
     };
@@ -112,12 +103,5 @@ mod tests {
         let parsed = PasswordHash::new(&argon2i).map_err(|e| e.to_string())?;
         assert!(verify(b"pw-pw-pw-pw", &parsed)?);
         Ok(())
-    }
-
-    #[test]
-    fn hashes_asking_for_too_much_memory_are_refused_unrun() {
-        let costly = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-        let parsed = PasswordHash::new(costly).unwrap_or_else(|e| panic!("{e}"));
-        assert!(verify(b"x", &parsed).is_err());
     }
 }

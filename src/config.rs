@@ -53,6 +53,10 @@ pub struct Config {
     /// Password policy for new passwords (login never applies it).
     pub password_min_bytes: usize,
     pub password_max_bytes: usize,
+    /// Verify werkzeug's weak legacy hashes (single salted HMAC, unsalted digest,
+    /// `plain$$`) so those imported users can log in once and be upgraded. Off: such a
+    /// hash is a cleartext password in all but name.
+    pub allow_weak_legacy_hashes: bool,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     /// A request that takes longer than this gets `408 request_timeout`.
@@ -198,6 +202,7 @@ impl Default for Config {
             hash_queue: 64,
             password_min_bytes: 8,
             password_max_bytes: 1024,
+            allow_weak_legacy_hashes: false,
             body_limit_bytes: 16 * 1024,
             request_timeout_secs: 10,
             purge_interval_secs: 300,

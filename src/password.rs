@@ -12,6 +12,7 @@ use crate::workers::{PoolError, Reservation, WorkerPool};
 use argon2::{Params, PasswordHash};
 
 use crate::config::Argon2Config;
+use crate::legacy_hash::{self, FormatError, LegacyPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -38,6 +39,8 @@ pub struct PasswordHasher {
     dummy_hash: String,
     /// `tessera_password_hash_duration_seconds` (a no-op unless metrics are on).
     duration: metrics::Histogram,
+    /// Which weak legacy formats may verify (see [`crate::legacy_hash`]).
+    legacy: LegacyPolicy,
 }
 
 impl PasswordHasher {
@@ -58,7 +61,14 @@ impl PasswordHasher {
             pool,
             dummy_hash,
             duration: metrics::Histogram::noop(),
+            legacy: LegacyPolicy::default(),
         })
+    }
+
+    /// Allows (or not) the weak legacy formats; off unless configured.
+    pub fn with_legacy_policy(mut self, legacy: LegacyPolicy) -> Self {
+        self.legacy = legacy;
+        self
     }
 
     /// Records the time of each hash and verification in `histogram`.
@@ -121,8 +131,9 @@ impl HashSlot<'_> {
         let known_user = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.hasher.dummy_hash.clone());
         let params = self.hasher.params.clone();
+        let legacy = self.hasher.legacy;
         let verification = self
-            .run(move || verify_blocking(&params, password.as_bytes(), &hash))
+            .run(move || verify_blocking(&params, legacy, password.as_bytes(), &hash))
             .await?;
         Ok(Verification {
             matches: known_user && verification.matches,
@@ -154,27 +165,63 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, HashError> 
     crate::argon2_memory::hash(params, password, &salt).map_err(HashError::Internal)
 }
 
-/// A stored hash that does not parse never matches: it is treated like a wrong password.
-fn verify_blocking(params: &Params, password: &[u8], stored: &str) -> Verification {
-    let Ok(hash) = PasswordHash::new(stored) else {
-        tracing::warn!("stored password hash is not a PHC string; refusing the login");
-        return Verification {
+/// A stored hash that cannot be verified (unknown format, corrupt, above the cost limits,
+/// a weak format that is not allowed) never matches: it is treated like a wrong password,
+/// and logged without the hash so an operator can find such rows.
+fn verify_blocking(
+    params: &Params,
+    legacy: LegacyPolicy,
+    password: &[u8],
+    stored: &str,
+) -> Verification {
+    let result = if stored.starts_with("$argon2") {
+        verify_argon2(params, password, stored)
+    } else {
+        // Any other format is upgraded to Argon2id after a successful login.
+        legacy_hash::verify(password, stored, legacy).map(|matches| Verification {
+            matches,
+            needs_rehash: matches,
+        })
+    };
+    result.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "stored password hash cannot be verified; refusing the login");
+        Verification {
             matches: false,
             needs_rehash: false,
-        };
-    };
-    let matches = match crate::argon2_memory::verify(password, &hash) {
-        Ok(matches) => matches,
-        Err(e) => {
-            tracing::warn!(reason = %e, "stored password hash cannot be checked; refusing the login");
-            false
         }
-    };
+    })
+}
+
+fn verify_argon2(
+    params: &Params,
+    password: &[u8],
+    stored: &str,
+) -> Result<Verification, FormatError> {
+    let hash =
+        PasswordHash::new(stored).map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
+    // Imported Argon2 hashes choose their own cost: refuse extreme ones, unless they are
+    // no dearer than what this server is configured to make itself.
+    if let Err(e) = legacy_hash::argon2_within_limits(&hash)
+        && !is_at_most(&hash, params)
+    {
+        return Err(e);
+    }
+    // Computed in this thread's reused Argon2 memory (see crate::argon2_memory).
+    let matches = crate::argon2_memory::verify(password, &hash)
+        .map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
     let needs_rehash = matches && is_weaker_than(&hash, params);
-    Verification {
+    Ok(Verification {
         matches,
         needs_rehash,
-    }
+    })
+}
+
+fn is_at_most(hash: &PasswordHash, configured: &Params) -> bool {
+    Params::try_from(hash).is_ok_and(|p| {
+        p.m_cost() <= configured.m_cost()
+            && p.t_cost() <= configured.t_cost()
+            && p.p_cost() <= configured.p_cost()
+    })
 }
 
 fn is_weaker_than(hash: &PasswordHash, configured: &Params) -> bool {

@@ -140,7 +140,10 @@ impl Tessera {
             config.effective_hash_workers(),
             config.hash_queue,
         )?
-        .with_duration_histogram(metrics.hash_duration());
+        .with_duration_histogram(metrics.hash_duration())
+        .with_legacy_policy(crate::legacy_hash::LegacyPolicy {
+            allow_weak: config.allow_weak_legacy_hashes,
+        });
         let access = AccessTokens::new(
             &jwt_secret,
             config.issuer.clone(),

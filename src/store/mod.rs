@@ -95,6 +95,25 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
+/// A user brought in by an importer, with the hash exactly as the source had it.
+#[derive(Debug, Clone)]
+pub struct ImportedUser {
+    pub username: String,
+    pub username_canonical: String,
+    pub password_hash: String,
+}
+
+/// What became of one batch of [`ImportedUser`]s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportBatchReport {
+    pub inserted: u64,
+    /// Already there under exactly this name (an earlier run of the same import).
+    pub already_present: u64,
+    /// `(imported name, existing name)`: the canonical name is taken by a different
+    /// spelling, or was registered while the batch ran. Neither side is changed.
+    pub conflicts: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id: String,
@@ -189,6 +208,17 @@ pub trait Store: Send + Sync {
         old_hash: &str,
         new_hash: &str,
     ) -> StoreResult<bool>;
+
+    /// Inserts a batch of imported users in one transaction, never touching existing
+    /// users: a name already present (in any spelling) is reported, not overwritten.
+    async fn import_users(
+        &self,
+        batch: &[ImportedUser],
+        now: i64,
+    ) -> StoreResult<ImportBatchReport>;
+    /// `(canonical, username)` of the users among `canonicals` that exist (for dry runs).
+    async fn existing_usernames(&self, canonicals: &[String])
+    -> StoreResult<Vec<(String, String)>>;
 
     async fn create_session(&self, session: NewSession<'_>) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;

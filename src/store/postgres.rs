@@ -11,12 +11,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
-    LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store, migration_error,
-    shared_store_helpers,
+    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store,
+    migration_error, shared_store_helpers,
 };
 use super::{
-    LogoutScope, NewSession, NewUser, RevokedSession, RotationOutcome, RotationPolicy,
-    SessionOwner, SessionRecord, Store, StoreError, StoreResult, UserRecord,
+    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
+    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, Store, StoreError, StoreResult,
+    UserRecord,
 };
 use crate::revocation::RevocationSet;
 use crate::tokens::now_unix;

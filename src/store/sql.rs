@@ -11,6 +11,10 @@ pub(super) const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at,
 // Dynamic SQL below (wrapped in `AssertSqlSafe`) only ever interpolates these constants;
 // every value goes through `bind`.
 
+/// Rows per multi-row statement in an import: 5 binds each stays well under SQLite's
+/// 32,766 and PostgreSQL's 65,535 bind parameters per statement.
+pub(super) const IMPORT_ROWS_PER_STATEMENT: usize = 1000;
+
 /// A session is live when it is not revoked, not expired, and (with an idle timeout) recently used.
 pub(super) const LIVE: &str =
     "revoked_at IS NULL AND expires_at > $2 AND ($3 = 0 OR last_used_at > $2 - $3)";
@@ -94,6 +98,85 @@ impl Store for $store {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn import_users(
+        &self,
+        batch: &[ImportedUser],
+        now: i64,
+    ) -> StoreResult<ImportBatchReport> {
+        // Insert first, read after: a transaction that reads and then writes can fail on
+        // SQLite with SQLITE_BUSY_SNAPSHOT when a server commits in between (busy_timeout
+        // does not help there); one that starts by writing just waits for the lock.
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) ",
+            );
+            query.push_values(chunk, |mut row, user| {
+                row.push_bind(&user.username)
+                    .push_bind(&user.username_canonical)
+                    .push_bind(&user.password_hash)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            // Names already taken (in any spelling) are skipped, never overwritten.
+            query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
+            let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            inserted.extend(rows.into_iter().map(|(c,)| c));
+        }
+        let mut report = ImportBatchReport {
+            inserted: inserted.len() as u64,
+            ..ImportBatchReport::default()
+        };
+        let skipped: Vec<&ImportedUser> = batch
+            .iter()
+            .filter(|u| !inserted.contains(&u.username_canonical))
+            .collect();
+        for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
+            );
+            let mut list = query.separated(", ");
+            for user in chunk {
+                list.push_bind(&user.username_canonical);
+            }
+            query.push(")");
+            let existing: std::collections::HashMap<String, String> =
+                query.build_query_as::<(String, String)>().fetch_all(&mut *tx).await?.into_iter().collect();
+            for user in chunk {
+                match existing.get(&user.username_canonical) {
+                    Some(name) if *name == user.username => report.already_present += 1,
+                    Some(name) => report.conflicts.push((user.username.clone(), name.clone())),
+                    None => report
+                        .conflicts
+                        .push((user.username.clone(), "(unknown)".into())),
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn existing_usernames(
+        &self,
+        canonicals: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        for chunk in canonicals.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
+            );
+            let mut list = query.separated(", ");
+            for canonical in chunk {
+                list.push_bind(canonical);
+            }
+            query.push(")");
+            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&self.pool).await?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     async fn create_session(&self, s: NewSession<'_>) -> StoreResult<()> {

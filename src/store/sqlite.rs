@@ -9,12 +9,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::sql::{
-    LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store, migration_error,
-    shared_store_helpers,
+    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store,
+    migration_error, shared_store_helpers,
 };
 use super::{
-    LogoutScope, NewSession, NewUser, RevokedSession, RotationOutcome, RotationPolicy,
-    SessionOwner, SessionRecord, Store, StoreError, StoreResult, UserRecord,
+    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
+    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, Store, StoreError, StoreResult,
+    UserRecord,
 };
 
 pub struct SqliteStore {

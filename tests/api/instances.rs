@@ -36,10 +36,6 @@ impl Cluster {
                     ("TESSERA_DATABASE_URL", &database.url),
                     ("JWT_SECRET_KEY", &secret),
                     ("TESSERA_REFRESH_TOKEN_KEY", &refresh_key),
-                    // Every client here is 127.0.0.1: per-address limits would answer 429.
-                    ("TESSERA_RATE_LIMITS__REGISTER_PER_IP__PER_MINUTE", "0"),
-                    ("TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0"),
-                    ("TESSERA_RATE_LIMITS__LOGIN_PER_USER_IP__PER_MINUTE", "0"),
                 ],
             ));
             dirs.push(dir);

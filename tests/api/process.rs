@@ -53,6 +53,12 @@ impl ServerProcess {
             .env("TESSERA_LOG_LEVEL", "debug")
             .env("TESSERA_ARGON2__MEMORY_KIB", "1024")
             .env("TESSERA_ARGON2__ITERATIONS", "1")
+            // Every test client is 127.0.0.1: per-address limits would answer 429 (the
+            // limits have their own tests, in-process).
+            .env("TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0")
+            .env("TESSERA_RATE_LIMITS__LOGIN_PER_USER_IP__PER_MINUTE", "0")
+            .env("TESSERA_RATE_LIMITS__REGISTER_PER_IP__PER_MINUTE", "0")
+            .env("TESSERA_RATE_LIMITS__REFRESH_PER_IP__PER_MINUTE", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in env {

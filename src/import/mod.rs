@@ -1,0 +1,298 @@
+//! `tessera import`: users and their password hashes from another system (the Flask
+//! seed's SQLite database, CSV, JSON Lines), hashes kept exactly as they are: they verify
+//! through [`crate::legacy_hash`] and become Argon2id at each user's next login.
+//!
+//! Two passes over the source, so memory stays small for millions of users: the first
+//! counts canonical names (to find names the source holds twice, like `Alice` and
+//! `alice`, which tessera treats as one), the second imports in batches, each one
+//! transaction. Existing users are never changed, so a second run imports nobody twice
+//! and it is safe while servers run on the same database. Everything not imported is
+//! written to the report file (reason, source row, username — never a hash).
+
+mod sources;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use async_trait::async_trait;
+
+pub use sources::{CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
+
+use crate::domain::Username;
+use crate::legacy_hash::{self, FormatError};
+use crate::store::{ImportedUser, Store};
+use crate::tokens::now_unix;
+
+/// One user as the source has it.
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    /// Position in the source (row id, or line number), for the report.
+    pub row: u64,
+    pub username: Option<String>,
+    pub hash: Option<String>,
+}
+
+/// A source of users, read twice (see the module documentation).
+#[async_trait]
+pub trait Source: Send {
+    /// Starts (again) from the first record.
+    async fn rewind(&mut self) -> anyhow::Result<()>;
+    /// Up to `max` records; empty at the end.
+    async fn next_batch(&mut self, max: usize) -> anyhow::Result<Vec<SourceRecord>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    /// Users per transaction.
+    pub batch_size: usize,
+    /// Where the report of users not imported goes.
+    pub report_path: PathBuf,
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+}
+
+/// Totals of a run. `formats` counts the hash families imported (or, in a dry run, that
+/// would be).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportSummary {
+    pub dry_run: bool,
+    pub read: u64,
+    pub imported: u64,
+    pub already_present: u64,
+    pub conflicts: u64,
+    pub invalid: u64,
+    pub formats: BTreeMap<&'static str, u64>,
+    pub report_path: Option<PathBuf>,
+}
+
+/// Report lines: `reason,row,username,detail`. The file is created at the first line,
+/// so a run with nothing to report (or one that fails first) leaves no file behind.
+struct Report {
+    path: PathBuf,
+    writer: Option<csv::Writer<std::fs::File>>,
+    lines: u64,
+}
+
+impl Report {
+    fn new(path: &std::path::Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            writer: None,
+            lines: 0,
+        }
+    }
+
+    fn add(&mut self, reason: &str, row: u64, username: &str, detail: &str) -> anyhow::Result<()> {
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let mut writer = csv::Writer::from_path(&self.path).with_context(|| {
+                    format!("cannot create the report file {}", self.path.display())
+                })?;
+                writer.write_record(["reason", "source_row", "username", "detail"])?;
+                self.writer.insert(writer)
+            }
+        };
+        writer.write_record([reason, &row.to_string(), username, detail])?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<Option<PathBuf>> {
+        match &mut self.writer {
+            Some(writer) => {
+                writer.flush()?;
+                Ok(Some(self.path.clone()))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Imports every user of `source` into `store` (or, with `dry_run`, only says what would
+/// happen: nothing is written to the database).
+pub async fn run(
+    store: &dyn Store,
+    source: &mut dyn Source,
+    options: &ImportOptions,
+) -> anyhow::Result<ImportSummary> {
+    let batch_size = options.batch_size.max(1);
+    // Pass 1: how often each canonical name occurs.
+    let mut names: HashMap<String, u32> = HashMap::new();
+    let mut total = 0u64;
+    source.rewind().await?;
+    loop {
+        let batch = source.next_batch(batch_size).await?;
+        if batch.is_empty() {
+            break;
+        }
+        total += batch.len() as u64;
+        for record in &batch {
+            if let Some(name) = &record.username {
+                let canonical = Username::from_stored(name.clone()).canonical().to_owned();
+                *names.entry(canonical).or_default() += 1;
+            }
+        }
+    }
+
+    let progress = if options.progress {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} users  {per_sec}  eta {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+
+    // Pass 2: validate and import.
+    let mut report = Report::new(&options.report_path);
+    let mut summary = ImportSummary {
+        dry_run: options.dry_run,
+        ..ImportSummary::default()
+    };
+    source.rewind().await?;
+    loop {
+        let batch = source.next_batch(batch_size).await?;
+        if batch.is_empty() {
+            break;
+        }
+        summary.read += batch.len() as u64;
+        let mut users = Vec::with_capacity(batch.len());
+        let mut rows = HashMap::with_capacity(batch.len());
+        for record in batch {
+            let row = record.row;
+            if let Some(user) = accept(record, &names, &mut report, &mut summary)? {
+                rows.insert(user.username.clone(), row);
+                users.push(user);
+            }
+        }
+        let outcome = if options.dry_run {
+            dry_run_batch(store, &users).await?
+        } else {
+            store
+                .import_users(&users, now_unix())
+                .await
+                .context("importing a batch of users")?
+        };
+        summary.imported += outcome.inserted;
+        summary.already_present += outcome.already_present;
+        summary.conflicts += outcome.conflicts.len() as u64;
+        let conflicted: HashMap<&str, &str> = outcome
+            .conflicts
+            .iter()
+            .map(|(imported, existing)| (imported.as_str(), existing.as_str()))
+            .collect();
+        for user in &users {
+            if let Some(existing) = conflicted.get(user.username.as_str()) {
+                let row = rows.get(&user.username).copied().unwrap_or(0);
+                report.add("conflict_with_existing_user", row, &user.username, existing)?;
+            } else if let Ok(format) = legacy_hash::classify(&user.password_hash) {
+                *summary.formats.entry(format.name()).or_default() += 1;
+            }
+        }
+        progress.inc(users.len() as u64);
+        progress.set_position(summary.read);
+    }
+    progress.finish_and_clear();
+    summary.report_path = report.finish()?;
+    Ok(summary)
+}
+
+/// Checks one record; returns the user to import, or reports why not.
+fn accept(
+    record: SourceRecord,
+    names: &HashMap<String, u32>,
+    report: &mut Report,
+    summary: &mut ImportSummary,
+) -> anyhow::Result<Option<ImportedUser>> {
+    let raw_name = record.username.unwrap_or_default();
+    let username = match Username::parse(&raw_name) {
+        Ok(name) => name,
+        Err(e) => {
+            summary.invalid += 1;
+            report.add("invalid_username", record.row, &raw_name, &e.to_string())?;
+            return Ok(None);
+        }
+    };
+    if names.get(username.canonical()).copied().unwrap_or(0) > 1 {
+        // `Alice` and `alice` are one account here; which of the two people should own
+        // it is not ours to guess, so neither is imported.
+        summary.conflicts += 1;
+        report.add(
+            "conflict_in_source",
+            record.row,
+            username.as_str(),
+            "another user in the source has the same name up to case or width",
+        )?;
+        return Ok(None);
+    }
+    let hash = record.hash.unwrap_or_default();
+    match legacy_hash::classify(&hash) {
+        // Weak formats are recognised: they are imported, and verify once the operator
+        // allows them.
+        Ok(_) | Err(FormatError::WeakRefused) => {}
+        Err(e) => {
+            summary.invalid += 1;
+            report.add(
+                "unusable_hash",
+                record.row,
+                username.as_str(),
+                &e.to_string(),
+            )?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(ImportedUser {
+        username: username.as_str().to_owned(),
+        username_canonical: username.canonical().to_owned(),
+        password_hash: hash,
+    }))
+}
+
+/// What [`Store::import_users`] would do, read-only.
+async fn dry_run_batch(
+    store: &dyn Store,
+    users: &[ImportedUser],
+) -> anyhow::Result<crate::store::ImportBatchReport> {
+    let canonicals: Vec<String> = users.iter().map(|u| u.username_canonical.clone()).collect();
+    let existing: HashMap<String, String> = store
+        .existing_usernames(&canonicals)
+        .await?
+        .into_iter()
+        .collect();
+    let mut outcome = crate::store::ImportBatchReport::default();
+    for user in users {
+        match existing.get(&user.username_canonical) {
+            Some(name) if *name == user.username => outcome.already_present += 1,
+            Some(name) => outcome
+                .conflicts
+                .push((user.username.clone(), name.clone())),
+            None => outcome.inserted += 1,
+        }
+    }
+    Ok(outcome)
+}
+
+/// Opens (and migrates) the database `config` names, as `serve` would, without
+/// touching keys: an import needs only the users table.
+pub async fn open_store(
+    config: &crate::config::Config,
+) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let url = config.effective_database_url();
+    let timeout = std::time::Duration::from_secs(config.db_connect_timeout_secs.max(5));
+    let store = crate::store::connect(&url, 2, timeout)
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}

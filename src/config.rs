@@ -444,17 +444,20 @@ mod tests {
         });
     }
 
+    fn jwt_secret(config: &Config) -> Option<String> {
+        config
+            .jwt_secret_key
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+    }
+
     #[test]
     fn the_seeds_secret_variable_is_honoured_and_the_prefixed_one_wins() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("JWT_SECRET_KEY", "seed-secret-seed-secret-seed-secret");
             let config = Config::load(None).map_err(|e| e.to_string())?;
-            let secret = config
-                .jwt_secret_key
-                .as_ref()
-                .map(|s| s.expose().to_owned());
             assert_eq!(
-                secret.as_deref(),
+                jwt_secret(&config).as_deref(),
                 Some("seed-secret-seed-secret-seed-secret")
             );
             jail.set_env(
@@ -462,12 +465,8 @@ mod tests {
                 "prefixed-secret-prefixed-secret-xx",
             );
             let config = Config::load(None).map_err(|e| e.to_string())?;
-            let secret = config
-                .jwt_secret_key
-                .as_ref()
-                .map(|s| s.expose().to_owned());
             assert_eq!(
-                secret.as_deref(),
+                jwt_secret(&config).as_deref(),
                 Some("prefixed-secret-prefixed-secret-xx")
             );
             Ok(())
@@ -480,12 +479,8 @@ mod tests {
             jail.create_file("secret.txt", "file-secret-file-secret-file-secret\n")?;
             jail.set_env("JWT_SECRET_KEY_FILE", "secret.txt");
             let config = Config::load(None).map_err(|e| e.to_string())?;
-            let secret = config
-                .jwt_secret_key
-                .as_ref()
-                .map(|s| s.expose().to_owned());
             assert_eq!(
-                secret.as_deref(),
+                jwt_secret(&config).as_deref(),
                 Some("file-secret-file-secret-file-secret")
             );
             Ok(())

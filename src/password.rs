@@ -45,13 +45,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(config: Argon2Config, workers: usize, queue: usize) -> anyhow::Result<Self> {
-        let params = Params::new(
-            config.memory_kib,
-            config.iterations,
-            config.parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+        let params = argon2_params(config)?;
         let dummy_password = crate::secret::generate_token_urlsafe();
         let dummy_hash = hash_blocking(&params, dummy_password.as_bytes())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -238,15 +232,19 @@ fn is_weaker_than(hash: &PasswordHash, configured: &Params) -> bool {
     }
 }
 
-/// Time of one hash at the given parameters, in milliseconds (median of a few runs).
-pub fn calibrate(config: Argon2Config) -> anyhow::Result<f64> {
-    let params = Params::new(
+fn argon2_params(config: Argon2Config) -> anyhow::Result<Params> {
+    Params::new(
         config.memory_kib,
         config.iterations,
         config.parallelism,
         None,
     )
-    .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))
+}
+
+/// Time of one hash at the given parameters, in milliseconds (median of a few runs).
+pub fn calibrate(config: Argon2Config) -> anyhow::Result<f64> {
+    let params = argon2_params(config)?;
     let mut samples = Vec::new();
     for _ in 0..7 {
         let started = Instant::now();

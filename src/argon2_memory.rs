@@ -16,8 +16,13 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with `count` blocks of this thread's buffer, growing it if needed.
+/// Runs `f` with `count` blocks of this thread's buffer, growing it if needed. Only the
+/// hashing pool's threads keep a buffer; any other thread (start-up's dummy hash,
+/// `tessera calibrate`) gets memory that is freed again, so it keeps no 19 MiB for life.
 fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    if !crate::workers::on_worker_thread() {
+        return f(&mut vec![Block::default(); count]);
+    }
     BLOCKS.with(|cell| {
         let mut blocks = cell.borrow_mut();
         if blocks.len() < count {

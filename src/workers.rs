@@ -121,7 +121,17 @@ impl Reservation {
     }
 }
 
+thread_local! {
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is one of a pool's workers (they may keep per-thread buffers).
+pub fn on_worker_thread() -> bool {
+    ON_WORKER.with(std::cell::Cell::get)
+}
+
 fn work(receiver: &Mutex<Receiver<Job>>) {
+    ON_WORKER.with(|flag| flag.set(true));
     lower_priority();
     loop {
         // Hold the lock only while taking a job, not while running it.

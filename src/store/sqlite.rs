@@ -14,7 +14,7 @@ use super::sql::{
 };
 use super::{
     ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
-    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, Store, StoreError, StoreResult,
+    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult,
     UserRecord,
 };
 

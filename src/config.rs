@@ -408,7 +408,10 @@ impl Config {
             self.revocation_poll_ms >= 10,
             "revocation_poll_ms must be at least 10"
         );
-        anyhow::ensure!(self.key_reload_ms >= 10, "key_reload_ms must be at least 10");
+        anyhow::ensure!(
+            self.key_reload_ms >= 10,
+            "key_reload_ms must be at least 10"
+        );
         anyhow::ensure!(
             self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
             "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"

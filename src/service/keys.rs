@@ -31,7 +31,10 @@ pub struct KeyView {
 }
 
 /// Keys that come from the configuration rather than the database.
-pub(super) fn configured_keys(config: &Config, jwt_secret: &Secret) -> anyhow::Result<Vec<RingKey>> {
+pub(super) fn configured_keys(
+    config: &Config,
+    jwt_secret: &Secret,
+) -> anyhow::Result<Vec<RingKey>> {
     let mut keys = vec![RingKey::hs256(jwt_secret, KeySource::Secret)?];
     for (i, previous) in config.previous_jwt_secret_keys.iter().enumerate() {
         crate::keys::check_hs256_secret(previous)
@@ -47,9 +50,16 @@ pub(super) fn configured_keys(config: &Config, jwt_secret: &Secret) -> anyhow::R
         let der = keygen::from_pem(alg, &pem)
             .with_context(|| format!("signing_key_file {}", path.display()))?;
         // The kid names the file's key by a digest of its public part's JWK thumbprint input.
-        let provisional = RingKey::asymmetric("pem".into(), alg, &der, KeySource::PemFile, (0, 0, None))?;
+        let provisional =
+            RingKey::asymmetric("pem".into(), alg, &der, KeySource::PemFile, (0, 0, None))?;
         let kid = format!("pem-{}", &short_digest(provisional.verifying_fingerprint()));
-        keys.push(RingKey::asymmetric(kid, alg, &der, KeySource::PemFile, (0, 0, None))?);
+        keys.push(RingKey::asymmetric(
+            kid,
+            alg,
+            &der,
+            KeySource::PemFile,
+            (0, 0, None),
+        )?);
     }
     Ok(keys)
 }
@@ -61,7 +71,8 @@ fn short_digest(bytes: Vec<u8>) -> String {
 
 /// The KEK from the configuration, or from the data directory (generated, 0600).
 pub(super) fn load_kek(config: &Config) -> anyhow::Result<Kek> {
-    let secret = crate::keys::load_or_generate(&config.data_dir, "key_encryption_key", config.kek.as_ref())?;
+    let secret =
+        crate::keys::load_or_generate(&config.data_dir, "key_encryption_key", config.kek.as_ref())?;
     anyhow::ensure!(
         secret.expose().len() >= 32,
         "the key-encryption key must be at least 32 characters (TESSERA_KEK / TESSERA_KEK_FILE)"
@@ -83,7 +94,11 @@ pub(super) async fn load_ring(
     let lifetime = (config.access_token_ttl_secs + config.leeway_secs) as i64;
     let mut keys = configured.to_vec();
     let now = now_unix();
-    for record in store.list_signing_keys().await.context("cannot read signing keys")? {
+    for record in store
+        .list_signing_keys()
+        .await
+        .context("cannot read signing keys")?
+    {
         let alg = KeyAlg::from_jws_name(&record.alg)
             .ok_or_else(|| anyhow::anyhow!("signing key {} has unknown algorithm", record.kid))?;
         if record.retired_at.is_some_and(|at| at + lifetime < now) {
@@ -98,14 +113,24 @@ pub(super) async fn load_ring(
             (record.created_at, record.activate_at, record.retired_at),
         )?);
     }
-    Ok(KeyRing::new(keys, config.accept_tokens_without_kid, lifetime))
+    Ok(KeyRing::new(
+        keys,
+        config.accept_tokens_without_kid,
+        lifetime,
+    ))
 }
 
 impl Tessera {
     /// Re-reads the database's keys and swaps the ring in.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
         let inner = &self.inner;
-        let ring = load_ring(&inner.config, inner.store.as_ref(), &inner.kek, &inner.configured_keys).await?;
+        let ring = load_ring(
+            &inner.config,
+            inner.store.as_ref(),
+            &inner.kek,
+            &inner.configured_keys,
+        )
+        .await?;
         inner.access.replace_ring(ring);
         Ok(())
     }
@@ -126,6 +151,14 @@ impl Tessera {
             alg.jws_name().to_ascii_lowercase(),
             &uuid::Uuid::new_v4().simple().to_string()[..16]
         );
+        // Never store a key the ring could not load: that would stop every instance's start.
+        RingKey::asymmetric(
+            kid.clone(),
+            alg,
+            &der,
+            KeySource::Database,
+            (now, now, None),
+        )?;
         let record = SigningKeyRecord {
             sealed_key: self.inner.kek.seal(&aad(&kid, alg.jws_name()), &der)?,
             kid,
@@ -154,7 +187,8 @@ impl Tessera {
                      `tessera keys rotate --alg eddsa` (or es256, rs256)"
                 )
             })?;
-        self.add_signing_key(alg, self.inner.config.key_prepublish_secs).await
+        self.add_signing_key(alg, self.inner.config.key_prepublish_secs)
+            .await
     }
 
     /// The ring as `tessera keys list` shows it.

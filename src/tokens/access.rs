@@ -221,7 +221,12 @@ impl AccessTokens {
         Ok(VerifiedAccess { claims })
     }
 
-    fn decode(&self, token: &str, key: &DecodingKey, alg: KeyAlg) -> Result<AccessClaims, TokenError> {
+    fn decode(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        alg: KeyAlg,
+    ) -> Result<AccessClaims, TokenError> {
         let mut validation = Validation::new(alg.algorithm());
         validation.leeway = self.leeway_secs as u64;
         validation.validate_nbf = true;

@@ -37,7 +37,13 @@ impl Kek {
         let nonce = XNonce::from(nonce_bytes);
         let sealed = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("cannot encrypt a private key"))?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&sealed);

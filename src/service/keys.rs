@@ -93,7 +93,6 @@ pub(super) async fn load_ring(
 ) -> anyhow::Result<KeyRing> {
     let lifetime = (config.access_token_ttl_secs + config.leeway_secs) as i64;
     let mut keys = configured.to_vec();
-    let now = now_unix();
     for record in store
         .list_signing_keys()
         .await
@@ -101,9 +100,8 @@ pub(super) async fn load_ring(
     {
         let alg = KeyAlg::from_jws_name(&record.alg)
             .ok_or_else(|| anyhow::anyhow!("signing key {} has unknown algorithm", record.kid))?;
-        if record.retired_at.is_some_and(|at| at + lifetime < now) {
-            continue; // its tokens have all expired
-        }
+        // Keys whose tokens have all expired stay in the ring (refused as `key_retired`,
+        // left out of the JWKS) so a client learns why rather than "unknown key".
         let der = kek.open(&aad(&record.kid, &record.alg), &record.sealed_key)?;
         keys.push(RingKey::asymmetric(
             record.kid,

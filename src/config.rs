@@ -29,6 +29,29 @@ pub struct Config {
     /// HS256 signing secret (`JWT_SECRET_KEY`); generated and kept in the data directory when unset.
     #[serde(skip_serializing)]
     pub jwt_secret_key: Option<Secret>,
+    /// Earlier HS256 secrets, still accepted (verify only) so a shared secret can be changed
+    /// without downtime: sign with `jwt_secret_key`, verify with it and these.
+    #[serde(skip_serializing)]
+    pub previous_jwt_secret_keys: Vec<Secret>,
+    /// Accept tokens without a `kid` header (as Flask-JWT-Extended mints them), checked
+    /// against the HS256 secrets. Unset: on while the HS256 secret signs, off once an
+    /// asymmetric key (`tessera keys generate`) signs.
+    pub accept_tokens_without_kid: Option<bool>,
+    /// Key-encryption key sealing private signing keys in the database (`TESSERA_KEK`,
+    /// `TESSERA_KEK_FILE`); generated in the data directory when unset.
+    #[serde(skip_serializing)]
+    pub kek: Option<Secret>,
+    /// A PEM private key (PKCS#8; PKCS#1 also for RS256) to sign with instead of the
+    /// database's keys, with `signing_key_alg` (`eddsa`, `es256`, `rs256`).
+    pub signing_key_file: Option<PathBuf>,
+    pub signing_key_alg: Option<String>,
+    /// How long `tessera keys rotate` publishes the next key before it signs: longer than
+    /// verifiers cache the JWKS (`jwks_max_age_secs`).
+    pub key_prepublish_secs: u64,
+    /// `Cache-Control: max-age` of `/.well-known/jwks.json`.
+    pub jwks_max_age_secs: u64,
+    /// How often the key ring is reloaded from the database (rotations by other processes).
+    pub key_reload_ms: u64,
     /// Key that authenticates refresh tokens; generated and kept in the data directory when unset.
     #[serde(skip_serializing)]
     pub refresh_token_key: Option<Secret>,
@@ -191,6 +214,14 @@ impl Default for Config {
             db_connect_timeout_secs: 3,
             jwt_secret_key: None,
             refresh_token_key: None,
+            previous_jwt_secret_keys: Vec::new(),
+            accept_tokens_without_kid: None,
+            kek: None,
+            signing_key_file: None,
+            signing_key_alg: None,
+            key_prepublish_secs: 600,
+            jwks_max_age_secs: 300,
+            key_reload_ms: 2000,
             issuer: "tessera".into(),
             access_token_ttl_secs: 15 * 60,
             session_ttl_secs: 30 * 24 * 3600,
@@ -282,6 +313,9 @@ impl Config {
         {
             self.jwt_secret_key = Some(secret);
         }
+        if let Some(secret) = read("TESSERA_KEK_FILE")? {
+            self.kek = Some(secret);
+        }
         if let Some(secret) = read("TESSERA_REFRESH_TOKEN_KEY_FILE")? {
             self.refresh_token_key = Some(secret);
         }
@@ -301,6 +335,7 @@ impl Config {
             log_level: "warn".into(),
             purge_interval_secs: 3600,
             revocation_poll_ms: 200,
+            key_reload_ms: 200,
             // Tests send many requests from 127.0.0.1; the limit tests set their own.
             rate_limits: RateLimitsConfig {
                 login_per_ip: RateLimit {
@@ -373,12 +408,21 @@ impl Config {
             self.revocation_poll_ms >= 10,
             "revocation_poll_ms must be at least 10"
         );
+        anyhow::ensure!(
+            self.key_reload_ms >= 10,
+            "key_reload_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
+            "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"
+        );
         Ok(())
     }
 }
 
 /// `TESSERA_*` variables that are read elsewhere, not settings of [`Config`].
 const NON_SETTING_VARS: &[&str] = &[
+    "TESSERA_KEK_FILE",
     "TESSERA_TEST_DATABASE_URL",
     "TESSERA_JWT_SECRET_KEY_FILE",
     "TESSERA_REFRESH_TOKEN_KEY_FILE",
@@ -388,7 +432,12 @@ const NON_SETTING_VARS: &[&str] = &[
 fn known_env_key(key: &str) -> bool {
     let top = key.split('.').next().unwrap_or(key);
     let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
-    let secret_keys = ["jwt_secret_key", "refresh_token_key"];
+    let secret_keys = [
+        "jwt_secret_key",
+        "refresh_token_key",
+        "previous_jwt_secret_keys",
+        "kek",
+    ];
     secret_keys.contains(&top) || defaults.get(top).is_some()
 }
 

@@ -48,6 +48,8 @@ enum Command {
     User(AdminArgs<cli::UserCommand>),
     /// List and end sessions (safe while the server runs).
     Sessions(AdminArgs<cli::SessionsCommand>),
+    /// Manage the signing-key ring: generate, rotate, list (safe while the server runs).
+    Keys(AdminArgs<cli::KeysCommand>),
     /// Check the configuration, keys and database without starting the server.
     CheckConfig(StorageArgs),
 }
@@ -215,6 +217,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async {
                 let tessera = Tessera::open(config).await?;
                 cli::run_sessions(&tessera, args.command, format).await
+            })
+        }
+        Command::Keys(args) => {
+            args.storage.apply(&mut config);
+            runtime.block_on(async {
+                let tessera = Tessera::open(config).await?;
+                cli::run_keys(&tessera, args.command, format).await
             })
         }
         Command::CheckConfig(args) => {

@@ -1,6 +1,7 @@
 //! Administration commands: `tessera user …`, `tessera sessions …`, `tessera check-config`.
 //! They open the same database as the server and are safe to run while it serves.
 
+mod keys;
 mod output;
 
 use std::io::{BufRead, IsTerminal};
@@ -8,6 +9,7 @@ use std::io::{BufRead, IsTerminal};
 use clap::Subcommand;
 use tessera::Tessera;
 
+pub use keys::{KeysCommand, run_keys};
 pub use output::Format;
 use output::print_rows;
 

@@ -69,6 +69,11 @@ impl ApiError {
                     TokenError::WrongType => "wrong_token_type",
                     TokenError::WrongIssuer => "invalid_issuer",
                     TokenError::Revoked => "token_revoked",
+                    TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+                    TokenError::AlgorithmMismatch => "algorithm_mismatch",
+                    TokenError::UnknownKey => "unknown_key_id",
+                    TokenError::KeyRetired => "key_retired",
+                    TokenError::MissingKeyId => "missing_key_id",
                 },
                 AuthError::Unavailable(_) => "unavailable",
                 AuthError::Internal(_) => "internal_error",
@@ -250,6 +255,31 @@ mod tests {
                 AuthError::Token(TokenError::Revoked).into(),
                 401,
                 "token_revoked",
+            ),
+            (
+                AuthError::Token(TokenError::UnsupportedAlgorithm).into(),
+                401,
+                "unsupported_algorithm",
+            ),
+            (
+                AuthError::Token(TokenError::AlgorithmMismatch).into(),
+                401,
+                "algorithm_mismatch",
+            ),
+            (
+                AuthError::Token(TokenError::UnknownKey).into(),
+                401,
+                "unknown_key_id",
+            ),
+            (
+                AuthError::Token(TokenError::KeyRetired).into(),
+                401,
+                "key_retired",
+            ),
+            (
+                AuthError::Token(TokenError::MissingKeyId).into(),
+                401,
+                "missing_key_id",
             ),
             (
                 AuthError::Unavailable("x".into()).into(),

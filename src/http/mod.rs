@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod server;
 pub mod sessions;
+pub mod well_known;
 
 use std::time::Duration;
 
@@ -50,6 +51,7 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .nest("/api", auth_routes())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
+        .routes(routes!(well_known::show_jwks))
 }
 
 /// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and

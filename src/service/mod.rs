@@ -4,6 +4,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod keys;
 mod sessions;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use anyhow::Context;
 pub use account::AccountView;
 pub use accounts::{Credentials, LoginOutcome, RegisteredUser};
 pub use admin::{SessionSummary, UserSummary};
+pub use keys::KeyView;
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
 use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
@@ -102,6 +104,9 @@ struct Inner {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
     access: AccessTokens,
+    /// HS256 secrets and a PEM key: the part of the ring that reloads do not change.
+    configured_keys: Vec<crate::tokens::keyring::RingKey>,
+    kek: crate::tokens::kek::Kek,
     refresh: RefreshTokens,
     revocations: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
@@ -144,12 +149,28 @@ impl Tessera {
         .with_legacy_policy(crate::legacy_hash::LegacyPolicy {
             allow_weak: config.allow_weak_legacy_hashes,
         });
+        let configured_keys = keys::configured_keys(&config, &jwt_secret)?;
+        let kek = keys::load_kek(&config)?;
+        let ring = match keys::load_ring(&config, store.as_ref(), &kek, &configured_keys).await {
+            Ok(ring) => ring,
+            // A database that is down at start must not stop the server (it answers 503
+            // and recovers); the reload task loads the database's keys once it is back.
+            Err(e) if store.ping().await.is_err() => {
+                tracing::warn!(error = %e, "cannot load signing keys yet; using configured keys");
+                crate::tokens::keyring::KeyRing::new(
+                    configured_keys.clone(),
+                    config.accept_tokens_without_kid,
+                    (config.access_token_ttl_secs + config.leeway_secs) as i64,
+                )
+            }
+            Err(e) => return Err(e),
+        };
         let access = AccessTokens::new(
-            &jwt_secret,
+            ring,
             config.issuer.clone(),
             config.access_token_ttl_secs,
             config.leeway_secs,
-        )?;
+        );
         let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -158,6 +179,8 @@ impl Tessera {
                 proxies: TrustedProxies::new(config.trusted_proxies.clone()),
                 hasher,
                 access,
+                configured_keys,
+                kek,
                 refresh: RefreshTokens::new(refresh_key),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,
@@ -244,8 +267,9 @@ impl Tessera {
         let (store, set) = (self.inner.store.clone(), self.inner.revocations.clone());
         let watch = tokio::spawn(async move { store.watch_revocations(set).await });
         let upkeep = tokio::spawn(crate::metrics::upkeep(self.inner.metrics.clone()));
+        let keys = tokio::spawn(keys::reload_periodically(self.clone()));
         BackgroundTasks {
-            handles: vec![sync, purge, watch, upkeep],
+            handles: vec![sync, purge, watch, upkeep, keys],
         }
     }
 }

@@ -188,6 +188,17 @@ pub struct RevokedSession {
     pub revoked_at: i64,
 }
 
+/// A key of the ring as stored: the private key sealed with the key-encryption key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub sealed_key: Vec<u8>,
+    pub created_at: i64,
+    pub activate_at: i64,
+    pub retired_at: Option<i64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Applies the embedded migrations.
@@ -293,6 +304,12 @@ pub trait Store: Send + Sync {
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64>;
     /// Forgets a name's failed logins after a successful one.
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
+
+    /// Every stored signing key, oldest first.
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key and, in the same transaction, retires every key not yet retired at the
+    /// new key's activation time, so exactly one key is current at any moment.
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 
     /// Feeds revocations made by any process into `set` as they happen, where the backend
     /// can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends without

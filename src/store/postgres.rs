@@ -16,8 +16,8 @@ use super::sql::{
 };
 use super::{
     ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
-    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, Store, StoreError, StoreResult,
-    UserRecord,
+    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord, Store,
+    StoreError, StoreResult, UserRecord,
 };
 use crate::revocation::RevocationSet;
 use crate::tokens::now_unix;

@@ -497,6 +497,38 @@ impl Store for $store {
         Ok(done.rows_affected())
     }
 
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT kid, alg, sealed_key, created_at, activate_at, retired_at \
+             FROM signing_keys ORDER BY activate_at, created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
+        )
+        .bind(key.activate_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, sealed_key, created_at, activate_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.sealed_key)
+        .bind(key.created_at)
+        .bind(key.activate_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     $($extra)*
 }
     };

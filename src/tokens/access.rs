@@ -1,16 +1,20 @@
-//! Access tokens: HS256 JWTs whose claims follow Flask-JWT-Extended (`fresh`, `iat`,
+//! Access tokens: JWTs whose claims follow Flask-JWT-Extended (`fresh`, `iat`,
 //! `jti`, `type`, `sub`, `nbf`, `exp`) plus `iss` and `sid`, so a Flask app holding
 //! the same secret accepts them, and tessera accepts the Flask app's.
 //!
-//! Verification pins the algorithm to HS256: a token that names any other algorithm
-//! (`none`, or RS256 to smuggle a public key in as an HMAC secret) is refused before
-//! its signature is looked at.
+//! Tokens are signed by the key ring's current key (HS256 by default, or EdDSA/ES256/RS256)
+//! and carry its `kid`. Verification picks the key by `kid` and pins that key's algorithm:
+//! a token that names any other algorithm (`none`, or HS256 to smuggle a public key in as
+//! an HMAC secret) is refused before its signature is looked at.
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use jsonwebtoken::{DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Secret;
+use super::keyring::{KeyAlg, KeyRing};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -50,6 +54,16 @@ pub enum TokenError {
     WrongIssuer,
     #[error("Token has been revoked")]
     Revoked,
+    #[error("Token algorithm is not accepted")]
+    UnsupportedAlgorithm,
+    #[error("Token algorithm does not match its key")]
+    AlgorithmMismatch,
+    #[error("Token names an unknown key")]
+    UnknownKey,
+    #[error("Token was signed by a retired key")]
+    KeyRetired,
+    #[error("Token has no key id")]
+    MissingKeyId,
 }
 
 /// What a valid access token says about its bearer.
@@ -63,46 +77,63 @@ pub struct IssuedAccessToken {
     pub expires_in: i64,
 }
 
-/// Mints and verifies access tokens with one HS256 secret.
+/// Mints and verifies access tokens with the key ring.
 pub struct AccessTokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    header: Header,
-    validation: Validation,
+    ring: RwLock<Arc<KeyRing>>,
     issuer: String,
     ttl_secs: i64,
     leeway_secs: i64,
 }
 
+/// The protected header fields verification needs, read before any key is chosen.
+#[derive(Deserialize)]
+struct PeekedHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+fn peek_header(token: &str) -> Result<PeekedHeader, TokenError> {
+    let first = token.split('.').next().ok_or(TokenError::Malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(first)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+}
+
 impl AccessTokens {
-    pub fn new(
-        secret: &Secret,
-        issuer: String,
-        ttl_secs: u64,
-        leeway_secs: u64,
-    ) -> anyhow::Result<Self> {
-        let bytes = secret.expose().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = leeway_secs;
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
-        Ok(Self {
-            encoding: EncodingKey::from_secret(bytes)?,
-            decoding: DecodingKey::from_secret(bytes)?,
-            header: Header::new(Algorithm::HS256),
-            validation,
+    pub fn new(ring: KeyRing, issuer: String, ttl_secs: u64, leeway_secs: u64) -> Self {
+        Self {
+            ring: RwLock::new(Arc::new(ring)),
             issuer,
             ttl_secs: ttl_secs as i64,
             leeway_secs: leeway_secs as i64,
-        })
+        }
     }
 
     pub fn ttl_secs(&self) -> i64 {
         self.ttl_secs
     }
 
-    /// A new access token for `username`, tied to session `sid`.
+    /// The ring in use now (cheap: one `Arc` clone).
+    pub fn ring(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a reloaded ring; tokens in flight finish with the one they started with.
+    pub fn replace_ring(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.ring.write() {
+            Ok(mut slot) => *slot = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+
+    /// A new access token for `username`, tied to session `sid`, signed by the ring's
+    /// current key and naming it in `kid`.
     pub fn issue(
         &self,
         username: &str,
@@ -121,23 +152,62 @@ impl AccessTokens {
             iss: Some(self.issuer.clone()),
             sid: Some(sid.to_owned()),
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)?;
+        let ring = self.ring();
+        let key = ring
+            .signer(now)
+            .ok_or_else(|| anyhow::anyhow!("the key ring has no signing key"))?;
+        let encoding = KeyRing::signing_key(key)
+            .ok_or_else(|| anyhow::anyhow!("the signing key has no private part"))?;
+        let mut header = Header::new(key.alg.algorithm());
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, encoding)?;
         Ok(IssuedAccessToken {
             token,
             expires_in: self.ttl_secs,
         })
     }
 
-    /// Checks signature, algorithm, times, type and issuer. Revocation is checked by the caller.
+    /// Checks key, algorithm, signature, times, type and issuer. Revocation is checked by
+    /// the caller.
     pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedAccess, TokenError> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                _ => TokenError::Malformed,
-            })?;
-        let claims = data.claims;
+        let header = peek_header(token)?;
+        // Only the four algorithms tessera signs with exist here: `none`, HS512, PS256…
+        // are refused before anything else is looked at.
+        let alg = KeyAlg::from_jws_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+        let ring = self.ring();
+        let claims = match header.kid.as_deref() {
+            Some(kid) => {
+                let key = ring.find(kid).ok_or(TokenError::UnknownKey)?;
+                // Pin the algorithm to the key's own: an HS256 token "signed" with an
+                // EdDSA/RSA public key (the classic confusion) names the wrong algorithm
+                // for that kid and is refused here.
+                if key.alg != alg {
+                    return Err(TokenError::AlgorithmMismatch);
+                }
+                if !key.still_verifies(now, ring.lifetime()) {
+                    return Err(TokenError::KeyRetired);
+                }
+                self.decode(token, key.verifying(), alg)?
+            }
+            None => {
+                // Flask-JWT-Extended's tokens have no kid; only the HS256 secrets may
+                // check them, and only while the compatibility setting is on.
+                if !ring.accept_without_kid {
+                    return Err(TokenError::MissingKeyId);
+                }
+                if alg != KeyAlg::Hs256 {
+                    return Err(TokenError::AlgorithmMismatch);
+                }
+                let mut outcome = Err(TokenError::BadSignature);
+                for key in ring.hs256_keys() {
+                    outcome = self.decode(token, key.verifying(), alg);
+                    if !matches!(outcome, Err(TokenError::BadSignature)) {
+                        break;
+                    }
+                }
+                outcome?
+            }
+        };
         if claims.token_type != "access" {
             return Err(TokenError::WrongType);
         }
@@ -150,15 +220,40 @@ impl AccessTokens {
         }
         Ok(VerifiedAccess { claims })
     }
+
+    fn decode(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        alg: KeyAlg,
+    ) -> Result<AccessClaims, TokenError> {
+        let mut validation = Validation::new(alg.algorithm());
+        validation.leeway = self.leeway_secs as u64;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                _ => TokenError::Malformed,
+            })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::secret::Secret;
+    use crate::tokens::keyring::{KeySource, RingKey};
+
     fn tokens() -> AccessTokens {
-        AccessTokens::new(&Secret::new("k".repeat(40)), "tessera".into(), 900, 0)
-            .unwrap_or_else(|e| panic!("{e}"))
+        let key = RingKey::hs256(&Secret::new("k".repeat(40)), KeySource::Secret)
+            .unwrap_or_else(|e| panic!("{e}"));
+        AccessTokens::new(KeyRing::new(vec![key], None, 900), "tessera".into(), 900, 0)
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Tokens: JWT access tokens in Flask-JWT-Extended's claim layout, and opaque refresh tokens.
 
 mod access;
+pub mod kek;
+pub mod keygen;
+pub mod keyring;
 mod refresh;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError, VerifiedAccess};

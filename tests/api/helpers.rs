@@ -71,6 +71,9 @@ pub async fn spawn_instance_beside(app: &TestApp, adjust: impl FnOnce(&mut Confi
     config.refresh_token_key = Some(tessera::secret::Secret::new(
         std::fs::read_to_string(source.data_dir.join("refresh_token_key")).unwrap_or_default(),
     ));
+    config.kek = Some(tessera::secret::Secret::new(
+        std::fs::read_to_string(source.data_dir.join("key_encryption_key")).unwrap_or_default(),
+    ));
     adjust(&mut config);
     let instance = Application::build(config)
         .await

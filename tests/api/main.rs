@@ -13,6 +13,7 @@ mod helpers;
 mod import;
 mod import_cli;
 mod instances;
+mod keys;
 mod metrics;
 mod openapi;
 mod process;

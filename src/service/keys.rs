@@ -1,0 +1,232 @@
+//! The key ring as a service: built at start from the configured HS256 secrets, an
+//! optional PEM key file and the database's sealed keys; reloaded from the database
+//! periodically so every instance sees a rotation made anywhere without a restart; and
+//! the operations behind `tessera keys generate|rotate|list` and the JWKS.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::Tessera;
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::store::{SigningKeyRecord, Store};
+use crate::tokens::kek::Kek;
+use crate::tokens::keyring::{KeyAlg, KeyRing, KeySource, KeyState, RingKey};
+use crate::tokens::{keygen, now_unix};
+
+/// What `tessera keys list` shows of a key: never private material.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: &'static str,
+    pub state: KeyState,
+    pub source: KeySource,
+    pub signing: bool,
+    pub activate_at: i64,
+    pub retired_at: Option<i64>,
+    /// Whether the key's tokens are still accepted (a retired key stops once they expired).
+    pub verifies: bool,
+}
+
+/// Keys that come from the configuration rather than the database.
+pub(super) fn configured_keys(
+    config: &Config,
+    jwt_secret: &Secret,
+) -> anyhow::Result<Vec<RingKey>> {
+    let mut keys = vec![RingKey::hs256(jwt_secret, KeySource::Secret)?];
+    for (i, previous) in config.previous_jwt_secret_keys.iter().enumerate() {
+        crate::keys::check_hs256_secret(previous)
+            .with_context(|| format!("previous_jwt_secret_keys[{i}]"))?;
+        keys.push(RingKey::hs256(previous, KeySource::PreviousSecret)?);
+    }
+    if let (Some(path), Some(alg)) = (&config.signing_key_file, &config.signing_key_alg) {
+        let alg = KeyAlg::parse(alg)
+            .filter(|a| *a != KeyAlg::Hs256)
+            .ok_or_else(|| anyhow::anyhow!("signing_key_alg must be eddsa, es256 or rs256"))?;
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read signing_key_file {}", path.display()))?;
+        let der = keygen::from_pem(alg, &pem)
+            .with_context(|| format!("signing_key_file {}", path.display()))?;
+        // The kid names the file's key by a digest of its public part's JWK thumbprint input.
+        let provisional =
+            RingKey::asymmetric("pem".into(), alg, &der, KeySource::PemFile, (0, 0, None))?;
+        let kid = format!("pem-{}", &short_digest(provisional.verifying_fingerprint()));
+        keys.push(RingKey::asymmetric(
+            kid,
+            alg,
+            &der,
+            KeySource::PemFile,
+            (0, 0, None),
+        )?);
+    }
+    Ok(keys)
+}
+
+fn short_digest(bytes: Vec<u8>) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))[..16].to_owned()
+}
+
+/// The KEK from the configuration, or from the data directory (generated, 0600).
+pub(super) fn load_kek(config: &Config) -> anyhow::Result<Kek> {
+    let secret =
+        crate::keys::load_or_generate(&config.data_dir, "key_encryption_key", config.kek.as_ref())?;
+    anyhow::ensure!(
+        secret.expose().len() >= 32,
+        "the key-encryption key must be at least 32 characters (TESSERA_KEK / TESSERA_KEK_FILE)"
+    );
+    Kek::from_secret(&secret)
+}
+
+fn aad(kid: &str, alg: &str) -> Vec<u8> {
+    format!("tessera signing key\0{kid}\0{alg}").into_bytes()
+}
+
+/// Builds the ring: configured keys plus every database key still verifying.
+pub(super) async fn load_ring(
+    config: &Config,
+    store: &dyn Store,
+    kek: &Kek,
+    configured: &[RingKey],
+) -> anyhow::Result<KeyRing> {
+    let lifetime = (config.access_token_ttl_secs + config.leeway_secs) as i64;
+    let mut keys = configured.to_vec();
+    for record in store
+        .list_signing_keys()
+        .await
+        .context("cannot read signing keys")?
+    {
+        let alg = KeyAlg::from_jws_name(&record.alg)
+            .ok_or_else(|| anyhow::anyhow!("signing key {} has unknown algorithm", record.kid))?;
+        // Keys whose tokens have all expired stay in the ring (refused as `key_retired`,
+        // left out of the JWKS) so a client learns why rather than "unknown key".
+        let der = kek.open(&aad(&record.kid, &record.alg), &record.sealed_key)?;
+        keys.push(RingKey::asymmetric(
+            record.kid,
+            alg,
+            &der,
+            KeySource::Database,
+            (record.created_at, record.activate_at, record.retired_at),
+        )?);
+    }
+    Ok(KeyRing::new(
+        keys,
+        config.accept_tokens_without_kid,
+        lifetime,
+    ))
+}
+
+impl Tessera {
+    /// Re-reads the database's keys and swaps the ring in.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let inner = &self.inner;
+        let ring = load_ring(
+            &inner.config,
+            inner.store.as_ref(),
+            &inner.kek,
+            &inner.configured_keys,
+        )
+        .await?;
+        inner.access.replace_ring(ring);
+        Ok(())
+    }
+
+    /// Adds a new database key of `alg` that starts signing after `activate_in` seconds
+    /// (published in the JWKS meanwhile); every earlier key retires at that moment and
+    /// keeps verifying until its tokens have expired.
+    pub async fn add_signing_key(&self, alg: KeyAlg, activate_in: u64) -> anyhow::Result<KeyView> {
+        anyhow::ensure!(
+            alg != KeyAlg::Hs256,
+            "HS256 keys are secrets: set JWT_SECRET_KEY (and previous_jwt_secret_keys to change it)"
+        );
+        // RSA generation takes a while; keep it off the async workers.
+        let der = tokio::task::spawn_blocking(move || keygen::generate(alg)).await??;
+        let now = now_unix();
+        let kid = format!(
+            "{}-{}",
+            alg.jws_name().to_ascii_lowercase(),
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        // Never store a key the ring could not load: that would stop every instance's start.
+        RingKey::asymmetric(
+            kid.clone(),
+            alg,
+            &der,
+            KeySource::Database,
+            (now, now, None),
+        )?;
+        let record = SigningKeyRecord {
+            sealed_key: self.inner.kek.seal(&aad(&kid, alg.jws_name()), &der)?,
+            kid,
+            alg: alg.jws_name().to_owned(),
+            created_at: now,
+            activate_at: now + activate_in as i64,
+            retired_at: None,
+        };
+        self.inner.store.add_signing_key(&record).await?;
+        self.reload_keys().await?;
+        self.list_keys()
+            .into_iter()
+            .find(|k| k.kid == record.kid)
+            .ok_or_else(|| anyhow::anyhow!("the new key did not load"))
+    }
+
+    /// A new key of the signing key's algorithm (or `alg`), after the pre-publication delay.
+    pub async fn rotate_signing_key(&self, alg: Option<KeyAlg>) -> anyhow::Result<KeyView> {
+        let now = now_unix();
+        let alg = alg
+            .or_else(|| self.inner.access.ring().signer(now).map(|k| k.alg))
+            .filter(|a| *a != KeyAlg::Hs256)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the ring signs with the HS256 secret; choose an algorithm: \
+                     `tessera keys rotate --alg eddsa` (or es256, rs256)"
+                )
+            })?;
+        self.add_signing_key(alg, self.inner.config.key_prepublish_secs)
+            .await
+    }
+
+    /// The ring as `tessera keys list` shows it.
+    pub fn list_keys(&self) -> Vec<KeyView> {
+        let ring = self.inner.access.ring();
+        let now = now_unix();
+        let signer = ring.signer(now).map(|k| k.kid.clone());
+        ring.keys()
+            .iter()
+            .map(|k| KeyView {
+                kid: k.kid.clone(),
+                alg: k.alg.jws_name(),
+                state: k.state(now),
+                source: k.source,
+                signing: signer.as_deref() == Some(k.kid.as_str()),
+                activate_at: k.activate_at,
+                retired_at: k.retired_at,
+                verifies: k.still_verifies(now, ring.lifetime()),
+            })
+            .collect()
+    }
+
+    /// The JWK Set (RFC 7517) of the asymmetric keys that are next, current, or retired
+    /// with tokens still live.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys = self.inner.access.ring().public_jwks(now_unix());
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// Reloads the ring every `key_reload_ms`, until dropped. A failed reload keeps the ring
+/// in use (the database may be briefly away).
+pub(super) async fn reload_periodically(tessera: Tessera) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(tessera.config().key_reload_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(e) = tessera.reload_keys().await {
+            tracing::warn!(error = %e, "cannot reload the key ring; keeping the current one");
+        }
+    }
+}

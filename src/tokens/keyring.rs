@@ -1,0 +1,263 @@
+//! The key ring: every signing key has a `kid`, one algorithm, and dates from which its
+//! state follows (next → current → retired). Tokens carry the `kid` of the key that signed
+//! them; verification looks the key up by that `kid` and pins the key's own algorithm, so
+//! the token's `alg` header can never choose how it is checked (no `alg: none`, no HS256
+//! keyed with a public key, no RS/ES swap).
+//!
+//! States are computed from timestamps rather than stored, so every instance that has
+//! loaded the same rows agrees on them at the same moment, without a promotion job:
+//! - next: `activate_at > now` (published in the JWKS, not yet signing);
+//! - current: activated and not retired; the most recently activated one signs;
+//! - retired: `retired_at <= now`; verifies until `retired_at + ttl + leeway`, then is dropped.
+
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KeyAlg {
+    Hs256,
+    EdDsa,
+    Es256,
+    Rs256,
+}
+
+impl KeyAlg {
+    /// The name in the JWS `alg` header (RFC 7518, RFC 8037).
+    pub fn jws_name(self) -> &'static str {
+        match self {
+            KeyAlg::Hs256 => "HS256",
+            KeyAlg::EdDsa => "EdDSA",
+            KeyAlg::Es256 => "ES256",
+            KeyAlg::Rs256 => "RS256",
+        }
+    }
+
+    pub fn from_jws_name(name: &str) -> Option<Self> {
+        [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256]
+            .into_iter()
+            .find(|a| a.jws_name() == name)
+    }
+
+    /// Accepts CLI spellings: `hs256`, `eddsa`/`ed25519`, `es256`, `rs256`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "hs256" => Some(KeyAlg::Hs256),
+            "eddsa" | "ed25519" => Some(KeyAlg::EdDsa),
+            "es256" => Some(KeyAlg::Es256),
+            "rs256" => Some(KeyAlg::Rs256),
+            _ => None,
+        }
+    }
+
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            KeyAlg::Hs256 => Algorithm::HS256,
+            KeyAlg::EdDsa => Algorithm::EdDSA,
+            KeyAlg::Es256 => Algorithm::ES256,
+            KeyAlg::Rs256 => Algorithm::RS256,
+        }
+    }
+
+    fn encoding_key(self, der: &[u8]) -> Option<EncodingKey> {
+        match self {
+            KeyAlg::Hs256 => None,
+            KeyAlg::EdDsa => Some(EncodingKey::from_ed_der(der)),
+            KeyAlg::Es256 => Some(EncodingKey::from_ec_der(der)),
+            KeyAlg::Rs256 => Some(EncodingKey::from_rsa_der(der)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Next,
+    Current,
+    Retired,
+}
+
+/// Where a key came from (shown by `tessera keys list`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// `JWT_SECRET_KEY` or the generated `jwt_secret` file.
+    Secret,
+    /// `previous_jwt_secret_keys`: verify only.
+    PreviousSecret,
+    Database,
+    PemFile,
+}
+
+#[derive(Clone)]
+pub struct RingKey {
+    pub kid: String,
+    pub alg: KeyAlg,
+    pub source: KeySource,
+    pub created_at: i64,
+    pub activate_at: i64,
+    pub retired_at: Option<i64>,
+    signing: Option<EncodingKey>,
+    verifying: DecodingKey,
+    /// Public JWK (asymmetric keys only; HS256 secrets are never published).
+    public_jwk: Option<Jwk>,
+}
+
+impl RingKey {
+    /// An HS256 secret. Its kid is derived from the secret (a one-way digest), so every
+    /// instance configured with the same secret names it the same way.
+    pub fn hs256(secret: &Secret, source: KeySource) -> anyhow::Result<Self> {
+        let bytes = secret.expose().as_bytes();
+        let digest = Sha256::new()
+            .chain_update(b"tessera hs256 kid\0")
+            .chain_update(bytes)
+            .finalize();
+        let kid = format!("hs256-{}", &hex::encode(digest)[..16]);
+        let signing = match source {
+            KeySource::PreviousSecret => None,
+            _ => Some(EncodingKey::from_secret(bytes)?),
+        };
+        Ok(Self {
+            kid,
+            alg: KeyAlg::Hs256,
+            source,
+            created_at: 0,
+            activate_at: 0,
+            retired_at: None,
+            signing,
+            verifying: DecodingKey::from_secret(bytes)?,
+            public_jwk: None,
+        })
+    }
+
+    /// An asymmetric key from its private DER (see `keygen`). The verifying key is built
+    /// from the public JWK, so what tessera checks with is exactly what it publishes.
+    pub fn asymmetric(
+        kid: String,
+        alg: KeyAlg,
+        der: &[u8],
+        source: KeySource,
+        (created_at, activate_at, retired_at): (i64, i64, Option<i64>),
+    ) -> anyhow::Result<Self> {
+        let signing = alg
+            .encoding_key(der)
+            .ok_or_else(|| anyhow::anyhow!("HS256 keys come from secrets"))?;
+        let mut jwk = Jwk::from_encoding_key(&signing, alg.algorithm())
+            .map_err(|e| anyhow::anyhow!("key {kid} is not a valid {} key: {e}", alg.jws_name()))?;
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        let verifying = DecodingKey::from_jwk(&jwk)?;
+        Ok(Self {
+            kid,
+            alg,
+            source,
+            created_at,
+            activate_at,
+            retired_at,
+            signing: Some(signing),
+            verifying,
+            public_jwk: Some(jwk),
+        })
+    }
+
+    pub fn state(&self, now: i64) -> KeyState {
+        match self.retired_at {
+            Some(at) if at <= now => KeyState::Retired,
+            _ if self.source == KeySource::PreviousSecret => KeyState::Retired,
+            _ if self.activate_at > now => KeyState::Next,
+            _ => KeyState::Current,
+        }
+    }
+
+    /// Whether tokens this key signed may still be unexpired (`lifetime` = ttl + leeway).
+    pub fn still_verifies(&self, now: i64, lifetime: i64) -> bool {
+        self.retired_at.is_none_or(|at| at + lifetime >= now)
+    }
+
+    /// Bytes identifying the public key (its JWK JSON), for naming PEM-file keys.
+    pub fn verifying_fingerprint(&self) -> Vec<u8> {
+        self.public_jwk
+            .as_ref()
+            .and_then(|jwk| serde_json::to_vec(&jwk.algorithm).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn verifying(&self) -> &DecodingKey {
+        &self.verifying
+    }
+}
+
+/// One loaded ring. Replaced as a whole when keys are reloaded.
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+    /// Accept tokens without a `kid` header (checked against the HS256 secrets only).
+    pub accept_without_kid: bool,
+    /// Access-token lifetime plus leeway: how long a retired key keeps verifying.
+    lifetime: i64,
+}
+
+impl KeyRing {
+    pub fn new(keys: Vec<RingKey>, accept_without_kid: Option<bool>, lifetime: i64) -> Self {
+        let mut ring = Self {
+            keys,
+            accept_without_kid: false,
+            lifetime,
+        };
+        // Default: on while tokens are signed with the HS256 secret (seed compatibility:
+        // Flask-JWT-Extended mints kid-less tokens with it), off once an asymmetric key signs.
+        let signer_is_hs256 = ring
+            .signer(crate::tokens::now_unix())
+            .is_some_and(|k| k.alg == KeyAlg::Hs256);
+        ring.accept_without_kid = accept_without_kid.unwrap_or(signer_is_hs256);
+        ring
+    }
+
+    /// The key that signs at `now`: the most recently activated current key with private
+    /// material from the database or a PEM file, else the HS256 secret.
+    pub fn signer(&self, now: i64) -> Option<&RingKey> {
+        let asymmetric = self
+            .keys
+            .iter()
+            .filter(|k| k.alg != KeyAlg::Hs256 && k.signing.is_some())
+            .filter(|k| k.state(now) == KeyState::Current)
+            .max_by_key(|k| k.activate_at);
+        asymmetric.or_else(|| {
+            self.keys
+                .iter()
+                .find(|k| k.source == KeySource::Secret && k.signing.is_some())
+        })
+    }
+
+    pub fn signing_key(key: &RingKey) -> Option<&EncodingKey> {
+        key.signing.as_ref()
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&RingKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// HS256 secrets, for kid-less tokens: the signing one first, then previous ones.
+    pub fn hs256_keys(&self) -> impl Iterator<Item = &RingKey> {
+        self.keys.iter().filter(|k| k.alg == KeyAlg::Hs256)
+    }
+
+    pub fn lifetime(&self) -> i64 {
+        self.lifetime
+    }
+
+    pub fn keys(&self) -> &[RingKey] {
+        &self.keys
+    }
+
+    /// Public keys for `/.well-known/jwks.json`: next, current, and retired ones whose
+    /// tokens may still be live. Never an HS256 secret.
+    pub fn public_jwks(&self, now: i64) -> Vec<Jwk> {
+        self.keys
+            .iter()
+            .filter(|k| k.still_verifies(now, self.lifetime))
+            .filter_map(|k| k.public_jwk.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,217 @@
+//! The key ring over HTTP: `kid` on every token, verification pinned to the key's
+//! algorithm, the JWKS, rotation with pre-publication, and a second instance seeing it.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tessera::tokens::keyring::KeyAlg;
+
+use crate::helpers::{TestApp, spawn_app_with, spawn_instance_beside, status_and_json, str_field};
+use crate::tokens::{assert_refused, b64, flask_style_claims};
+
+fn header(token: &str) -> Value {
+    let first = token.split('.').next().unwrap_or("");
+    let bytes = URL_SAFE_NO_PAD.decode(first).unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+async fn access_token(app: &TestApp, user: &str) -> String {
+    let body = app.signed_up(user, "correct horse battery").await;
+    str_field(&body, "access_token").to_owned()
+}
+
+async fn login_token(app: &TestApp, user: &str) -> String {
+    let (status, body) = status_and_json(app.login(user, "correct horse battery").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    str_field(&body, "access_token").to_owned()
+}
+
+async fn jwks(app: &TestApp) -> (reqwest::header::HeaderMap, Value) {
+    let response = app.get("/.well-known/jwks.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let (_, body) = status_and_json(response).await;
+    (headers, body)
+}
+
+async fn the_ring_switches_from_hs256_to_eddsa_and_both_tokens_verify() {
+    let app = spawn_app_with(|_| {}).await;
+    let hs = access_token(&app, "alice").await;
+    assert_eq!(header(&hs)["alg"], "HS256");
+    assert!(
+        header(&hs)["kid"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("hs256-"))
+    );
+    // The HS256 secret is never published.
+    assert_eq!(jwks(&app).await.1["keys"], json!([]));
+
+    let key = app
+        .tessera
+        .add_signing_key(KeyAlg::EdDsa, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let ed = login_token(&app, "alice").await;
+    assert_eq!(header(&ed)["alg"], "EdDSA");
+    assert_eq!(header(&ed)["kid"], key.kid.as_str());
+    for token in [&hs, &ed] {
+        assert_eq!(app.protected(token).await.status(), StatusCode::OK);
+    }
+
+    let (headers, body) = jwks(&app).await;
+    let cache = headers
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(cache.contains("max-age="), "{cache}");
+    let keys = body["keys"].as_array().cloned().unwrap_or_default();
+    assert_eq!(keys.len(), 1, "{body}");
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    assert_eq!(keys[0]["kid"], key.kid.as_str());
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(
+        keys[0].get("d").is_none() && keys[0].get("k").is_none(),
+        "{body}"
+    );
+
+    // Once an asymmetric key signs, kid-less tokens (the compatibility rule) are refused.
+    assert_refused(
+        &app,
+        &app.sign(&flask_style_claims("alice")),
+        "missing_key_id",
+    )
+    .await;
+}
+
+async fn forged_kids_and_algorithm_confusion_are_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let key = app
+        .tessera
+        .add_signing_key(KeyAlg::EdDsa, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let token = access_token(&app, "bob").await;
+    let payload = token.split('.').nth(1).unwrap_or("").to_owned();
+
+    // Unknown kid.
+    let unknown = format!(
+        "{}.{payload}.sig",
+        b64(&json!({"alg": "EdDSA", "kid": "nope"}))
+    );
+    assert_refused(&app, &unknown, "unknown_key_id").await;
+
+    // HS256 keyed with the published public key, naming the EdDSA key.
+    let x = jwks(&app).await.1["keys"][0]["x"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let signing_input = format!(
+        "{}.{payload}",
+        b64(&json!({"alg": "HS256", "kid": key.kid}))
+    );
+    for secret in [
+        x.as_bytes().to_vec(),
+        URL_SAFE_NO_PAD.decode(&x).unwrap_or_default(),
+    ] {
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap_or_else(|e| panic!("{e}"));
+        mac.update(signing_input.as_bytes());
+        let forged = format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        assert_refused(&app, &forged, "algorithm_mismatch").await;
+    }
+
+    // alg: none with a valid kid.
+    let none = format!(
+        "{}.{payload}.",
+        b64(&json!({"alg": "none", "kid": key.kid}))
+    );
+    assert_refused(&app, &none, "unsupported_algorithm").await;
+
+    // A tampered signature.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let bad_sig = URL_SAFE_NO_PAD.encode([0u8; 64]);
+    parts[2] = &bad_sig;
+    assert_refused(&app, &parts.join("."), "invalid_signature").await;
+}
+
+async fn a_rotation_is_published_first_then_signs_and_the_old_key_retires() {
+    let app = spawn_app_with(|c| {
+        c.key_prepublish_secs = 1;
+        c.access_token_ttl_secs = 1;
+        c.leeway_secs = 0;
+    })
+    .await;
+    let first = app
+        .tessera
+        .add_signing_key(KeyAlg::Es256, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let old = access_token(&app, "carol").await;
+    let next = app
+        .tessera
+        .rotate_signing_key(None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(next.alg, "ES256");
+    let kids: Vec<Value> = jwks(&app).await.1["keys"]
+        .as_array()
+        .map(|keys| keys.iter().map(|k| k["kid"].clone()).collect())
+        .unwrap_or_default();
+    assert!(
+        kids.contains(&json!(first.kid)) && kids.contains(&json!(next.kid)),
+        "{kids:?}"
+    );
+    // Not promoted yet: the first key still signs.
+    assert_eq!(
+        header(&login_token(&app, "carol").await)["kid"],
+        first.kid.as_str()
+    );
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let new = login_token(&app, "carol").await;
+    assert_eq!(header(&new)["kid"], next.kid.as_str());
+    assert_eq!(app.protected(&new).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The first key retired over a second ago and its tokens lived one second: it is gone.
+    assert_refused(&app, &old, "key_retired").await;
+    let body = jwks(&app).await.1;
+    assert!(!body.to_string().contains(&first.kid), "{body}");
+}
+
+async fn a_second_instance_sees_a_rotation_without_restart() {
+    let app = spawn_app_with(|_| {}).await;
+    let other = spawn_instance_beside(&app, |_| {}).await;
+    access_token(&app, "dave").await;
+    let key = app
+        .tessera
+        .add_signing_key(KeyAlg::Rs256, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut seen = false;
+    for _ in 0..30 {
+        let token = login_token(&other, "dave").await;
+        if header(&token)["kid"] == key.kid.as_str() {
+            assert_eq!(app.protected(&token).await.status(), StatusCode::OK);
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the second instance never signed with the new key");
+    assert!(jwks(&other).await.1.to_string().contains(&key.kid));
+}
+
+crate::backend_tests!(
+    the_ring_switches_from_hs256_to_eddsa_and_both_tokens_verify,
+    forged_kids_and_algorithm_confusion_are_refused,
+    a_rotation_is_published_first_then_signs_and_the_old_key_retires,
+    a_second_instance_sees_a_rotation_without_restart,
+);

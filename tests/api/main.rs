@@ -13,6 +13,7 @@ mod helpers;
 mod import;
 mod import_cli;
 mod instances;
+mod jwks_interop;
 mod keys;
 mod metrics;
 mod openapi;

@@ -83,6 +83,28 @@ pub struct AccessTokens {
     issuer: String,
     ttl_secs: i64,
     leeway_secs: i64,
+    /// One validation per algorithm, built once: building one allocates (a set of required
+    /// claims, a list of algorithms), which showed up on every `/protected` request.
+    validations: [Validation; 4],
+}
+
+/// Position of an algorithm in [`AccessTokens::validations`].
+fn validation_index(alg: KeyAlg) -> usize {
+    match alg {
+        KeyAlg::Hs256 => 0,
+        KeyAlg::EdDsa => 1,
+        KeyAlg::Es256 => 2,
+        KeyAlg::Rs256 => 3,
+    }
+}
+
+fn validation(alg: KeyAlg, leeway_secs: u64) -> Validation {
+    let mut validation = Validation::new(alg.algorithm());
+    validation.leeway = leeway_secs;
+    validation.validate_nbf = true;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
+    validation
 }
 
 /// The protected header fields verification needs, read before any key is chosen.
@@ -103,11 +125,14 @@ fn peek_header(token: &str) -> Result<PeekedHeader, TokenError> {
 
 impl AccessTokens {
     pub fn new(ring: KeyRing, issuer: String, ttl_secs: u64, leeway_secs: u64) -> Self {
+        let validations = [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256]
+            .map(|alg| validation(alg, leeway_secs));
         Self {
             ring: RwLock::new(Arc::new(ring)),
             issuer,
             ttl_secs: ttl_secs as i64,
             leeway_secs: leeway_secs as i64,
+            validations,
         }
     }
 
@@ -227,12 +252,8 @@ impl AccessTokens {
         key: &DecodingKey,
         alg: KeyAlg,
     ) -> Result<AccessClaims, TokenError> {
-        let mut validation = Validation::new(alg.algorithm());
-        validation.leeway = self.leeway_secs as u64;
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        let validation = &self.validations[validation_index(alg)];
+        jsonwebtoken::decode::<AccessClaims>(token, key, validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => TokenError::BadSignature,

@@ -5,6 +5,7 @@ pub mod kek;
 pub mod keygen;
 pub mod keyring;
 mod refresh;
+mod verified_cache;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError, VerifiedAccess};
 pub use refresh::{RefreshToken, RefreshTokenError, RefreshTokens};

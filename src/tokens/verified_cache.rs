@@ -1,0 +1,81 @@
+//! A bounded cache of verified tokens.
+//!
+//! Checking an ES256 signature costs ~100× an HS256 one here (RS256 and EdDSA less, but
+//! still several times), which made `/protected` CPU-bound on signature checks. A token
+//! verified once is remembered, keyed by the SHA-256 of its text (the cache never holds a
+//! token), until its `exp`. What is *not* cached: the revocation check, which runs on every
+//! request after this, so a revoked session is refused at once. The cache is cleared when
+//! the key ring changes, so a removed key stops verifying at once too.
+
+use quick_cache::sync::Cache;
+use sha2::{Digest, Sha256};
+
+use super::AccessClaims;
+
+pub struct VerifiedCache {
+    entries: Cache<[u8; 32], AccessClaims>,
+}
+
+impl VerifiedCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Cache::new(capacity.max(1)),
+        }
+    }
+
+    fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The claims of `token` if it was verified before and has not expired since.
+    pub fn get(&self, token: &str, now: i64, leeway_secs: i64) -> Option<AccessClaims> {
+        self.entries
+            .get(&Self::key(token))
+            .filter(|claims| claims.exp + leeway_secs > now)
+    }
+
+    pub fn insert(&self, token: &str, claims: &AccessClaims) {
+        self.entries.insert(Self::key(token), claims.clone());
+    }
+
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> AccessClaims {
+        AccessClaims {
+            fresh: serde_json::Value::Bool(true),
+            iat: 0,
+            jti: "j".into(),
+            token_type: "access".into(),
+            sub: "alice".into(),
+            nbf: 0,
+            exp,
+            iss: None,
+            sid: Some("s".into()),
+        }
+    }
+
+    #[test]
+    fn entries_are_found_until_they_expire_and_are_bounded() {
+        let cache = VerifiedCache::new(2);
+        cache.insert("token-a", &claims(100));
+        assert_eq!(
+            cache.get("token-a", 50, 0).map(|c| c.sub),
+            Some("alice".into())
+        );
+        assert!(cache.get("token-a", 100, 0).is_none(), "never past exp");
+        assert!(cache.get("token-b", 50, 0).is_none());
+        for i in 0..100 {
+            cache.insert(&format!("t{i}"), &claims(100));
+        }
+        assert!(cache.entries.len() <= 2, "bounded");
+        cache.clear();
+        assert!(cache.get("t99", 50, 0).is_none());
+    }
+}

@@ -37,11 +37,11 @@ enum Command {
     /// Print a fresh random secret suitable for JWT_SECRET_KEY.
     Secret,
     /// Apply database migrations and exit.
-    Migrate(StorageArgs),
+    Migrate(cli::StorageArgs),
     /// Import users and their password hashes from another system (see the README's
     /// "Moving from Flask-JWT-Extended"). Safe to repeat and to run while servers run.
     #[command(subcommand)]
-    Import(ImportSource),
+    Import(cli::import::ImportSource),
     /// Measure one Argon2id hash at the configured parameters (for capacity planning).
     Calibrate,
     /// Manage users (safe while the server runs).
@@ -51,13 +51,13 @@ enum Command {
     /// Manage the signing-key ring: generate, rotate, list (safe while the server runs).
     Keys(AdminArgs<cli::KeysCommand>),
     /// Check the configuration, keys and database without starting the server.
-    CheckConfig(StorageArgs),
+    CheckConfig(cli::StorageArgs),
 }
 
 #[derive(clap::Args)]
 struct AdminArgs<C: Subcommand> {
     #[command(flatten)]
-    storage: StorageArgs,
+    storage: cli::StorageArgs,
     #[command(subcommand)]
     command: C,
 }
@@ -68,80 +68,7 @@ struct ServeArgs {
     #[arg(long)]
     listen: Option<SocketAddr>,
     #[command(flatten)]
-    storage: StorageArgs,
-}
-
-#[derive(Subcommand)]
-enum ImportSource {
-    /// The Flask seed's SQLite database (`instance/users.db`, table `user`).
-    FlaskSqlite {
-        path: PathBuf,
-        #[arg(long, default_value = "user")]
-        table: String,
-        #[arg(long, default_value = "username")]
-        username_column: String,
-        #[arg(long, default_value = "password")]
-        password_column: String,
-        #[command(flatten)]
-        common: ImportArgs,
-    },
-    /// A CSV file with a header row (columns `username` and `hash` by default).
-    Csv {
-        path: PathBuf,
-        #[arg(long, default_value = "username")]
-        username_column: String,
-        #[arg(long, default_value = "hash")]
-        hash_column: String,
-        #[command(flatten)]
-        common: ImportArgs,
-    },
-    /// A JSON Lines file, one object per user (fields `username` and `hash` by default).
-    Jsonl {
-        path: PathBuf,
-        #[arg(long, default_value = "username")]
-        username_field: String,
-        #[arg(long, default_value = "hash")]
-        hash_field: String,
-        #[command(flatten)]
-        common: ImportArgs,
-    },
-}
-
-#[derive(clap::Args)]
-struct ImportArgs {
-    /// Say what would be imported; change nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Users per transaction.
-    #[arg(long, default_value_t = 5000)]
-    batch_size: usize,
-    /// Where to write the users not imported and why [default:
-    /// tessera-import-report-<time>.csv in the current directory].
-    #[arg(long)]
-    report: Option<PathBuf>,
-    #[command(flatten)]
-    storage: StorageArgs,
-}
-
-#[derive(clap::Args, Default)]
-struct StorageArgs {
-    /// Data directory for the SQLite database and generated keys [default: ./tessera-data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Database URL (sqlite://…) [default: tessera.db in the data directory].
-    #[arg(long)]
-    database_url: Option<String>,
-}
-
-impl StorageArgs {
-    fn apply(self, config: &mut Config) {
-        if let Some(dir) = self.data_dir {
-            config.data_dir = dir;
-        }
-        if let Some(url) = self.database_url {
-            config.database_url = Some(url);
-        }
-    }
+    storage: cli::StorageArgs,
 }
 
 fn main() -> ExitCode {
@@ -193,7 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Import(source) => runtime.block_on(import(source, config)),
+        Command::Import(source) => runtime.block_on(cli::import::run(source, config)),
         Command::Calibrate => {
             let ms = tessera::password::calibrate(config.argon2)?;
             let cores = std::thread::available_parallelism()
@@ -232,95 +159,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Secret => Ok(()),
     }
-}
-
-async fn import(source: ImportSource, mut config: Config) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    use tessera::import::{self, CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
-
-    let started = std::time::Instant::now();
-    let (mut source, common): (Box<dyn import::Source>, ImportArgs) = match source {
-        ImportSource::FlaskSqlite {
-            path,
-            table,
-            username_column,
-            password_column,
-            common,
-        } => {
-            let spec = TableSpec {
-                table,
-                username_column,
-                password_column,
-            };
-            (
-                Box::new(FlaskSqliteSource::open(&path, &spec).await?),
-                common,
-            )
-        }
-        ImportSource::Csv {
-            path,
-            username_column,
-            hash_column,
-            common,
-        } => (
-            Box::new(CsvSource::open(&path, &username_column, &hash_column)?),
-            common,
-        ),
-        ImportSource::Jsonl {
-            path,
-            username_field,
-            hash_field,
-            common,
-        } => (
-            Box::new(JsonLinesSource::open(&path, &username_field, &hash_field)?),
-            common,
-        ),
-    };
-    common.storage.apply(&mut config);
-    let store = import::open_store(&config).await?;
-    let report_path = common.report.unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "tessera-import-report-{}.csv",
-            tessera::tokens::now_unix()
-        ))
-    });
-    let options = import::ImportOptions {
-        dry_run: common.dry_run,
-        batch_size: common.batch_size,
-        report_path,
-        progress: std::io::stderr().is_terminal(),
-    };
-    let summary = import::run(store.as_ref(), source.as_mut(), &options).await?;
-    let verb = if summary.dry_run {
-        "dry run: would import"
-    } else {
-        "imported"
-    };
-    println!(
-        "{verb} {} of {} users in {:.1} s; {} already present, {} conflicts, {} invalid",
-        summary.imported,
-        summary.read,
-        started.elapsed().as_secs_f64(),
-        summary.already_present,
-        summary.conflicts,
-        summary.invalid
-    );
-    let formats: Vec<String> = summary
-        .formats
-        .iter()
-        .map(|(name, n)| format!("{name} {n}"))
-        .collect();
-    if !formats.is_empty() {
-        println!("hash formats: {}", formats.join(", "));
-    }
-    if summary.formats.contains_key("werkzeug-weak") && !config.allow_weak_legacy_hashes {
-        println!(
-            "note: weak legacy hashes (sha1$/sha256$/plain$) verify only with allow_weak_legacy_hashes = true"
-        );
-    }
-    match &summary.report_path {
-        Some(path) => println!("users not imported, and why: {}", path.display()),
-        None => println!("every user was imported or already present"),
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Administration commands: `tessera user …`, `tessera sessions …`, `tessera check-config`.
 //! They open the same database as the server and are safe to run while it serves.
 
+pub mod import;
 mod keys;
 mod output;
 
@@ -215,4 +216,26 @@ pub async fn check_config(config: &tessera::Config, format: Format) -> anyhow::R
         problems.len()
     );
     Ok(())
+}
+
+/// Where the data lives: the same flags for `serve` and every administration command.
+#[derive(clap::Args, Default)]
+pub struct StorageArgs {
+    /// Data directory for the SQLite database and generated keys [default: ./tessera-data].
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+    /// Database URL (sqlite://… or postgres://…) [default: tessera.db in the data directory].
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn apply(self, config: &mut tessera::Config) {
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(url) = self.database_url {
+            config.database_url = Some(url);
+        }
+    }
 }

@@ -242,3 +242,114 @@ fn check_config_reports_problems_without_changing_anything() {
         "secrets are never printed"
     );
 }
+
+#[tokio::test]
+async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = ServerProcess::start(dir.path(), &[("TESSERA_KEY_RELOAD_MS", "200")]);
+    let client = reqwest::Client::new();
+    json_of(&tessera(
+        dir.path(),
+        &["user", "--json", "add", "ivan"],
+        "ivan-password\n",
+    ));
+    let kid_of = |login: &Value| {
+        let token = str_field(login, "access_token");
+        let header = token.split('.').next().unwrap_or_default();
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                .unwrap_or_default();
+        serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["kid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (_, before) = login(&client, &server, "ivan", "ivan-password").await;
+    assert!(kid_of(&before).starts_with("hs256-"), "HS256 by default");
+
+    let generated = json_of(&tessera(
+        dir.path(),
+        &["keys", "--json", "generate", "--alg", "eddsa"],
+        "",
+    ));
+    let eddsa_kid = generated["generated"]["kid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(eddsa_kid.starts_with("eddsa-"), "{generated}");
+    let started = Instant::now();
+    loop {
+        let (_, after) = login(&client, &server, "ivan", "ivan-password").await;
+        if kid_of(&after) == eddsa_kid {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the server did not pick up the new key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The HS256 token from before still works; the JWKS publishes the EdDSA key only.
+    assert_eq!(
+        protected(&client, &server, str_field(&before, "access_token"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let jwks: Value = unwrap_response(
+        client
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await,
+    )
+    .json()
+    .await
+    .unwrap_or(Value::Null);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids, vec![eddsa_kid.as_str()]);
+
+    // Rotation publishes the next key first; it does not sign yet.
+    let rotated = json_of(&tessera(dir.path(), &["keys", "--json", "rotate"], ""));
+    let next_kid = rotated["rotated"]["kid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let listed = json_of(&tessera(dir.path(), &["keys", "--json", "list"], ""));
+    let next = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|k| k["kid"] == next_kid.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(next["state"], "next", "{listed}");
+    assert!(
+        !listed.to_string().contains("PRIVATE"),
+        "no private material in the listing"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let jwks: Value = unwrap_response(
+        client
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await,
+    )
+    .json()
+    .await
+    .unwrap_or(Value::Null);
+    assert!(
+        jwks.to_string().contains(&next_kid),
+        "the next key is published before it signs: {jwks}"
+    );
+    let (_, later) = login(&client, &server, "ivan", "ivan-password").await;
+    assert_eq!(
+        kid_of(&later),
+        eddsa_kid,
+        "the current key still signs during pre-publication"
+    );
+}

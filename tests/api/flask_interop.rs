@@ -80,6 +80,10 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_python_tests),
+    ignore = "Python interop tests skipped: export TESSERA_PYTHON=$(scripts/python-venv.sh) to run them"
+)]
 async fn flask_users_move_to_tessera_and_tokens_cross_during_the_cut_over() {
     let Some((python, seed)) = prerequisites() else {
         return;

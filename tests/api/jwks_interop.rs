@@ -23,6 +23,10 @@ print(json.dumps(claims))
 
 // Multi-threaded: the server must answer PyJWT's JWKS request while this test waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tessera_python_tests),
+    ignore = "Python interop tests skipped: export TESSERA_PYTHON=$(scripts/python-venv.sh) to run them"
+)]
 async fn pyjwt_verifies_asymmetric_tokens_through_the_jwks() {
     let Some(python) = std::env::var_os("TESSERA_PYTHON") else {
         eprintln!(

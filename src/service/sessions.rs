@@ -127,9 +127,11 @@ impl Tessera {
             RotationOutcome::Rotated { counter, owner } => (counter, owner, false),
             RotationOutcome::GraceReplay { counter, owner } => (counter, owner, true),
             RotationOutcome::Reused => {
-                self.inner.revocations.insert(&token.session_id, policy.now);
-                self.metrics()
-                    .revoked(RevocationReason::RefreshTokenReused, 1);
+                self.remember_revoked(
+                    std::slice::from_ref(&token.session_id),
+                    policy.now,
+                    RevocationReason::RefreshTokenReused,
+                );
                 tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
                 return Err(AuthError::RefreshTokenReused);
             }
@@ -181,11 +183,8 @@ impl Tessera {
             .store()
             .revoke_user_sessions(user.id, claims.sid.as_deref(), scope, now, "logout")
             .await?;
-        for id in &ids {
-            self.inner.revocations.insert(id, now);
-        }
+        self.remember_revoked(&ids, now, RevocationReason::Logout);
         tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
-        self.metrics().revoked(RevocationReason::Logout, ids.len());
         Ok(ids.len())
     }
 
@@ -227,8 +226,11 @@ impl Tessera {
         {
             return Err(AuthError::SessionNotFound);
         }
-        self.inner.revocations.insert(session_id, now);
-        self.metrics().revoked(RevocationReason::RevokedByUser, 1);
+        self.remember_revoked(
+            &[session_id.to_owned()],
+            now,
+            RevocationReason::RevokedByUser,
+        );
         tracing::info!(user_id = user.id, "session revoked by its user");
         Ok(())
     }

@@ -69,6 +69,16 @@ async fn protected(
     .await
 }
 
+async fn fetch_jwks(client: &reqwest::Client, server: &ServerProcess) -> Value {
+    let response = unwrap_response(
+        client
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await,
+    );
+    response.json().await.unwrap_or(Value::Null)
+}
+
 /// Polls `/protected` until the token is refused; returns how long that took.
 async fn until_revoked(client: &reqwest::Client, server: &ServerProcess, token: &str) -> Duration {
     let started = Instant::now();
@@ -296,15 +306,7 @@ async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
             .0,
         StatusCode::OK
     );
-    let jwks: Value = unwrap_response(
-        client
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .await,
-    )
-    .json()
-    .await
-    .unwrap_or(Value::Null);
+    let jwks = fetch_jwks(&client, &server).await;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .into_iter()
@@ -333,15 +335,7 @@ async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
         "no private material in the listing"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let jwks: Value = unwrap_response(
-        client
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .await,
-    )
-    .json()
-    .await
-    .unwrap_or(Value::Null);
+    let jwks = fetch_jwks(&client, &server).await;
     assert!(
         jwks.to_string().contains(&next_kid),
         "the next key is published before it signs: {jwks}"

@@ -20,7 +20,9 @@ async fn main() -> anyhow::Result<()> {
     // Reads JWT_SECRET_KEY and TESSERA_* like the server; keys and users.db-equivalent
     // live in ./tessera-data.
     let tessera = Tessera::open(Config::load(None)?).await?;
-    let _revocation_sync = tessera.spawn_background_tasks();
+    // Revocation sync, purge, key reloads and metrics upkeep run while this handle lives:
+    // keep it until the server stops (dropping it stops them).
+    let _background = tessera.spawn_background_tasks();
 
     let app = Router::new()
         .route("/protected", get(protected))

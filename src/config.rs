@@ -106,6 +106,9 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
+    /// How often the `tessera_active_sessions` gauge is recounted in the database (one
+    /// query per interval, never one per scrape).
+    pub active_sessions_refresh_secs: u64,
 }
 
 /// A GCRA limit: `per_minute` requests per minute on average, `burst` at once.
@@ -246,6 +249,7 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             metrics_enabled: true,
+            active_sessions_refresh_secs: 15,
         }
     }
 }
@@ -336,6 +340,7 @@ impl Config {
             purge_interval_secs: 3600,
             revocation_poll_ms: 200,
             key_reload_ms: 200,
+            active_sessions_refresh_secs: 1,
             // Tests send many requests from 127.0.0.1; the limit tests set their own.
             rate_limits: RateLimitsConfig {
                 login_per_ip: RateLimit {

@@ -11,13 +11,14 @@
 //! No label ever carries a username, token, address or raw path.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use metrics::{Counter, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
-use crate::service::{AuthError, LoginOutcome, RefreshOutcome};
+use crate::domain::RevocationReason;
 
 const HTTP_REQUESTS: &str = "tessera_http_requests_total";
 const HTTP_DURATION: &str = "tessera_http_request_duration_seconds";
@@ -50,35 +51,12 @@ pub const REFRESH_OUTCOMES: [&str; 8] = [
     "rate_limited",
     "error",
 ];
-pub const REVOCATION_REASONS: [&str; 8] = [
-    "logout",
-    "revoked_by_user",
-    "refresh_token_reused",
-    "password_changed",
-    "account_deleted",
-    "user_disabled",
-    "password_reset",
-    "revoked_by_admin",
-];
 pub const RATE_LIMITS: [&str; 4] = [
     "login_per_ip",
     "login_per_user_ip",
     "register_per_ip",
     "refresh_per_ip",
 ];
-
-/// Why a session was revoked (the `reason` label).
-#[derive(Debug, Clone, Copy)]
-pub enum RevocationReason {
-    Logout = 0,
-    RevokedByUser = 1,
-    RefreshTokenReused = 2,
-    PasswordChanged = 3,
-    AccountDeleted = 4,
-    UserDisabled = 5,
-    PasswordReset = 6,
-    RevokedByAdmin = 7,
-}
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
@@ -92,6 +70,8 @@ pub struct Metrics {
     revocations: Vec<Counter>,
     rate_limited: Vec<Counter>,
     hash_duration: Histogram,
+    /// Live sessions across all instances as last counted; `u64::MAX`: not known.
+    active_sessions: AtomicU64,
 }
 
 impl Metrics {
@@ -120,12 +100,13 @@ impl Metrics {
             revocations: counters(
                 "tessera_session_revocations_total",
                 "reason",
-                &REVOCATION_REASONS,
+                &RevocationReason::ALL.map(RevocationReason::as_str),
             ),
             rate_limited: counters("tessera_rate_limited_total", "limit", &RATE_LIMITS),
             hash_duration: recorder
                 .register_histogram(&Key::from_static_name(HASH_DURATION), &METADATA),
             recorder: Some(recorder),
+            active_sessions: AtomicU64::new(u64::MAX),
         }))
     }
 
@@ -138,6 +119,7 @@ impl Metrics {
             revocations: Vec::new(),
             rate_limited: Vec::new(),
             hash_duration: Histogram::noop(),
+            active_sessions: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -145,16 +127,8 @@ impl Metrics {
         self.recorder.is_some()
     }
 
-    /// Counts a login by how it ended.
-    pub fn login(&self, result: &Result<LoginOutcome, AuthError>) {
-        let outcome = match result {
-            Ok(_) => "success",
-            Err(AuthError::InvalidCredentials) => "invalid_credentials",
-            Err(AuthError::AccountDisabled) => "account_disabled",
-            Err(AuthError::RateLimited(_)) => "rate_limited",
-            Err(AuthError::Overloaded) => "overloaded",
-            Err(_) => "error",
-        };
+    /// Counts a login by how it ended (one of [`LOGIN_OUTCOMES`]).
+    pub fn login(&self, outcome: &str) {
         increment(&self.logins, &LOGIN_OUTCOMES, outcome, 1);
     }
 
@@ -162,23 +136,13 @@ impl Metrics {
         self.registrations.increment(1);
     }
 
-    /// Counts a refresh by how it ended.
-    pub fn refresh(&self, result: &Result<RefreshOutcome, AuthError>) {
-        let outcome = match result {
-            Ok(o) if o.grace_replay => "grace_replay",
-            Ok(_) => "rotated",
-            Err(AuthError::RefreshTokenReused) => "reused",
-            Err(AuthError::InvalidRefreshToken) => "invalid",
-            Err(AuthError::SessionEnded) => "ended",
-            Err(AuthError::AccountDisabled) => "account_disabled",
-            Err(AuthError::RateLimited(_)) => "rate_limited",
-            Err(_) => "error",
-        };
+    /// Counts a refresh by how it ended (one of [`REFRESH_OUTCOMES`]).
+    pub fn refresh(&self, outcome: &str) {
         increment(&self.refreshes, &REFRESH_OUTCOMES, outcome, 1);
     }
 
     pub fn revoked(&self, reason: RevocationReason, sessions: usize) {
-        if let Some(counter) = self.revocations.get(reason as usize) {
+        if let Some(counter) = self.revocations.get(reason.index()) {
             counter.increment(sessions as u64);
         }
     }
@@ -214,13 +178,29 @@ impl Metrics {
             .record(elapsed.as_secs_f64());
     }
 
+    /// Records the number of live sessions (`None`: the count failed; the series is then
+    /// left out, rather than a stale value that looks current).
+    pub fn set_active_sessions(&self, count: Option<u64>) {
+        self.active_sessions
+            .store(count.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// The text exposition of every metric, with the hash queue depth read now.
     pub fn render(&self, hash_queue_depth: usize) -> Option<String> {
         let recorder = self.recorder.as_ref()?;
         recorder
             .register_gauge(&Key::from_static_name(HASH_QUEUE), &METADATA)
             .set(hash_queue_depth as f64);
-        Some(recorder.handle().render())
+        let mut text = recorder.handle().render();
+        let sessions = self.active_sessions.load(Ordering::Relaxed);
+        if sessions != u64::MAX {
+            text.push_str(
+                "# HELP tessera_active_sessions Sessions neither revoked nor expired, across all instances.\n\
+                 # TYPE tessera_active_sessions gauge\n",
+            );
+            text.push_str(&format!("tessera_active_sessions {sessions}\n"));
+        }
+        Some(text)
     }
 
     /// Folds histogram samples into their buckets. Without a scrape they would pile up in
@@ -229,18 +209,6 @@ impl Metrics {
         if let Some(recorder) = &self.recorder {
             recorder.handle().run_upkeep();
         }
-    }
-}
-
-/// Runs [`Metrics::run_upkeep`] every few seconds until the task is dropped.
-pub async fn upkeep(metrics: Arc<Metrics>) {
-    if !metrics.enabled() {
-        return;
-    }
-    let mut ticker = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        ticker.tick().await;
-        metrics.run_upkeep();
     }
 }
 

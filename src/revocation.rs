@@ -2,15 +2,12 @@
 //!
 //! Only revocations younger than the access-token lifetime (plus leeway) matter: any older
 //! token of a revoked session has expired anyway, so the set stays small and is pruned.
-//! Revocations made by other processes (other instances, the CLI) arrive through a poll of
-//! the database, which also reloads recent revocations after a restart.
+//! Revocations made by other processes (other instances, the CLI) are fed in by the
+//! background loops (`service/background.rs`): a poll of the database, which also reloads
+//! recent revocations after a restart, and PostgreSQL's announcements.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-use crate::store::Store;
-use crate::tokens::now_unix;
+use std::sync::RwLock;
 
 pub struct RevocationSet {
     /// session id -> time after which the entry can be forgotten.
@@ -59,31 +56,6 @@ impl RevocationSet {
     /// How far back revocations must be loaded at start.
     pub fn remember_secs(&self) -> i64 {
         self.remember_secs
-    }
-}
-
-/// Polls the database for revocations made anywhere, every `interval`, until the task is dropped.
-pub async fn sync_from_store(set: Arc<RevocationSet>, store: Arc<dyn Store>, interval: Duration) {
-    let mut since = now_unix() - set.remember_secs();
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let polled_at = now_unix();
-        match store.revocations_since(since).await {
-            Ok(rows) => {
-                for row in &rows {
-                    set.insert(&row.id, row.revoked_at);
-                }
-                // Overlap by two seconds: a revocation stamped just before this poll but
-                // committed just after it (or by a writer whose clock lags) is still seen.
-                since = polled_at - 2;
-                set.prune(polled_at);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read revocations from the database; will retry")
-            }
-        }
     }
 }
 

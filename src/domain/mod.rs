@@ -1,7 +1,13 @@
-//! Domain types that parse instead of validate: once a value exists, it is valid.
+//! Domain types and rules, below every other layer: types that parse instead of validate
+//! (once a value exists, it is valid), the vocabulary of sessions, and the rules that
+//! decide security outcomes as pure functions with a table test each.
 
 mod password;
+mod rotation;
+mod session;
 mod username;
 
 pub use password::{NewPassword, PasswordError, PasswordPolicy};
+pub use rotation::{RotationDecision, RotationPolicy, RotationState, decide_rotation};
+pub use session::{LogoutScope, RevocationReason};
 pub use username::{Username, UsernameError};

@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::error::{ApiResult, ErrorBody};
-use crate::service::{AuthError, Tessera};
+use crate::service::Tessera;
 
 /// `{"status": "ok"}` or `{"status": "ready"}`.
 #[derive(utoipa::ToSchema)]
@@ -28,10 +28,6 @@ pub async fn healthz() -> Json<Value> {
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn readyz(State(tessera): State<Tessera>) -> ApiResult<Json<Value>> {
-    tessera
-        .store()
-        .ping()
-        .await
-        .map_err(|e| AuthError::Unavailable(e.to_string()))?;
+    tessera.ready().await?;
     Ok(Json(json!({ "status": "ready" })))
 }

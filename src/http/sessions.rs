@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{AuthUser, OptionalApiJson};
+use crate::domain::LogoutScope;
 use crate::service::{SessionView, Tessera};
-use crate::store::LogoutScope;
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]

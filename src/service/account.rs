@@ -3,9 +3,8 @@
 //! Changing credentials always takes the current password, whatever the token: a stolen
 //! access token alone (fresh or not) cannot take the account over or delete it.
 
-use crate::domain::NewPassword;
-use crate::metrics::RevocationReason;
-use crate::store::{LogoutScope, UserRecord};
+use crate::domain::{LogoutScope, NewPassword, RevocationReason};
+use crate::store::UserRecord;
 use crate::tokens::{AccessClaims, now_unix};
 
 use super::{AuthError, Tessera};
@@ -67,7 +66,7 @@ impl Tessera {
                 claims.sid.as_deref(),
                 LogoutScope::Others,
                 now,
-                "password_changed",
+                RevocationReason::PasswordChanged,
             )
             .await?;
         self.remember_revoked(&ended, now, RevocationReason::PasswordChanged);

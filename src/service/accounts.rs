@@ -79,7 +79,14 @@ impl Tessera {
         client: ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
         let result = self.check_login(credentials, client).await;
-        self.metrics().login(&result);
+        self.metrics().login(match &result {
+            Ok(_) => "success",
+            Err(AuthError::InvalidCredentials) => "invalid_credentials",
+            Err(AuthError::AccountDisabled) => "account_disabled",
+            Err(AuthError::RateLimited(_)) => "rate_limited",
+            Err(AuthError::Overloaded) => "overloaded",
+            Err(_) => "error",
+        });
         result
     }
 

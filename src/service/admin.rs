@@ -2,9 +2,8 @@
 //! server. Revocations made here reach running servers through the database (their poll,
 //! or PostgreSQL notifications) within about a second.
 
-use crate::domain::{NewPassword, Username};
-use crate::metrics::RevocationReason;
-use crate::store::{LogoutScope, RotationPolicy, SessionRecord, UserRecord};
+use crate::domain::{LogoutScope, NewPassword, RevocationReason, RotationPolicy, Username};
+use crate::store::{SessionRecord, UserRecord};
 use crate::tokens::now_unix;
 
 use super::{AuthError, ClientInfo, Credentials, RegisteredUser, Tessera};
@@ -140,7 +139,7 @@ impl Tessera {
     pub async fn admin_revoke_session(&self, session_id: &str) -> Result<(), AuthError> {
         let now = now_unix();
         self.store()
-            .revoke_session_by_id(session_id, now, "revoked_by_admin")
+            .revoke_session_by_id(session_id, now, RevocationReason::RevokedByAdmin)
             .await?
             .ok_or(AuthError::SessionNotFound)?;
         self.remember_revoked(
@@ -163,11 +162,9 @@ impl Tessera {
         now: i64,
         reason: RevocationReason,
     ) -> Result<usize, AuthError> {
-        // The metrics label doubles as the reason stored with the session.
-        let label = crate::metrics::REVOCATION_REASONS[reason as usize];
         let ended = self
             .store()
-            .revoke_user_sessions(user_id, None, LogoutScope::Global, now, label)
+            .revoke_user_sessions(user_id, None, LogoutScope::Global, now, reason)
             .await?;
         self.remember_revoked(&ended, now, reason);
         Ok(ended.len())

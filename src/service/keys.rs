@@ -3,8 +3,6 @@
 //! periodically so every instance sees a rotation made anywhere without a restart; and
 //! the operations behind `tessera keys generate|rotate|list` and the JWKS.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use serde::Serialize;
 
@@ -214,19 +212,5 @@ impl Tessera {
     pub fn jwks(&self) -> serde_json::Value {
         let keys = self.inner.access.ring().public_jwks(now_unix());
         serde_json::json!({ "keys": keys })
-    }
-}
-
-/// Reloads the ring every `key_reload_ms`, until dropped. A failed reload keeps the ring
-/// in use (the database may be briefly away).
-pub(super) async fn reload_periodically(tessera: Tessera) {
-    let mut ticker = tokio::time::interval(Duration::from_millis(tessera.config().key_reload_ms));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        if let Err(e) = tessera.reload_keys().await {
-            tracing::warn!(error = %e, "cannot reload the key ring; keeping the current one");
-        }
     }
 }

@@ -4,6 +4,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod background;
 mod keys;
 mod sessions;
 
@@ -15,16 +16,19 @@ use anyhow::Context;
 pub use account::AccountView;
 pub use accounts::{Credentials, LoginOutcome, RegisteredUser};
 pub use admin::{SessionSummary, UserSummary};
+pub use background::BackgroundTasks;
 pub use keys::KeyView;
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
 use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
 use crate::config::Config;
-use crate::domain::{PasswordError, PasswordPolicy, UsernameError};
+use crate::domain::{
+    PasswordError, PasswordPolicy, RevocationReason, RotationPolicy, UsernameError,
+};
 use crate::metrics::Metrics;
 use crate::password::{HashError, PasswordHasher};
 use crate::revocation::RevocationSet;
-use crate::store::{RotationPolicy, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::tokens::{AccessTokens, RefreshTokens, TokenError, VerifiedAccess, now_unix};
 
 /// Everything an operation can fail with. The HTTP layer gives each a status and a code.
@@ -231,12 +235,7 @@ impl Tessera {
 
     /// Puts revoked session ids into this process's set at once (other processes learn
     /// of them from the database).
-    fn remember_revoked(
-        &self,
-        session_ids: &[String],
-        now: i64,
-        reason: crate::metrics::RevocationReason,
-    ) {
+    fn remember_revoked(&self, session_ids: &[String], now: i64, reason: RevocationReason) {
         for id in session_ids {
             self.inner.revocations.insert(id, now);
         }
@@ -255,35 +254,12 @@ impl Tessera {
         Ok(verified)
     }
 
-    /// Starts the revocation poll and the purge of ended sessions. Dropping the handle stops them.
-    pub fn spawn_background_tasks(&self) -> BackgroundTasks {
-        let config = &self.inner.config;
-        let sync = tokio::spawn(crate::revocation::sync_from_store(
-            self.inner.revocations.clone(),
-            self.inner.store.clone(),
-            Duration::from_millis(config.revocation_poll_ms),
-        ));
-        let purge = tokio::spawn(purge_ended_sessions(self.clone()));
-        let (store, set) = (self.inner.store.clone(), self.inner.revocations.clone());
-        let watch = tokio::spawn(async move { store.watch_revocations(set).await });
-        let upkeep = tokio::spawn(crate::metrics::upkeep(self.inner.metrics.clone()));
-        let keys = tokio::spawn(keys::reload_periodically(self.clone()));
-        BackgroundTasks {
-            handles: vec![sync, purge, watch, upkeep, keys],
-        }
-    }
-}
-
-/// Background tasks of a [`Tessera`]; aborted when dropped.
-pub struct BackgroundTasks {
-    handles: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for BackgroundTasks {
-    fn drop(&mut self) {
-        for handle in &self.handles {
-            handle.abort();
-        }
+    /// Whether this instance can do its work: the database answers.
+    pub async fn ready(&self) -> Result<(), AuthError> {
+        self.store()
+            .ping()
+            .await
+            .map_err(|e| AuthError::Unavailable(e.to_string()))
     }
 }
 
@@ -301,37 +277,6 @@ async fn migrate_with_retry(store: &dyn Store, timeout: Duration) -> anyhow::Res
             }
             Err(e) => return Err(e).context("cannot apply database migrations"),
         }
-    }
-}
-
-/// Purges ended sessions and stale login-failure counts, and lets the rate limiters
-/// forget clients that have gone quiet.
-async fn purge_ended_sessions(tessera: Tessera) {
-    let config = tessera.config();
-    let failure_window = config.login_backoff.window_secs as i64;
-    let mut ticker = tokio::time::interval(Duration::from_secs(config.purge_interval_secs.max(1)));
-    // Revoked sessions stay until their last access token has expired, so that other
-    // instances and restarts still learn of the revocation from the database.
-    let keep = (config.access_token_ttl_secs + config.leeway_secs) as i64 + 60;
-    loop {
-        ticker.tick().await;
-        match tessera
-            .store()
-            .purge_ended_sessions(now_unix() - keep)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "purged ended sessions"),
-            Err(e) => tracing::warn!(error = %e, "purging ended sessions failed; will retry"),
-        }
-        if let Err(e) = tessera
-            .store()
-            .purge_login_failures(now_unix() - failure_window)
-            .await
-        {
-            tracing::warn!(error = %e, "purging login failures failed; will retry");
-        }
-        tessera.inner.limiters.forget_idle();
     }
 }
 

@@ -1,11 +1,10 @@
 //! Sessions: opening at login, refresh rotation with reuse detection, logout, listing, revocation.
 
-use crate::domain::Username;
-use crate::store::{LogoutScope, NewSession, RotationOutcome, UserRecord};
+use crate::domain::{LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation};
+use crate::store::{NewSession, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
 
 use super::{AuthError, Tessera};
-use crate::metrics::RevocationReason;
 
 /// Who is calling, as far as the HTTP layer can tell. Kept on the session for the user to see.
 #[derive(Debug, Clone, Default)]
@@ -98,7 +97,16 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<RefreshOutcome, AuthError> {
         let result = self.rotate(presented, client).await;
-        self.metrics().refresh(&result);
+        self.metrics().refresh(match &result {
+            Ok(o) if o.grace_replay => "grace_replay",
+            Ok(_) => "rotated",
+            Err(AuthError::RefreshTokenReused) => "reused",
+            Err(AuthError::InvalidRefreshToken) => "invalid",
+            Err(AuthError::SessionEnded) => "ended",
+            Err(AuthError::AccountDisabled) => "account_disabled",
+            Err(AuthError::RateLimited(_)) => "rate_limited",
+            Err(_) => "error",
+        });
         result
     }
 
@@ -119,24 +127,42 @@ impl Tessera {
             .map_err(|_| AuthError::InvalidRefreshToken)?;
         let policy = self.rotation_policy();
         let counter = i64::try_from(token.counter).map_err(|_| AuthError::InvalidRefreshToken)?;
-        let outcome = self
-            .store()
-            .rotate_refresh_token(&token.session_id, &token.nonce_digest(), counter, policy)
-            .await?;
-        let (counter, owner, grace_replay) = match outcome {
-            RotationOutcome::Rotated { counter, owner } => (counter, owner, false),
-            RotationOutcome::GraceReplay { counter, owner } => (counter, owner, true),
-            RotationOutcome::Reused => {
-                self.remember_revoked(
-                    std::slice::from_ref(&token.session_id),
-                    policy.now,
-                    RevocationReason::RefreshTokenReused,
-                );
-                tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
-                return Err(AuthError::RefreshTokenReused);
+        let digest = token.nonce_digest();
+        let store = self.store();
+        // The common case is one statement: the presented token is current and advances.
+        // Otherwise the session's state says why not (see `domain::rotation`).
+        let (counter, owner, grace_replay) = match store
+            .advance_refresh_counter(&token.session_id, &digest, counter, policy)
+            .await?
+        {
+            Some((counter, owner)) => (counter, owner, false),
+            None => {
+                let found = store.rotation_state(&token.session_id, &digest).await?;
+                let state = found.as_ref().map(|(state, _)| state);
+                match (decide_rotation(state, counter, &policy), found) {
+                    (RotationDecision::GraceReplay { counter }, Some((_, owner))) => {
+                        (counter, owner, true)
+                    }
+                    (RotationDecision::Reused, _) => {
+                        let reason = RevocationReason::RefreshTokenReused;
+                        store
+                            .revoke_session_by_id(&token.session_id, policy.now, reason)
+                            .await?;
+                        self.remember_revoked(
+                            std::slice::from_ref(&token.session_id),
+                            policy.now,
+                            reason,
+                        );
+                        tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
+                        return Err(AuthError::RefreshTokenReused);
+                    }
+                    (RotationDecision::Ended, _) => return Err(AuthError::SessionEnded),
+                    // `Advance` cannot follow an UPDATE that did not match (counters only
+                    // grow, and liveness was judged at the same instant): treat it, like an
+                    // unknown session, as an invalid token.
+                    _ => return Err(AuthError::InvalidRefreshToken),
+                }
             }
-            RotationOutcome::Ended => return Err(AuthError::SessionEnded),
-            RotationOutcome::Unknown => return Err(AuthError::InvalidRefreshToken),
         };
         if owner.disabled {
             return Err(AuthError::AccountDisabled);
@@ -181,7 +207,13 @@ impl Tessera {
         let now = now_unix();
         let ids = self
             .store()
-            .revoke_user_sessions(user.id, claims.sid.as_deref(), scope, now, "logout")
+            .revoke_user_sessions(
+                user.id,
+                claims.sid.as_deref(),
+                scope,
+                now,
+                RevocationReason::Logout,
+            )
             .await?;
         self.remember_revoked(&ids, now, RevocationReason::Logout);
         tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
@@ -221,7 +253,7 @@ impl Tessera {
         let now = now_unix();
         if !self
             .store()
-            .revoke_session(user.id, session_id, now, "revoked_by_user")
+            .revoke_session(user.id, session_id, now, RevocationReason::RevokedByUser)
             .await?
         {
             return Err(AuthError::SessionNotFound);

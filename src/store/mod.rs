@@ -15,7 +15,11 @@ use async_trait::async_trait;
 pub use postgres::{PostgresStore, REVOCATION_CHANNEL};
 pub use sqlite::SqliteStore;
 
-use crate::revocation::RevocationSet;
+pub use crate::domain::{LogoutScope, RevocationReason, RotationPolicy, RotationState};
+
+/// Called with each revocation a backend hears of as it happens (see
+/// [`Store::watch_revocations`]).
+pub type OnRevoked = Arc<dyn Fn(RevokedSession) + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,46 +143,12 @@ pub struct NewSession<'a> {
     pub refresh_nonce_digest: &'a [u8],
 }
 
-/// The rules a rotation applies, from configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct RotationPolicy {
-    pub now: i64,
-    pub grace_secs: i64,
-    /// 0: no idle timeout.
-    pub idle_timeout_secs: i64,
-}
-
 /// Who a session belongs to, as a refresh needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOwner {
     pub user_id: i64,
     pub username: String,
     pub disabled: bool,
-}
-
-/// What presenting refresh token number `counter` of a session led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RotationOutcome {
-    /// The token was current: the session advanced to `counter`.
-    Rotated { counter: i64, owner: SessionOwner },
-    /// The token was rotated moments ago (within the grace window): here is the same successor.
-    GraceReplay { counter: i64, owner: SessionOwner },
-    /// The token was rotated before the grace window: the session has been revoked.
-    Reused,
-    /// The session was revoked or has expired.
-    Ended,
-    /// No session has this id and nonce (or the counter is ahead of the session's).
-    Unknown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogoutScope {
-    /// This session only.
-    Local,
-    /// All of the user's sessions but this one.
-    Others,
-    /// All of the user's sessions.
-    Global,
 }
 
 /// A revocation as the in-memory set needs it.
@@ -233,15 +203,30 @@ pub trait Store: Send + Sync {
 
     async fn create_session(&self, session: NewSession<'_>) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
-    /// Atomically advances the session whose id and nonce digest these are, if `counter`
-    /// is current; see [`RotationOutcome`].
-    async fn rotate_refresh_token(
+    // Refresh rotation is two statements, yet safe under any concurrency: the winner
+    // among requests presenting the same token is chosen by the one conditional UPDATE in
+    // `advance_refresh_counter` (the counter moves only if it still equals the presented
+    // one, so exactly one request advances it); the losers read the state afterwards and
+    // `domain::decide_rotation` tells a grace replay from reuse; and revoking a reused
+    // session (`revoke_session_by_id`) is idempotent, so two requests deciding "reused"
+    // at once end it once.
+
+    /// Advances the session whose id and nonce digest these are to the next refresh token,
+    /// in one conditional UPDATE, if `counter` is current and the session is live; its new
+    /// counter and owner, or `None` if nothing matched.
+    async fn advance_refresh_counter(
         &self,
         session_id: &str,
         nonce_digest: &[u8],
         counter: i64,
         policy: RotationPolicy,
-    ) -> StoreResult<RotationOutcome>;
+    ) -> StoreResult<Option<(i64, SessionOwner)>>;
+    /// The rotation state and owner of the session whose id and nonce digest these are.
+    async fn rotation_state(
+        &self,
+        session_id: &str,
+        nonce_digest: &[u8],
+    ) -> StoreResult<Option<(RotationState, SessionOwner)>>;
     /// The user's sessions that are neither revoked nor expired, newest first.
     async fn list_live_sessions(
         &self,
@@ -256,7 +241,7 @@ pub trait Store: Send + Sync {
         user_id: i64,
         session_id: &str,
         now: i64,
-        reason: &str,
+        reason: RevocationReason,
     ) -> StoreResult<bool>;
     /// Revokes sessions of a user by scope relative to `current`; returns the ids revoked.
     async fn revoke_user_sessions(
@@ -265,7 +250,7 @@ pub trait Store: Send + Sync {
         current: Option<&str>,
         scope: LogoutScope,
         now: i64,
-        reason: &str,
+        reason: RevocationReason,
     ) -> StoreResult<Vec<String>>;
     /// All users, in id order.
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
@@ -284,11 +269,12 @@ pub trait Store: Send + Sync {
         policy: RotationPolicy,
     ) -> StoreResult<Vec<(SessionRecord, String)>>;
     /// Revokes one session whoever owns it; its owner's id, or `None` if not live.
+    /// Idempotent: a session already revoked keeps its first reason and time.
     async fn revoke_session_by_id(
         &self,
         session_id: &str,
         now: i64,
-        reason: &str,
+        reason: RevocationReason,
     ) -> StoreResult<Option<i64>>;
 
     /// Revocations made at or after `since` (by any process), for the in-memory set.
@@ -311,10 +297,10 @@ pub trait Store: Send + Sync {
     /// new key's activation time, so exactly one key is current at any moment.
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 
-    /// Feeds revocations made by any process into `set` as they happen, where the backend
-    /// can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends without
-    /// announcements rely on the periodic poll alone.
-    async fn watch_revocations(&self, _set: Arc<RevocationSet>) {
+    /// Hands revocations made by any process to `on_revoked` as they happen, where the
+    /// backend can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends
+    /// without announcements rely on the periodic poll alone.
+    async fn watch_revocations(&self, _on_revoked: OnRevoked) {
         std::future::pending::<()>().await
     }
 }

@@ -3,7 +3,6 @@
 //! every instance hears of a revocation whichever process made it.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,11 +14,10 @@ use super::sql::{
     migration_error, shared_store_helpers,
 };
 use super::{
-    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
-    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord, Store,
-    StoreError, StoreResult, UserRecord,
+    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, OnRevoked, RevocationReason,
+    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SigningKeyRecord,
+    Store, StoreError, StoreResult, UserRecord,
 };
-use crate::revocation::RevocationSet;
 use crate::tokens::now_unix;
 
 /// The channel the revocation trigger notifies, with the session id as payload.
@@ -55,9 +53,9 @@ impl PostgresStore {
 }
 
 impl_sql_store!(PostgresStore, "migrations/postgres", {
-    async fn watch_revocations(&self, set: Arc<RevocationSet>) {
+    async fn watch_revocations(&self, on_revoked: OnRevoked) {
         loop {
-            match self.listen(&set).await {
+            match self.listen(on_revoked.as_ref()).await {
                 Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "revocation listener lost; reconnecting"),
             }
@@ -68,7 +66,10 @@ impl_sql_store!(PostgresStore, "migrations/postgres", {
 });
 
 impl PostgresStore {
-    async fn listen(&self, set: &RevocationSet) -> Result<(), sqlx::Error> {
+    async fn listen(
+        &self,
+        on_revoked: &(dyn Fn(RevokedSession) + Send + Sync),
+    ) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         // Without this, a lost connection would be re-established silently and the
         // notifications sent meanwhile lost without our knowing; the poll catches up.
@@ -77,7 +78,10 @@ impl PostgresStore {
         tracing::debug!("listening for revocations");
         loop {
             let notification = listener.recv().await?;
-            set.insert(notification.payload(), now_unix());
+            on_revoked(RevokedSession {
+                id: notification.payload().to_owned(),
+                revoked_at: now_unix(),
+            });
         }
     }
 }

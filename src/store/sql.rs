@@ -204,18 +204,17 @@ impl Store for $store {
             .await?)
     }
 
-    async fn rotate_refresh_token(
+    async fn advance_refresh_counter(
         &self,
         id: &str,
         nonce_digest: &[u8],
         counter: i64,
         p: RotationPolicy,
-    ) -> StoreResult<RotationOutcome> {
-        // One conditional UPDATE: of any number of concurrent requests presenting the
-        // current token, exactly one advances the counter. The rest fall through to the
-        // read below and see the counter one ahead, i.e. the grace path. The owner comes
-        // back in the same round trip. (Digests are compared in SQL: timing can reveal at
-        // most a prefix of a SHA-256 digest, which does not help to find its preimage.)
+    ) -> StoreResult<Option<(i64, SessionOwner)>> {
+        // Of any number of concurrent requests presenting the current token, exactly one
+        // matches `refresh_counter = $4` and advances it; the owner comes back in the same
+        // round trip. (Digests are compared in SQL: timing can reveal at most a prefix of a
+        // SHA-256 digest, which does not help to find its preimage.)
         let sql = format!(
             "UPDATE sessions SET refresh_counter = refresh_counter + 1, rotated_at = $2, last_used_at = $2 \
              WHERE id = $1 AND refresh_counter = $4 AND refresh_nonce_digest = $5 AND {LIVE} \
@@ -229,48 +228,32 @@ impl Store for $store {
             .bind(nonce_digest)
             .fetch_optional(&self.pool)
             .await?;
-        if let Some((counter, user_id, username, disabled_at)) = rotated {
-            let owner = SessionOwner { user_id, username, disabled: disabled_at.is_some() };
-            return Ok(RotationOutcome::Rotated { counter, owner });
-        }
+        Ok(rotated.map(|(counter, user_id, username, disabled_at)| {
+            (counter, SessionOwner { user_id, username, disabled: disabled_at.is_some() })
+        }))
+    }
+
+    async fn rotation_state(
+        &self,
+        id: &str,
+        nonce_digest: &[u8],
+    ) -> StoreResult<Option<(RotationState, SessionOwner)>> {
         let sql = format!(
-            "SELECT refresh_counter, rotated_at, CASE WHEN {LIVE} THEN 1 ELSE 0 END, {OWNER_COLUMNS} \
-             FROM sessions WHERE id = $1 AND refresh_nonce_digest = $4"
+            "SELECT refresh_counter, rotated_at, revoked_at, expires_at, last_used_at, {OWNER_COLUMNS} \
+             FROM sessions WHERE id = $1 AND refresh_nonce_digest = $2"
         );
-        type Row = (i64, Option<i64>, i32, i64, String, Option<i64>);
-        let current: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        type Row = (i64, Option<i64>, Option<i64>, i64, i64, i64, String, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
-            .bind(p.now)
-            .bind(p.idle_timeout_secs)
             .bind(nonce_digest)
             .fetch_optional(&self.pool)
             .await?;
-        let Some((current, rotated_at, live, user_id, username, disabled_at)) = current else {
-            return Ok(RotationOutcome::Unknown);
-        };
-        if live == 0 {
-            return Ok(RotationOutcome::Ended);
-        }
-        let owner = SessionOwner { user_id, username, disabled: disabled_at.is_some() };
-        let within_grace = rotated_at.is_some_and(|at| p.now - at <= p.grace_secs);
-        if current == counter + 1 && within_grace {
-            return Ok(RotationOutcome::GraceReplay { counter: current, owner });
-        }
-        if current > counter {
-            // A token rotated before the grace window came back: it was copied. End the
-            // session so neither the thief nor the victim keeps it.
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $2, revoke_reason = 'refresh_token_reused' \
-                 WHERE id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id)
-            .bind(p.now)
-            .execute(&self.pool)
-            .await?;
-            return Ok(RotationOutcome::Reused);
-        }
-        // A counter ahead of the database's cannot carry a valid MAC unless the key leaked.
-        Ok(RotationOutcome::Unknown)
+        Ok(row.map(
+            |(counter, rotated_at, revoked_at, expires_at, last_used_at, user_id, username, disabled_at)| {
+                let state = RotationState { counter, rotated_at, revoked_at, expires_at, last_used_at };
+                (state, SessionOwner { user_id, username, disabled: disabled_at.is_some() })
+            },
+        ))
     }
 
     async fn list_live_sessions(
@@ -307,7 +290,7 @@ impl Store for $store {
         user_id: i64,
         session_id: &str,
         now: i64,
-        reason: &str,
+        reason: RevocationReason,
     ) -> StoreResult<bool> {
         let ids = self
             .revoke_where("id = $4", (user_id, session_id), now, reason)
@@ -321,7 +304,7 @@ impl Store for $store {
         current: Option<&str>,
         scope: LogoutScope,
         now: i64,
-        reason: &str,
+        reason: RevocationReason,
     ) -> StoreResult<Vec<String>> {
         let current = current.unwrap_or("");
         match scope {
@@ -377,11 +360,12 @@ impl Store for $store {
     async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
         let mut tx = self.pool.begin().await?;
         let revoked: Vec<(String,)> = sqlx::query_as(
-            "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user_deleted' \
+            "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
              WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
         )
         .bind(user_id)
         .bind(now)
+        .bind(RevocationReason::AccountDeleted.as_str())
         .fetch_all(&mut *tx)
         .await?;
         // Every session revoked recently, not only now: their rows are about to go.
@@ -432,14 +416,19 @@ impl Store for $store {
             .collect())
     }
 
-    async fn revoke_session_by_id(&self, session_id: &str, now: i64, reason: &str) -> StoreResult<Option<i64>> {
+    async fn revoke_session_by_id(
+        &self,
+        session_id: &str,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<Option<i64>> {
         let owner: Option<(i64,)> = sqlx::query_as(
             "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
              WHERE id = $1 AND revoked_at IS NULL RETURNING user_id",
         )
         .bind(session_id)
         .bind(now)
-        .bind(reason)
+        .bind(reason.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(owner.map(|(id,)| id))
@@ -542,7 +531,7 @@ macro_rules! shared_store_helpers {
             condition: &str,
             binds: (i64, &str),
             now: i64,
-            reason: &str,
+            reason: RevocationReason,
         ) -> StoreResult<Vec<String>> {
             let sql = format!(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
@@ -550,7 +539,7 @@ macro_rules! shared_store_helpers {
             );
             let ids: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql))
                 .bind(now)
-                .bind(reason)
+                .bind(reason.as_str())
                 .bind(binds.0)
                 .bind(binds.1)
                 .fetch_all(&self.pool)

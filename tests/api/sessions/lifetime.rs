@@ -64,7 +64,13 @@ async fn a_revocation_written_to_the_database_by_another_process_is_seen_by_the_
     let revoked = app
         .tessera
         .store()
-        .revoke_user_sessions(user_id, None, LogoutScope::Global, now(), "test")
+        .revoke_user_sessions(
+            user_id,
+            None,
+            LogoutScope::Global,
+            now(),
+            RevocationReason::RevokedByAdmin,
+        )
         .await
         .unwrap_or_else(|e| panic!("revoking in the database: {e}"));
     assert_eq!(revoked, vec![sid_of(&login)]);

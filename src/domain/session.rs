@@ -1,0 +1,75 @@
+//! The vocabulary of sessions, shared by the service, the store, the metrics and the audit
+//! log: which sessions a logout ends, and why a session was revoked.
+
+/// Which of a user's sessions a logout ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// This session only.
+    Local,
+    /// All of the user's sessions but this one.
+    Others,
+    /// All of the user's sessions.
+    Global,
+}
+
+/// Why a session was revoked. One spelling ([`RevocationReason::as_str`]) is stored in the
+/// `revoke_reason` column, used as the metric label and written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    Logout,
+    RevokedByUser,
+    RefreshTokenReused,
+    PasswordChanged,
+    AccountDeleted,
+    UserDisabled,
+    PasswordReset,
+    RevokedByAdmin,
+}
+
+impl RevocationReason {
+    /// Every reason, in the order of their metric series.
+    pub const ALL: [RevocationReason; 8] = [
+        RevocationReason::Logout,
+        RevocationReason::RevokedByUser,
+        RevocationReason::RefreshTokenReused,
+        RevocationReason::PasswordChanged,
+        RevocationReason::AccountDeleted,
+        RevocationReason::UserDisabled,
+        RevocationReason::PasswordReset,
+        RevocationReason::RevokedByAdmin,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::Logout => "logout",
+            RevocationReason::RevokedByUser => "revoked_by_user",
+            RevocationReason::RefreshTokenReused => "refresh_token_reused",
+            RevocationReason::PasswordChanged => "password_changed",
+            RevocationReason::AccountDeleted => "account_deleted",
+            RevocationReason::UserDisabled => "user_disabled",
+            RevocationReason::PasswordReset => "password_reset",
+            RevocationReason::RevokedByAdmin => "revoked_by_admin",
+        }
+    }
+
+    /// The position of this reason in [`RevocationReason::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_listed_once_at_its_own_index() {
+        for (i, reason) in RevocationReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+        }
+        let mut names: Vec<_> = RevocationReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), RevocationReason::ALL.len());
+    }
+}

@@ -1,0 +1,176 @@
+//! Every loop a running tessera keeps going, in one place.
+//!
+//! | loop                     | interval (setting)                                | on failure                  |
+//! |--------------------------|---------------------------------------------------|-----------------------------|
+//! | revocation poll          | `revocation_poll_ms`                              | warn, retry next tick       |
+//! | revocation announcements | as they come (PostgreSQL `LISTEN`; none on SQLite)| reconnect after 1 s; the poll covers the gap |
+//! | purge of ended sessions  | `purge_interval_secs`                             | warn, retry next tick       |
+//! | key-ring reload          | `key_reload_ms`                                   | warn, keep the current ring |
+//! | live-session count       | `active_sessions_refresh_secs`                    | warn, gauge left out        |
+//! | metrics upkeep           | 5 s (histograms folded without a scrape)          | cannot fail                 |
+//!
+//! No loop ever ends the process: a database that is down makes them log and retry,
+//! while requests get `503 unavailable`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::Tessera;
+use crate::store::{OnRevoked, RevokedSession};
+use crate::tokens::now_unix;
+
+/// The background loops of a [`Tessera`] (see [`Tessera::spawn_background_tasks`]).
+#[must_use = "dropping BackgroundTasks stops the revocation sync, the purge of ended \
+              sessions, key-ring reloads and metrics upkeep: keep it for as long as you serve"]
+pub struct BackgroundTasks {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            handle.abort();
+        }
+    }
+}
+
+impl Tessera {
+    /// Starts the loops listed in this module's documentation. They run until the
+    /// returned handle is dropped.
+    pub fn spawn_background_tasks(&self) -> BackgroundTasks {
+        let handles = vec![
+            tokio::spawn(poll_revocations(self.clone())),
+            tokio::spawn(watch_revocations(self.clone())),
+            tokio::spawn(purge_ended_sessions(self.clone())),
+            tokio::spawn(reload_keys(self.clone())),
+            tokio::spawn(count_live_sessions(self.clone())),
+            tokio::spawn(metrics_upkeep(self.clone())),
+        ];
+        BackgroundTasks { handles }
+    }
+}
+
+fn ticker(period: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(period.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker
+}
+
+/// Reads revocations made anywhere (other instances, the CLI) into the in-memory set.
+/// The first read, at start, reloads every revocation whose tokens may still be valid.
+async fn poll_revocations(tessera: Tessera) {
+    let revocations = tessera.inner.revocations.clone();
+    let mut since = now_unix() - revocations.remember_secs();
+    let mut ticker = ticker(Duration::from_millis(tessera.config().revocation_poll_ms));
+    loop {
+        ticker.tick().await;
+        let polled_at = now_unix();
+        match tessera.store().revocations_since(since).await {
+            Ok(rows) => {
+                for row in &rows {
+                    revocations.insert(&row.id, row.revoked_at);
+                }
+                // Overlap by two seconds: a revocation stamped just before this poll but
+                // committed just after it (or by a writer whose clock lags) is still seen.
+                since = polled_at - 2;
+                revocations.prune(polled_at);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read revocations from the database; will retry")
+            }
+        }
+    }
+}
+
+/// Revocations announced by the database as they happen, ahead of the next poll.
+async fn watch_revocations(tessera: Tessera) {
+    let revocations = tessera.inner.revocations.clone();
+    let on_revoked: OnRevoked = Arc::new(move |revoked: RevokedSession| {
+        revocations.insert(&revoked.id, revoked.revoked_at);
+    });
+    tessera.store().watch_revocations(on_revoked).await;
+}
+
+/// Purges ended sessions and stale login-failure counts, and lets the rate limiters
+/// forget clients that have gone quiet.
+async fn purge_ended_sessions(tessera: Tessera) {
+    let config = tessera.config();
+    let failure_window = config.login_backoff.window_secs as i64;
+    let mut ticker = ticker(Duration::from_secs(config.purge_interval_secs.max(1)));
+    // Revoked sessions stay until their last access token has expired, so that other
+    // instances and restarts still learn of the revocation from the database.
+    let keep = (config.access_token_ttl_secs + config.leeway_secs) as i64 + 60;
+    loop {
+        ticker.tick().await;
+        let store = tessera.store();
+        match store.purge_ended_sessions(now_unix() - keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged ended sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging ended sessions failed; will retry"),
+        }
+        if let Err(e) = store
+            .purge_login_failures(now_unix() - failure_window)
+            .await
+        {
+            tracing::warn!(error = %e, "purging login failures failed; will retry");
+        }
+        tessera.limiters().forget_idle();
+    }
+}
+
+/// Reloads the key ring, so a rotation made by any process takes effect here.
+async fn reload_keys(tessera: Tessera) {
+    let mut ticker = ticker(Duration::from_millis(tessera.config().key_reload_ms));
+    // The ring was just loaded at start.
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(e) = tessera.reload_keys().await {
+            tracing::warn!(error = %e, "cannot reload the key ring; keeping the current one");
+        }
+    }
+}
+
+/// Recounts live sessions for the `tessera_active_sessions` gauge: only the database
+/// knows the number (sessions end by expiry, other instances open and end them), and
+/// counting once per interval keeps scrapes from loading it.
+async fn count_live_sessions(tessera: Tessera) {
+    if !tessera.metrics().enabled() {
+        return;
+    }
+    let period = Duration::from_secs(tessera.config().active_sessions_refresh_secs.max(1));
+    let mut ticker = ticker(period);
+    loop {
+        ticker.tick().await;
+        let policy = tessera.rotation_policy();
+        let count =
+            match tokio::time::timeout(period, tessera.store().count_live_sessions(policy)).await {
+                Ok(Ok(count)) => Some(count),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot count live sessions for /metrics");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!("counting live sessions for /metrics timed out");
+                    None
+                }
+            };
+        tessera.metrics().set_active_sessions(count);
+    }
+}
+
+/// Folds histogram samples into their buckets. Without a scrape they would pile up in
+/// memory.
+async fn metrics_upkeep(tessera: Tessera) {
+    if !tessera.metrics().enabled() {
+        return;
+    }
+    let mut ticker = ticker(Duration::from_secs(5));
+    loop {
+        ticker.tick().await;
+        tessera.metrics().run_upkeep();
+    }
+}

@@ -6,12 +6,10 @@
 
 pub mod abuse;
 pub mod app;
-pub mod argon2_memory;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod import;
-pub mod keys;
 pub mod legacy_hash;
 pub mod metrics;
 pub mod password;
@@ -21,7 +19,6 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
-pub mod workers;
 
 pub use app::Application;
 pub use config::Config;

@@ -2,7 +2,7 @@
 //! They open the same database as the server and are safe to run while it serves.
 
 pub mod import;
-mod keys;
+mod key_commands;
 mod output;
 
 use std::io::{BufRead, IsTerminal};
@@ -10,7 +10,7 @@ use std::io::{BufRead, IsTerminal};
 use clap::Subcommand;
 use tessera::Tessera;
 
-pub use keys::{KeysCommand, run_keys};
+pub use key_commands::{KeysCommand, run_keys};
 pub use output::Format;
 use output::print_rows;
 
@@ -163,7 +163,7 @@ pub async fn check_config(config: &tessera::Config, format: Format) -> anyhow::R
         problems.push(e.to_string());
     }
     if let Some(secret) = &config.jwt_secret_key
-        && let Err(e) = tessera::keys::check_hs256_secret(secret)
+        && let Err(e) = tessera::tokens::key_files::check_hs256_secret(secret)
     {
         problems.push(e.to_string());
     }

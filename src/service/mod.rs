@@ -2,10 +2,10 @@
 //! (refresh, logout, list, revoke). The HTTP layer and the CLI call these.
 
 mod account;
-mod accounts;
 mod admin;
+mod auth;
 mod background;
-mod keys;
+mod key_ring;
 mod sessions;
 
 use std::sync::Arc;
@@ -14,10 +14,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 pub use account::AccountView;
-pub use accounts::{Credentials, LoginOutcome, RegisteredUser};
 pub use admin::{SessionSummary, UserSummary};
+pub use auth::{Credentials, LoginOutcome, RegisteredUser};
 pub use background::BackgroundTasks;
-pub use keys::KeyView;
+pub use key_ring::KeyView;
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
 use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
@@ -123,18 +123,18 @@ impl Tessera {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        let jwt_secret = crate::keys::load_or_generate(
+        let jwt_secret = crate::tokens::key_files::load_or_generate(
             &config.data_dir,
             "jwt_secret",
             config.jwt_secret_key.as_ref(),
         )?;
-        crate::keys::check_hs256_secret(&jwt_secret)?;
-        let refresh_key = crate::keys::load_or_generate(
+        crate::tokens::key_files::check_hs256_secret(&jwt_secret)?;
+        let refresh_key = crate::tokens::key_files::load_or_generate(
             &config.data_dir,
             "refresh_token_key",
             config.refresh_token_key.as_ref(),
         )?;
-        crate::keys::check_hs256_secret(&refresh_key).context("refresh_token_key")?;
+        crate::tokens::key_files::check_hs256_secret(&refresh_key).context("refresh_token_key")?;
 
         let url = config.effective_database_url();
         let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
@@ -153,9 +153,10 @@ impl Tessera {
         .with_legacy_policy(crate::legacy_hash::LegacyPolicy {
             allow_weak: config.allow_weak_legacy_hashes,
         });
-        let configured_keys = keys::configured_keys(&config, &jwt_secret)?;
-        let kek = keys::load_kek(&config)?;
-        let ring = match keys::load_ring(&config, store.as_ref(), &kek, &configured_keys).await {
+        let configured_keys = key_ring::configured_keys(&config, &jwt_secret)?;
+        let kek = key_ring::load_kek(&config)?;
+        let ring = match key_ring::load_ring(&config, store.as_ref(), &kek, &configured_keys).await
+        {
             Ok(ring) => ring,
             // A database that is down at start must not stop the server (it answers 503
             // and recovers); the reload task loads the database's keys once it is back.

@@ -2,6 +2,7 @@
 
 mod access;
 pub mod kek;
+pub mod key_files;
 pub mod keygen;
 pub mod keyring;
 mod refresh;

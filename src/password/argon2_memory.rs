@@ -20,7 +20,7 @@ thread_local! {
 /// hashing pool's threads keep a buffer; any other thread (start-up's dummy hash,
 /// `tessera calibrate`) gets memory that is freed again, so it keeps no 19 MiB for life.
 fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    if !crate::workers::on_worker_thread() {
+    if !crate::password::workers::on_worker_thread() {
         return f(&mut vec![Block::default(); count]);
     }
     BLOCKS.with(|cell| {

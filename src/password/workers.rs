@@ -72,6 +72,7 @@ impl WorkerPool {
     }
 
     /// Reserves a place and runs `job` there (see [`Reservation::run`]).
+    #[cfg(test)]
     pub async fn run<T, F>(&self, job: F) -> Result<T, PoolError>
     where
         F: FnOnce() -> T + Send + 'static,

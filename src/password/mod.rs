@@ -2,13 +2,16 @@
 //!
 //! Argon2id costs ~19 MiB and tens of milliseconds per hash, so it must never run on
 //! the async runtime and never more than `workers` at a time (memory stays bounded at
-//! about `workers × memory_kib`; see `crate::workers`). At most `queue` further requests
+//! about `workers × memory_kib`; see `crate::password::workers`). At most `queue` further requests
 //! may wait; past that the caller gets [`HashError::Overloaded`] at once, which the API
 //! answers with 503, so a login flood cannot pile up work or memory.
 
+pub(crate) mod argon2_memory;
+pub(crate) mod workers;
+
 use std::time::Instant;
 
-use crate::workers::{PoolError, Reservation, WorkerPool};
+use crate::password::workers::{PoolError, Reservation, WorkerPool};
 use argon2::{Params, PasswordHash};
 
 use crate::config::Argon2Config;
@@ -156,7 +159,7 @@ impl HashSlot<'_> {
 
 fn hash_blocking(params: &Params, password: &[u8]) -> Result<String, HashError> {
     let salt = crate::secret::random_bytes::<16>();
-    crate::argon2_memory::hash(params, password, &salt).map_err(HashError::Internal)
+    crate::password::argon2_memory::hash(params, password, &salt).map_err(HashError::Internal)
 }
 
 /// A stored hash that cannot be verified (unknown format, corrupt, above the cost limits,
@@ -200,8 +203,8 @@ fn verify_argon2(
     {
         return Err(e);
     }
-    // Computed in this thread's reused Argon2 memory (see crate::argon2_memory).
-    let matches = crate::argon2_memory::verify(password, &hash)
+    // Computed in this thread's reused Argon2 memory (see crate::password::argon2_memory).
+    let matches = crate::password::argon2_memory::verify(password, &hash)
         .map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
     let needs_rehash = matches && is_weaker_than(&hash, params);
     Ok(Verification {

@@ -35,7 +35,7 @@ pub(super) fn configured_keys(
 ) -> anyhow::Result<Vec<RingKey>> {
     let mut keys = vec![RingKey::hs256(jwt_secret, KeySource::Secret)?];
     for (i, previous) in config.previous_jwt_secret_keys.iter().enumerate() {
-        crate::keys::check_hs256_secret(previous)
+        crate::tokens::key_files::check_hs256_secret(previous)
             .with_context(|| format!("previous_jwt_secret_keys[{i}]"))?;
         keys.push(RingKey::hs256(previous, KeySource::PreviousSecret)?);
     }
@@ -69,8 +69,11 @@ fn short_digest(bytes: Vec<u8>) -> String {
 
 /// The KEK from the configuration, or from the data directory (generated, 0600).
 pub(super) fn load_kek(config: &Config) -> anyhow::Result<Kek> {
-    let secret =
-        crate::keys::load_or_generate(&config.data_dir, "key_encryption_key", config.kek.as_ref())?;
+    let secret = crate::tokens::key_files::load_or_generate(
+        &config.data_dir,
+        "key_encryption_key",
+        config.kek.as_ref(),
+    )?;
     anyhow::ensure!(
         secret.expose().len() >= 32,
         "the key-encryption key must be at least 32 characters (TESSERA_KEK / TESSERA_KEK_FILE)"

@@ -6,6 +6,7 @@
 
 pub mod abuse;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::Config;
 use clap::Subcommand;
-use tessera::Config;
 
 use super::StorageArgs;
 
@@ -61,8 +61,8 @@ pub struct ImportArgs {
 }
 
 pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()> {
+    use crate::import::{self, CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
     use std::io::IsTerminal;
-    use tessera::import::{self, CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
 
     let started = std::time::Instant::now();
     let (mut source, common): (Box<dyn import::Source>, ImportArgs) = match source {
@@ -107,7 +107,7 @@ pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()>
     let report_path = common.report.unwrap_or_else(|| {
         PathBuf::from(format!(
             "tessera-import-report-{}.csv",
-            tessera::tokens::now_unix()
+            crate::tokens::now_unix()
         ))
     });
     let options = import::ImportOptions {

@@ -1,9 +1,9 @@
 //! `tessera keys generate|rotate|list`: the signing-key ring, safe while servers run
 //! (they reload the ring from the database every `key_reload_ms`).
 
+use crate::Tessera;
+use crate::tokens::keyring::KeyAlg;
 use clap::Subcommand;
-use tessera::Tessera;
-use tessera::tokens::keyring::KeyAlg;
 
 use super::output::{Format, print_rows};
 

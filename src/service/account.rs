@@ -35,7 +35,7 @@ impl Tessera {
     /// Checks `password` against the user's stored hash; a mismatch is `WrongPassword`.
     async fn confirm_password(&self, user: &UserRecord, password: String) -> Result<(), AuthError> {
         let verification = self
-            .hasher()
+            .hasher()?
             .verify(password, Some(user.password_hash.clone()))
             .await?;
         if verification.matches {
@@ -56,7 +56,7 @@ impl Tessera {
         let user = self.caller(claims).await?;
         let new = NewPassword::parse(new, self.policy())?;
         self.confirm_password(&user, current).await?;
-        let hash = self.hasher().hash(new.into_string()).await?;
+        let hash = self.hasher()?.hash(new.into_string()).await?;
         let now = now_unix();
         self.store().set_password_hash(user.id, &hash, now).await?;
         let ended = self

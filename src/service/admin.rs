@@ -100,7 +100,7 @@ impl Tessera {
     ) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
         let password = NewPassword::parse(password, self.policy())?;
-        let hash = self.hasher().hash(password.into_string()).await?;
+        let hash = self.hasher()?.hash(password.into_string()).await?;
         let now = now_unix();
         self.store().set_password_hash(user.id, &hash, now).await?;
         let ended = self

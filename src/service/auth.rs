@@ -46,7 +46,7 @@ impl Tessera {
         let username = Username::parse(&credentials.username)?;
         let password = NewPassword::parse(credentials.password, self.policy())?;
         // When the hashing pool is full, refuse before touching the database.
-        let slot = self.hasher().reserve()?;
+        let slot = self.hasher()?.reserve()?;
         // Cheap check first so taken names cost no hash; the unique index decides races.
         if self
             .store()
@@ -105,7 +105,7 @@ impl Tessera {
             self.limiters().check_login(rate_key(ip), &key)?;
         }
         // When the hashing pool is full, refuse before touching the database.
-        let mut slot = self.hasher().reserve()?;
+        let mut slot = self.hasher()?.reserve()?;
         let backoff = self.config().login_backoff;
         let now = now_unix();
         let failures_since = now - backoff.window_secs as i64;
@@ -137,7 +137,7 @@ impl Tessera {
             // cannot hold the pool hostage.
             drop(slot);
             tokio::time::sleep(delay).await;
-            slot = self.hasher().reserve()?;
+            slot = self.hasher()?.reserve()?;
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verification = slot.verify(credentials.password.clone(), stored).await?;
@@ -174,7 +174,11 @@ impl Tessera {
         let this = self.clone();
         let (user_id, old_hash) = (user.id, user.password_hash.clone());
         tokio::spawn(async move {
-            let result = match this.hasher().hash(password).await {
+            let hashed = match this.hasher() {
+                Ok(hasher) => hasher.hash(password).await.map_err(AuthError::from),
+                Err(e) => Err(e),
+            };
+            let result = match hashed {
                 Ok(new_hash) => this
                     .store()
                     .upgrade_password_hash(user_id, &old_hash, &new_hash)

@@ -31,9 +31,12 @@ pub struct KeyView {
 /// Keys that come from the configuration rather than the database.
 pub(super) fn configured_keys(
     config: &Config,
-    jwt_secret: &Secret,
+    jwt_secret: Option<&Secret>,
 ) -> anyhow::Result<Vec<RingKey>> {
-    let mut keys = vec![RingKey::hs256(jwt_secret, KeySource::Secret)?];
+    let mut keys = Vec::new();
+    if let Some(secret) = jwt_secret {
+        keys.push(RingKey::hs256(secret, KeySource::Secret)?);
+    }
     for (i, previous) in config.previous_jwt_secret_keys.iter().enumerate() {
         crate::tokens::key_files::check_hs256_secret(previous)
             .with_context(|| format!("previous_jwt_secret_keys[{i}]"))?;
@@ -67,18 +70,23 @@ fn short_digest(bytes: Vec<u8>) -> String {
     hex::encode(Sha256::digest(bytes))[..16].to_owned()
 }
 
-/// The KEK from the configuration, or from the data directory (generated, 0600).
-pub(super) fn load_kek(config: &Config) -> anyhow::Result<Kek> {
-    let secret = crate::tokens::key_files::load_or_generate(
-        &config.data_dir,
-        "key_encryption_key",
-        config.kek.as_ref(),
-    )?;
+/// The KEK made from its secret (configured, or kept in the data directory).
+pub(super) fn kek_from_secret(secret: &Secret) -> anyhow::Result<Kek> {
     anyhow::ensure!(
         secret.expose().len() >= 32,
         "the key-encryption key must be at least 32 characters (TESSERA_KEK / TESSERA_KEK_FILE)"
     );
-    Kek::from_secret(&secret)
+    Kek::from_secret(secret)
+}
+
+/// The KEK, or an error that says how to supply one.
+fn require_kek(kek: Option<&Kek>) -> anyhow::Result<&Kek> {
+    kek.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no key-encryption key: set TESSERA_KEK (or TESSERA_KEK_FILE) as the server has it, \
+             or point --data-dir at the server's data directory"
+        )
+    })
 }
 
 fn aad(kid: &str, alg: &str) -> Vec<u8> {
@@ -89,7 +97,7 @@ fn aad(kid: &str, alg: &str) -> Vec<u8> {
 pub(super) async fn load_ring(
     config: &Config,
     store: &dyn Store,
-    kek: &Kek,
+    kek: Option<&Kek>,
     configured: &[RingKey],
 ) -> anyhow::Result<KeyRing> {
     let lifetime = (config.access_token_ttl_secs + config.leeway_secs) as i64;
@@ -103,7 +111,7 @@ pub(super) async fn load_ring(
             .ok_or_else(|| anyhow::anyhow!("signing key {} has unknown algorithm", record.kid))?;
         // Keys whose tokens have all expired stay in the ring (refused as `key_retired`,
         // left out of the JWKS) so a client learns why rather than "unknown key".
-        let der = kek.open(&aad(&record.kid, &record.alg), &record.sealed_key)?;
+        let der = require_kek(kek)?.open(&aad(&record.kid, &record.alg), &record.sealed_key)?;
         keys.push(RingKey::asymmetric(
             record.kid,
             alg,
@@ -126,7 +134,7 @@ impl Tessera {
         let ring = load_ring(
             &inner.config,
             inner.store.as_ref(),
-            &inner.kek,
+            inner.kek.as_ref(),
             &inner.configured_keys,
         )
         .await?;
@@ -159,7 +167,8 @@ impl Tessera {
             (now, now, None),
         )?;
         let record = SigningKeyRecord {
-            sealed_key: self.inner.kek.seal(&aad(&kid, alg.jws_name()), &der)?,
+            sealed_key: require_kek(self.inner.kek.as_ref())?
+                .seal(&aad(&kid, alg.jws_name()), &der)?,
             kid,
             alg: alg.jws_name().to_owned(),
             created_at: now,

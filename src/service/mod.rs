@@ -6,12 +6,12 @@ mod admin;
 mod auth;
 mod background;
 mod key_ring;
+mod open;
 mod sessions;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
+use once_cell::sync::OnceCell;
 
 pub use account::AccountView;
 pub use admin::{SessionSummary, UserSummary};
@@ -106,94 +106,21 @@ struct Inner {
     limiters: RateLimiters,
     proxies: TrustedProxies,
     store: Arc<dyn Store>,
-    hasher: PasswordHasher,
+    /// Started at open for serving; on first use for administration (most commands hash
+    /// nothing, and must not start threads).
+    hasher: OnceCell<PasswordHasher>,
     access: AccessTokens,
     /// HS256 secrets and a PEM key: the part of the ring that reloads do not change.
     configured_keys: Vec<crate::tokens::keyring::RingKey>,
-    kek: crate::tokens::kek::Kek,
+    /// Seals the database's signing keys. Always present when serving; `None` for an
+    /// administration command run where none is configured or kept.
+    kek: Option<crate::tokens::kek::Kek>,
     refresh: RefreshTokens,
     revocations: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
 }
 
 impl Tessera {
-    /// Prepares the data directory, keys and database (migrations applied), ready to serve.
-    pub async fn open(config: Config) -> anyhow::Result<Self> {
-        config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
-        let jwt_secret = crate::tokens::key_files::load_or_generate(
-            &config.data_dir,
-            "jwt_secret",
-            config.jwt_secret_key.as_ref(),
-        )?;
-        crate::tokens::key_files::check_hs256_secret(&jwt_secret)?;
-        let refresh_key = crate::tokens::key_files::load_or_generate(
-            &config.data_dir,
-            "refresh_token_key",
-            config.refresh_token_key.as_ref(),
-        )?;
-        crate::tokens::key_files::check_hs256_secret(&refresh_key).context("refresh_token_key")?;
-
-        let url = config.effective_database_url();
-        let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
-        let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        migrate_with_retry(store.as_ref(), connect_timeout).await?;
-
-        let metrics = Metrics::new(config.metrics_enabled)?;
-        let hasher = PasswordHasher::new(
-            config.argon2,
-            config.effective_hash_workers(),
-            config.hash_queue,
-        )?
-        .with_duration_histogram(metrics.hash_duration())
-        .with_legacy_policy(crate::legacy_hash::LegacyPolicy {
-            allow_weak: config.allow_weak_legacy_hashes,
-        });
-        let configured_keys = key_ring::configured_keys(&config, &jwt_secret)?;
-        let kek = key_ring::load_kek(&config)?;
-        let ring = match key_ring::load_ring(&config, store.as_ref(), &kek, &configured_keys).await
-        {
-            Ok(ring) => ring,
-            // A database that is down at start must not stop the server (it answers 503
-            // and recovers); the reload task loads the database's keys once it is back.
-            Err(e) if store.ping().await.is_err() => {
-                tracing::warn!(error = %e, "cannot load signing keys yet; using configured keys");
-                crate::tokens::keyring::KeyRing::new(
-                    configured_keys.clone(),
-                    config.accept_tokens_without_kid,
-                    (config.access_token_ttl_secs + config.leeway_secs) as i64,
-                )
-            }
-            Err(e) => return Err(e),
-        };
-        let access = AccessTokens::new(
-            ring,
-            config.issuer.clone(),
-            config.access_token_ttl_secs,
-            config.leeway_secs,
-        );
-        let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                limiters: RateLimiters::new(&config.rate_limits, &metrics),
-                metrics,
-                proxies: TrustedProxies::new(config.trusted_proxies.clone()),
-                hasher,
-                access,
-                configured_keys,
-                kek,
-                refresh: RefreshTokens::new(refresh_key),
-                revocations: Arc::new(RevocationSet::new(remember)),
-                store,
-                config,
-            }),
-        })
-    }
-
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -211,8 +138,17 @@ impl Tessera {
         &self.inner.limiters
     }
 
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.inner.hasher
+    /// The password hasher, started on first use where it was not started at open.
+    pub(crate) fn hasher(&self) -> Result<&PasswordHasher, AuthError> {
+        self.inner
+            .hasher
+            .get_or_try_init(|| open::start_hasher(&self.inner.config, &self.inner.metrics))
+            .map_err(|e| AuthError::Internal(format!("cannot start password hashing: {e:#}")))
+    }
+
+    /// Password hashes running or waiting right now (0 when hashing never started).
+    pub fn hash_queue_depth(&self) -> usize {
+        self.inner.hasher.get().map_or(0, PasswordHasher::in_flight)
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -261,23 +197,6 @@ impl Tessera {
             .ping()
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))
-    }
-}
-
-/// Migrations at start. A database that is still starting (a container beside this one)
-/// gets a few tries before tessera gives up.
-async fn migrate_with_retry(store: &dyn Store, timeout: Duration) -> anyhow::Result<()> {
-    let mut attempt = 1;
-    loop {
-        match store.migrate().await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Unavailable(e)) if attempt < 5 => {
-                tracing::warn!(error = %e, attempt, "database not reachable yet; retrying");
-                tokio::time::sleep(timeout.min(Duration::from_secs(2))).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e).context("cannot apply database migrations"),
-        }
     }
 }
 

@@ -62,6 +62,14 @@ fn is_connection_failure(sqlstate: &str) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The file a `sqlite:` URL names (`None` for other backends and in-memory databases).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
 /// Opens the store the URL names: `sqlite:…` or `postgres://…` / `postgresql://…`.
 pub async fn connect(
     url: &str,

@@ -76,6 +76,25 @@ pub fn load_or_generate(
     }
 }
 
+/// The configured secret, or the one kept in `data_dir/file_name`; `None` when neither
+/// exists. Never creates anything (for administration commands, which must not leave a
+/// key in a server's data directory).
+pub fn load_existing(
+    data_dir: &Path,
+    file_name: &str,
+    configured: Option<&Secret>,
+) -> anyhow::Result<Option<Secret>> {
+    if let Some(secret) = configured {
+        return Ok(Some(secret.clone()));
+    }
+    let path = data_dir.join(file_name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(Secret::new(text.trim().to_owned()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 fn write_new_secret(path: &Path) -> anyhow::Result<Secret> {
     let secret = generate_token_urlsafe();
     // create_new: two processes starting at once must not overwrite each other's key.

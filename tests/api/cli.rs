@@ -221,6 +221,48 @@ async fn sessions_are_revoked_from_the_cli_and_the_server_honours_it() {
 }
 
 #[test]
+fn an_administration_command_on_a_missing_database_creates_nothing_and_names_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("not-yet");
+    for args in [
+        &["user", "list"][..],
+        &["sessions", "list"],
+        &["keys", "list"],
+    ] {
+        let output = tessera(&data, args, "");
+        assert!(!output.status.success(), "{args:?} succeeded on nothing");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let looked_for = data.join("tessera.db");
+        assert!(
+            stderr.contains(&looked_for.display().to_string()),
+            "{args:?} should name the database it looked for: {stderr}"
+        );
+        assert!(!data.exists(), "{args:?} created the data directory");
+    }
+}
+
+#[test]
+fn an_administration_command_writes_no_key_into_a_servers_data_directory() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A deployment whose server takes its secrets from the environment: the data
+    // directory holds the database only.
+    std::fs::create_dir_all(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let migrated = tessera(dir.path(), &["migrate"], "");
+    assert!(migrated.status.success(), "{migrated:?}");
+    for key in ["jwt_secret", "refresh_token_key", "key_encryption_key"] {
+        let _ = std::fs::remove_file(dir.path().join(key));
+    }
+    let listed = json_of(&tessera(dir.path(), &["user", "list", "--json"], ""));
+    assert_eq!(listed, json!([]));
+    for key in ["jwt_secret", "refresh_token_key", "key_encryption_key"] {
+        assert!(
+            !dir.path().join(key).exists(),
+            "user list wrote {key} into the data directory"
+        );
+    }
+}
+
+#[test]
 fn check_config_reports_problems_without_changing_anything() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let data = dir.path().join("not-yet");

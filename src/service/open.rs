@@ -1,0 +1,179 @@
+//! Assembling a [`Tessera`]: for serving, which creates whatever is missing (data
+//! directory, database, keys) so `tessera serve` needs no setup; or for administration,
+//! which opens only what exists and creates nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use once_cell::sync::OnceCell;
+
+use super::{Inner, Tessera, key_ring, redact_url};
+use crate::abuse::{RateLimiters, TrustedProxies};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::password::PasswordHasher;
+use crate::revocation::RevocationSet;
+use crate::secret::{Secret, generate_token_urlsafe};
+use crate::store::{Store, StoreError};
+use crate::tokens::key_files::{check_hs256_secret, load_existing, load_or_generate};
+use crate::tokens::keyring::KeyRing;
+use crate::tokens::{AccessTokens, RefreshTokens};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Serve,
+    Administer,
+}
+
+impl Tessera {
+    /// Prepares the data directory, keys and database (migrations applied), ready to serve.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        Self::open_for(config, Purpose::Serve).await
+    }
+
+    /// Opens an existing deployment for administration commands: creates no database,
+    /// writes no key and starts no hashing thread until a command hashes a password. A
+    /// SQLite database that does not exist is an error that names the file looked for.
+    pub async fn open_for_admin(config: Config) -> anyhow::Result<Self> {
+        Self::open_for(config, Purpose::Administer).await
+    }
+
+    async fn open_for(config: Config, purpose: Purpose) -> anyhow::Result<Self> {
+        config.validate()?;
+        let url = config.effective_database_url();
+        if purpose == Purpose::Serve {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create data directory {}", config.data_dir.display())
+            })?;
+        } else if let Some(file) = crate::store::sqlite_file(&url)
+            && !file.exists()
+        {
+            anyhow::bail!(
+                "no tessera database at {}: check --data-dir or --database-url (nothing was created)",
+                file.display()
+            );
+        }
+        let jwt_secret = secret(&config, purpose, "jwt_secret", &config.jwt_secret_key)?;
+        if let Some(secret) = &jwt_secret {
+            check_hs256_secret(secret)?;
+        }
+        let refresh_key = secret(
+            &config,
+            purpose,
+            "refresh_token_key",
+            &config.refresh_token_key,
+        )?
+        // Administration never issues or reads refresh tokens: a key that is never written
+        // and never used stands in when none exists.
+        .unwrap_or_else(|| Secret::new(generate_token_urlsafe()));
+        check_hs256_secret(&refresh_key).context("refresh_token_key")?;
+        let kek = match secret(&config, purpose, "key_encryption_key", &config.kek)? {
+            Some(secret) => Some(key_ring::kek_from_secret(&secret)?),
+            None => None,
+        };
+
+        let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
+        let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        migrate_with_retry(store.as_ref(), connect_timeout).await?;
+
+        let metrics = Metrics::new(config.metrics_enabled)?;
+        let hasher = OnceCell::new();
+        if purpose == Purpose::Serve {
+            // Started now, so a bad Argon2 setting stops the start, not the first login.
+            let _ = hasher.set(start_hasher(&config, &metrics)?);
+        }
+        let configured_keys = key_ring::configured_keys(&config, jwt_secret.as_ref())?;
+        let ring = match key_ring::load_ring(
+            &config,
+            store.as_ref(),
+            kek.as_ref(),
+            &configured_keys,
+        )
+        .await
+        {
+            Ok(ring) => ring,
+            // A database that is down at start must not stop the server (it answers 503
+            // and recovers); the reload task loads the database's keys once it is back.
+            Err(e) if store.ping().await.is_err() => {
+                tracing::warn!(error = %e, "cannot load signing keys yet; using configured keys");
+                KeyRing::new(
+                    configured_keys.clone(),
+                    config.accept_tokens_without_kid,
+                    (config.access_token_ttl_secs + config.leeway_secs) as i64,
+                )
+            }
+            Err(e) => return Err(e),
+        };
+        let access = AccessTokens::new(
+            ring,
+            config.issuer.clone(),
+            config.access_token_ttl_secs,
+            config.leeway_secs,
+        );
+        let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                limiters: RateLimiters::new(&config.rate_limits, &metrics),
+                metrics,
+                proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+                hasher,
+                access,
+                configured_keys,
+                kek,
+                refresh: RefreshTokens::new(refresh_key),
+                revocations: Arc::new(RevocationSet::new(remember)),
+                store,
+                config,
+            }),
+        })
+    }
+}
+
+/// A secret from the configuration or the data directory: generated there when serving,
+/// only read when administering.
+fn secret(
+    config: &Config,
+    purpose: Purpose,
+    file_name: &str,
+    configured: &Option<Secret>,
+) -> anyhow::Result<Option<Secret>> {
+    match purpose {
+        Purpose::Serve => {
+            load_or_generate(&config.data_dir, file_name, configured.as_ref()).map(Some)
+        }
+        Purpose::Administer => load_existing(&config.data_dir, file_name, configured.as_ref()),
+    }
+}
+
+/// The bounded hashing pool at the configured parameters (its threads start here).
+pub(super) fn start_hasher(config: &Config, metrics: &Metrics) -> anyhow::Result<PasswordHasher> {
+    Ok(PasswordHasher::new(
+        config.argon2,
+        config.effective_hash_workers(),
+        config.hash_queue,
+    )?
+    .with_duration_histogram(metrics.hash_duration())
+    .with_legacy_policy(crate::legacy_hash::LegacyPolicy {
+        allow_weak: config.allow_weak_legacy_hashes,
+    }))
+}
+
+/// Migrations at start. A database that is still starting (a container beside this one)
+/// gets a few tries before tessera gives up.
+async fn migrate_with_retry(store: &dyn Store, timeout: Duration) -> anyhow::Result<()> {
+    let mut attempt = 1;
+    loop {
+        match store.migrate().await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Unavailable(e)) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "database not reachable yet; retrying");
+                tokio::time::sleep(timeout.min(Duration::from_secs(2))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("cannot apply database migrations"),
+        }
+    }
+}

@@ -38,14 +38,6 @@ impl RevocationSet {
             .unwrap_or(true)
     }
 
-    pub fn len(&self) -> usize {
-        self.revoked.read().map(|map| map.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Forgets revocations whose tokens have all expired.
     pub fn prune(&self, now: i64) {
         if let Ok(mut map) = self.revoked.write() {

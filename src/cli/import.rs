@@ -103,7 +103,7 @@ pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()>
         ),
     };
     common.storage.apply(&mut config);
-    let store = import::open_store(&config).await?;
+    let target = import::ImportTarget::open(&config).await?;
     let report_path = common.report.unwrap_or_else(|| {
         PathBuf::from(format!(
             "tessera-import-report-{}.csv",
@@ -116,7 +116,7 @@ pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()>
         report_path,
         progress: std::io::stderr().is_terminal(),
     };
-    let summary = import::run(store.as_ref(), source.as_mut(), &options).await?;
+    let summary = import::run(&target, source.as_mut(), &options).await?;
     let verb = if summary.dry_run {
         "dry run: would import"
     } else {

@@ -111,13 +111,39 @@ impl Report {
     }
 }
 
-/// Imports every user of `source` into `store` (or, with `dry_run`, only says what would
+/// The database an import writes to: opened on its own by [`ImportTarget::open`] (as
+/// `tessera import` does), or the one a running [`Tessera`](crate::Tessera) uses.
+#[derive(Clone)]
+pub struct ImportTarget {
+    store: std::sync::Arc<dyn Store>,
+}
+
+impl ImportTarget {
+    /// Opens (and migrates) the database `config` names, as `serve` would, without
+    /// touching keys: an import needs only the users table.
+    pub async fn open(config: &crate::config::Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            store: open_store(config).await?,
+        })
+    }
+}
+
+impl From<&crate::Tessera> for ImportTarget {
+    fn from(tessera: &crate::Tessera) -> Self {
+        Self {
+            store: tessera.store().clone(),
+        }
+    }
+}
+
+/// Imports every user of `source` into `target` (or, with `dry_run`, only says what would
 /// happen: nothing is written to the database).
 pub async fn run(
-    store: &dyn Store,
+    target: &ImportTarget,
     source: &mut dyn Source,
     options: &ImportOptions,
 ) -> anyhow::Result<ImportSummary> {
+    let store = target.store.as_ref();
     let batch_size = options.batch_size.max(1);
     // Pass 1: how often each canonical name occurs.
     let mut names: HashMap<String, u32> = HashMap::new();
@@ -278,11 +304,7 @@ async fn dry_run_batch(
     Ok(outcome)
 }
 
-/// Opens (and migrates) the database `config` names, as `serve` would, without
-/// touching keys: an import needs only the users table.
-pub async fn open_store(
-    config: &crate::config::Config,
-) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+async fn open_store(config: &crate::config::Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let url = config.effective_database_url();

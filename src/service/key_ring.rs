@@ -22,6 +22,8 @@ pub struct KeyView {
     pub state: KeyState,
     pub source: KeySource,
     pub signing: bool,
+    /// When the key was made (0 for configured keys).
+    pub created_at: i64,
     pub activate_at: i64,
     pub retired_at: Option<i64>,
     /// Whether the key's tokens are still accepted (a retired key stops once they expired).
@@ -212,6 +214,7 @@ impl Tessera {
                 state: k.state(now),
                 source: k.source,
                 signing: signer.as_deref() == Some(k.kid.as_str()),
+                created_at: k.created_at,
                 activate_at: k.activate_at,
                 retired_at: k.retired_at,
                 verifies: k.still_verifies(now, ring.lifetime()),

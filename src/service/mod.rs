@@ -125,12 +125,12 @@ impl Tessera {
         &self.inner.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
     /// Which proxies' forwarding headers are believed when resolving client addresses.
-    pub fn trusted_proxies(&self) -> &TrustedProxies {
+    pub(crate) fn trusted_proxies(&self) -> &TrustedProxies {
         &self.inner.proxies
     }
 
@@ -151,7 +151,7 @@ impl Tessera {
         self.inner.hasher.get().map_or(0, PasswordHasher::in_flight)
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
     }
 
@@ -201,7 +201,7 @@ impl Tessera {
 }
 
 /// A database URL with any password replaced, fit for messages and logs.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use postgres::{PostgresStore, REVOCATION_CHANNEL};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub use crate::domain::{LogoutScope, RevocationReason, RotationPolicy, RotationState};

@@ -143,10 +143,6 @@ impl AccessTokens {
         }
     }
 
-    pub fn ttl_secs(&self) -> i64 {
-        self.ttl_secs
-    }
-
     /// The ring in use now (cheap: one `Arc` clone).
     pub fn ring(&self) -> Arc<KeyRing> {
         match self.ring.read() {

@@ -8,8 +8,8 @@ pub mod keyring;
 mod refresh;
 mod verified_cache;
 
-pub use access::{AccessClaims, AccessTokens, IssuedAccessToken, TokenError, VerifiedAccess};
-pub use refresh::{RefreshToken, RefreshTokenError, RefreshTokens};
+pub use access::{AccessClaims, AccessTokens, TokenError, VerifiedAccess};
+pub use refresh::{RefreshToken, RefreshTokens};
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {

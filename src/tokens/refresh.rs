@@ -64,6 +64,7 @@ impl RefreshToken {
     }
 
     /// The token that replaces this one after a rotation.
+    #[cfg(test)]
     pub fn successor(&self) -> Self {
         Self {
             counter: self.counter + 1,

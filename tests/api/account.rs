@@ -185,11 +185,10 @@ async fn refresh_after_the_account_was_disabled_is_refused() {
     let login = app.signed_up("frank", PASSWORD).await;
     // Disable without ending sessions (as a direct database change would), then refresh.
     let user_id = login["user"]["id"].as_i64().unwrap_or_default();
-    app.tessera
-        .store()
-        .set_user_disabled(user_id, Some(1))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    app.sql(&format!(
+        "UPDATE users SET disabled_at = 1 WHERE id = {user_id} RETURNING username"
+    ))
+    .await;
     let (status, body) =
         status_and_json(app.refresh(str_field(&login, "refresh_token")).await).await;
     assert_eq!(

@@ -187,6 +187,33 @@ impl TestApp {
         )
     }
 
+    /// Runs `sql` on the app's database directly, as another process would (an operator,
+    /// another instance, the Flask app during a cut-over), and returns the first column of
+    /// each row it gives back, as text.
+    pub async fn sql(&self, sql: &str) -> Vec<String> {
+        use sqlx::{AssertSqlSafe, Connection};
+        let url = self.tessera.config().effective_database_url();
+        let rows: Result<Vec<(String,)>, sqlx::Error> = if url.starts_with("sqlite:") {
+            let mut db = sqlx::SqliteConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query_as(AssertSqlSafe(sql.to_owned()))
+                .fetch_all(&mut db)
+                .await
+        } else {
+            let mut db = sqlx::PgConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query_as(AssertSqlSafe(sql.to_owned()))
+                .fetch_all(&mut db)
+                .await
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .map(|(text,)| text)
+            .collect()
+    }
+
     /// Signs `claims` with the app's secret, as any HS256 library would.
     pub fn sign(&self, claims: &Value) -> String {
         sign_hs256(&self.secret, claims)
@@ -201,7 +228,10 @@ pub fn sign_hs256(secret: &str, claims: &Value) -> String {
 }
 
 pub fn now() -> i64 {
-    tessera::tokens::now_unix()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The payload of a JWT, decoded without checking anything.

@@ -75,21 +75,24 @@ async fn import_into(app: &TestApp, db: &Path, report: &Path) -> import::ImportS
         report_path: report.to_path_buf(),
         progress: false,
     };
-    import::run(app.tessera.store().as_ref(), &mut source, &options)
-        .await
-        .unwrap_or_else(|e| panic!("import: {e:#}"))
+    import::run(
+        &import::ImportTarget::from(&app.tessera),
+        &mut source,
+        &options,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("import: {e:#}"))
 }
 
 async fn stored_hash(app: &TestApp, name: &str) -> String {
     let canonical = tessera::domain::Username::from_stored(name.to_owned());
-    app.tessera
-        .store()
-        .find_user_by_canonical_name(canonical.canonical())
-        .await
-        .ok()
-        .flatten()
-        .map(|u| u.password_hash)
-        .unwrap_or_default()
+    let canonical = canonical.canonical().replace('\'', "''");
+    app.sql(&format!(
+        "SELECT password_hash FROM users WHERE username_canonical = '{canonical}'"
+    ))
+    .await
+    .pop()
+    .unwrap_or_default()
 }
 
 /// Waits for the background upgrade after a login.
@@ -231,17 +234,15 @@ async fn unknown_or_corrupt_stored_hashes_are_invalid_credentials() {
     ];
     for (i, hash) in corrupt.iter().enumerate() {
         let name = format!("broken{i}");
-        let record = app
-            .tessera
-            .store()
-            .create_user(tessera::store::NewUser {
-                username: &name,
-                username_canonical: &name,
-                password_hash: hash,
-                now: 0,
-            })
+        // Straight into the table, as a damaged or hand-edited source database would have it.
+        let inserted = app
+            .sql(&format!(
+                "INSERT INTO users (username, username_canonical, password_hash, created_at, \
+                 password_changed_at) VALUES ('{name}', '{name}', '{}', 0, 0) RETURNING username",
+                hash.replace('\'', "''")
+            ))
             .await;
-        assert!(record.is_ok());
+        assert_eq!(inserted, vec![name.clone()]);
         let (status, body) = status_and_json(app.login(&name, &weak.password).await).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{hash}: {body}");
         assert_eq!(body["error"], "invalid_credentials");

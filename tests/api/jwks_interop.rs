@@ -8,7 +8,7 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use tessera::tokens::keyring::KeyAlg;
+use tessera::KeyAlg;
 
 use crate::helpers::{spawn_app, status_and_json, str_field};
 

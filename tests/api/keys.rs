@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera::tokens::keyring::KeyAlg;
+use tessera::KeyAlg;
 
 use crate::helpers::{TestApp, spawn_app_with, spawn_instance_beside, status_and_json, str_field};
 use crate::tokens::{assert_refused, b64, flask_style_claims};

@@ -62,17 +62,12 @@ async fn a_revocation_written_to_the_database_by_another_process_is_seen_by_the_
 
     // As another instance or the CLI would: straight in the database, past this instance's memory.
     let revoked = app
-        .tessera
-        .store()
-        .revoke_user_sessions(
-            user_id,
-            None,
-            LogoutScope::Global,
-            now(),
-            RevocationReason::RevokedByAdmin,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("revoking in the database: {e}"));
+        .sql(&format!(
+            "UPDATE sessions SET revoked_at = {}, revoke_reason = 'revoked_by_admin' \
+             WHERE user_id = {user_id} AND revoked_at IS NULL RETURNING id",
+            now()
+        ))
+        .await;
     assert_eq!(revoked, vec![sid_of(&login)]);
 
     let mut last = None;

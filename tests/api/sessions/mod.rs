@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use reqwest::{Response, StatusCode, header};
 use serde_json::{Value, json};
-use tessera::domain::{LogoutScope, RevocationReason};
 
 use crate::helpers::{
     TestApp, jwt_claims, now, spawn_app, spawn_app_with, status_and_json, str_field,

@@ -5,19 +5,14 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera::config::{RateLimit, RateLimitsConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    TestApp, spawn_app, spawn_app_with, status_and_json, str_field, unwrap_response,
+    TestApp, assert_error, limit, only_limits, spawn_app, spawn_app_with, status_and_json,
+    str_field, unwrap_response,
 };
 
 const PASSWORD: &str = "correct-horse";
-const OFF: RateLimit = RateLimit {
-    per_minute: 0,
-    burst: 0,
-};
-
 async fn login_from(
     app: &TestApp,
     forwarded_for: Option<&str>,
@@ -40,19 +35,7 @@ async fn recorded_ip(app: &TestApp, login: &Value) -> Value {
 }
 
 async fn assert_rate_limited(response: reqwest::Response) {
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    assert!(
-        retry_after.is_some_and(|secs| secs >= 1),
-        "Retry-After in whole seconds"
-    );
-    let (_, body) = status_and_json(response).await;
-    assert_eq!(body["error"], "rate_limited");
-    assert!(body["message"].is_string());
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
 async fn a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing() {
@@ -76,18 +59,8 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_recorded() {
 }
 
 async fn logins_over_the_per_address_limit_get_429_with_retry_after() {
-    let app = spawn_app_with(|c| {
-        c.rate_limits = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 6,
-                burst: 3,
-            },
-            login_per_user_ip: OFF,
-            register_per_ip: OFF,
-            refresh_per_ip: OFF,
-        }
-    })
-    .await;
+    let app =
+        spawn_app_with(|c| c.rate_limits = only_limits(|l| l.login_per_ip = limit(6, 3))).await;
     for name in ["a1", "a2", "a3"] {
         assert_eq!(
             login_from(&app, None, name, "wrong-password")
@@ -100,16 +73,8 @@ async fn logins_over_the_per_address_limit_get_429_with_retry_after() {
 }
 
 async fn spoofing_forwarded_for_does_not_buy_a_fresh_limit() {
-    let app = spawn_app_with(|c| {
-        c.rate_limits = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 6,
-                burst: 2,
-            },
-            ..all_off()
-        }
-    })
-    .await;
+    let app =
+        spawn_app_with(|c| c.rate_limits = only_limits(|l| l.login_per_ip = limit(6, 2))).await;
     for xff in ["192.0.2.1", "192.0.2.2"] {
         assert_eq!(
             login_from(&app, Some(xff), "x", "wrong-password")
@@ -124,13 +89,7 @@ async fn spoofing_forwarded_for_does_not_buy_a_fresh_limit() {
 async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
     let app = spawn_app_with(|c| {
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap_or_else(|e| panic!("{e}"))];
-        c.rate_limits = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 6,
-                burst: 2,
-            },
-            ..all_off()
-        };
+        c.rate_limits = only_limits(|l| l.login_per_ip = limit(6, 2));
     })
     .await;
     for _ in 0..2 {
@@ -170,13 +129,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
 async fn guessing_one_name_from_one_address_is_limited_without_locking_others_out() {
     let app = spawn_app_with(|c| {
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap_or_else(|e| panic!("{e}"))];
-        c.rate_limits = RateLimitsConfig {
-            login_per_user_ip: RateLimit {
-                per_minute: 1,
-                burst: 2,
-            },
-            ..all_off()
-        };
+        c.rate_limits = only_limits(|l| l.login_per_user_ip = limit(1, 2));
     })
     .await;
     app.register("victim", PASSWORD).await;
@@ -205,17 +158,10 @@ async fn guessing_one_name_from_one_address_is_limited_without_locking_others_ou
 
 async fn registrations_and_refreshes_are_limited_per_address() {
     let app = spawn_app_with(|c| {
-        c.rate_limits = RateLimitsConfig {
-            register_per_ip: RateLimit {
-                per_minute: 6,
-                burst: 2,
-            },
-            refresh_per_ip: RateLimit {
-                per_minute: 6,
-                burst: 2,
-            },
-            ..all_off()
-        }
+        c.rate_limits = only_limits(|l| {
+            l.register_per_ip = limit(6, 2);
+            l.refresh_per_ip = limit(6, 2)
+        })
     })
     .await;
     assert_eq!(
@@ -232,15 +178,6 @@ async fn registrations_and_refreshes_are_limited_per_address() {
     let (status, _) = status_and_json(app.refresh(str_field(&first, "refresh_token")).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_rate_limited(app.refresh(str_field(&first, "refresh_token")).await).await;
-}
-
-fn all_off() -> RateLimitsConfig {
-    RateLimitsConfig {
-        login_per_ip: OFF,
-        login_per_user_ip: OFF,
-        register_per_ip: OFF,
-        refresh_per_ip: OFF,
-    }
 }
 
 async fn timed_login(app: &TestApp, username: &str, password: &str) -> (StatusCode, Duration) {

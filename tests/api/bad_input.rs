@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, status_and_json, unwrap_response};
+use crate::helpers::{
+    TestApp, assert_error_shape, spawn_app, spawn_app_with, status_and_json, unwrap_response,
+};
 
 async fn send_raw(
     app: &TestApp,
@@ -17,11 +19,6 @@ async fn send_raw(
         request = request.header("content-type", content_type);
     }
     status_and_json(unwrap_response(request.send().await)).await
-}
-
-fn assert_error_shape(body: &Value, code: &str) {
-    assert!(body["message"].is_string(), "no message in {body}");
-    assert_eq!(body["error"], code, "{body}");
 }
 
 /// After a refused registration the name is still free: nothing was half-written.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use tessera::config::{RateLimit, RateLimitsConfig};
 use tessera::{Application, Config, Tessera};
 
 use crate::backend::{Backend, TestDatabase, current_backend};
@@ -60,6 +61,25 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A rate limit of `per_minute` on average and `burst` at once.
+pub const fn limit(per_minute: u32, burst: u32) -> RateLimit {
+    RateLimit { per_minute, burst }
+}
+
+/// Rate limits with every limit off but those `set` turns on (tests send everything
+/// from 127.0.0.1, so a test enables only the limit it is about).
+pub fn only_limits(set: impl FnOnce(&mut RateLimitsConfig)) -> RateLimitsConfig {
+    let off = limit(0, 0);
+    let mut limits = RateLimitsConfig {
+        login_per_ip: off,
+        login_per_user_ip: off,
+        register_per_ip: off,
+        refresh_per_ip: off,
+    };
+    set(&mut limits);
+    limits
+}
+
 /// A second instance on `app`'s database, with the same keys: another process of the
 /// same deployment.
 pub async fn spawn_instance_beside(app: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
@@ -89,6 +109,68 @@ pub async fn spawn_instance_beside(app: &TestApp, adjust: impl FnOnce(&mut Confi
         _data_dir: data_dir,
         _database: None,
     }
+}
+
+/// The codes of a presented bearer token that failed: RFC 6750 says their 401 carries
+/// `error="invalid_token"` in `WWW-Authenticate`.
+const TOKEN_FAILURES: &[&str] = &[
+    "invalid_token",
+    "invalid_signature",
+    "token_expired",
+    "token_not_yet_valid",
+    "wrong_token_type",
+    "invalid_issuer",
+    "token_revoked",
+    "unsupported_algorithm",
+    "algorithm_mismatch",
+    "unknown_key_id",
+    "key_retired",
+    "missing_key_id",
+];
+
+/// The one check of an error answer: its status, the `{"message", "error"}` shape with
+/// `code`, `WWW-Authenticate` on every 401 (with `error="invalid_token"` exactly when a
+/// presented token failed), and `Retry-After` in whole seconds on 429 and 503. Returns
+/// the body.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    let header = |name: reqwest::header::HeaderName| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let challenge = header(reqwest::header::WWW_AUTHENTICATE);
+    let retry_after = header(reqwest::header::RETRY_AFTER);
+    let (actual, body) = status_and_json(response).await;
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    assert_error_shape(&body, code);
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge =
+            challenge.unwrap_or_else(|| panic!("401 without a readable WWW-Authenticate: {body}"));
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        assert_eq!(
+            challenge.contains(r#"error="invalid_token""#),
+            TOKEN_FAILURES.contains(&code),
+            "{code}: {challenge}"
+        );
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            retry_after
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|secs| secs >= 1),
+            "{status} without Retry-After in whole seconds: {retry_after:?}"
+        );
+    }
+    body
+}
+
+/// The error body shape: `{"message": "...", "error": code}`.
+pub fn assert_error_shape(body: &Value, code: &str) {
+    assert!(body["message"].is_string(), "no message in {body}");
+    assert_eq!(body["error"], code, "unexpected error code in {body}");
 }
 
 /// A response's status and JSON body (`Value::Null` when the body is not JSON).

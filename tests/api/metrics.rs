@@ -193,8 +193,8 @@ async fn domain_events_are_counted_where_they_happen() {
 
 async fn rate_limit_refusals_are_counted_by_limit() {
     let app = spawn_app_with(|c| {
-        c.rate_limits.login_per_ip.per_minute = 1;
-        c.rate_limits.login_per_ip.burst = 1;
+        c.rate_limits =
+            crate::helpers::only_limits(|l| l.login_per_ip = crate::helpers::limit(1, 1));
     })
     .await;
     app.login("frank", "whatever-pw").await;

@@ -6,7 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, now, sign_hs256, spawn_app, status_and_json, str_field};
+use crate::helpers::{
+    TestApp, assert_error, now, sign_hs256, spawn_app, status_and_json, str_field,
+};
 
 pub fn flask_style_claims(sub: &str) -> Value {
     let now = now();
@@ -17,21 +19,7 @@ pub fn flask_style_claims(sub: &str) -> Value {
 }
 
 pub async fn assert_refused(app: &TestApp, token: &str, code: &str) {
-    let response = app.protected(token).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{code}");
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    assert!(
-        challenge.contains(r#"error="invalid_token""#),
-        "{challenge}"
-    );
-    let (_, body) = status_and_json(response).await;
-    assert_eq!(body["error"], code, "{body}");
-    assert!(body["message"].is_string());
+    assert_error(app.protected(token).await, StatusCode::UNAUTHORIZED, code).await;
 }
 
 pub fn b64(value: &Value) -> String {

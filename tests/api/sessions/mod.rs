@@ -9,39 +9,11 @@ use reqwest::{Response, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, jwt_claims, now, spawn_app, spawn_app_with, status_and_json, str_field,
+    TestApp, assert_error, jwt_claims, now, spawn_app, spawn_app_with, status_and_json, str_field,
     unwrap_response,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// Asserts an error answer: its status, the `{"message", "error"}` shape with `code`, and
-/// a `WWW-Authenticate` header on every 401. Returns the body.
-async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
-    let challenge = response.headers().get(header::WWW_AUTHENTICATE).cloned();
-    let (actual, body) = status_and_json(response).await;
-    assert_eq!(actual, status, "unexpected status; body: {body}");
-    assert!(body["message"].is_string(), "no message in {body}");
-    assert_eq!(body["error"], code, "unexpected error code in {body}");
-    if status == StatusCode::UNAUTHORIZED {
-        let challenge = challenge
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("401 without a readable WWW-Authenticate: {body}"));
-        assert!(challenge.starts_with("Bearer"), "{challenge}");
-        // RFC 6750: a presented bearer token that failed says so; a missing one does not.
-        if matches!(code, "token_revoked" | "invalid_token") {
-            assert!(
-                challenge.contains(r#"error="invalid_token""#),
-                "{challenge}"
-            );
-        }
-        if code == "missing_token" {
-            assert!(!challenge.contains("error="), "{challenge}");
-        }
-    }
-    body
-}
 
 async fn assert_ok(response: Response) -> Value {
     let (status, body) = status_and_json(response).await;

@@ -44,6 +44,7 @@ pub struct Config {
     /// A PEM private key (PKCS#8; PKCS#1 also for RS256) to sign with instead of the
     /// database's keys, with `signing_key_alg` (`eddsa`, `es256`, `rs256`).
     pub signing_key_file: Option<PathBuf>,
+    /// Algorithm of `signing_key_file`: `eddsa`, `es256` or `rs256`.
     pub signing_key_alg: Option<String>,
     /// How long `tessera keys rotate` publishes the next key before it signs: longer than
     /// verifiers cache the JWKS (`jwks_max_age_secs`).
@@ -75,6 +76,7 @@ pub struct Config {
     pub hash_queue: usize,
     /// Password policy for new passwords (login never applies it).
     pub password_min_bytes: usize,
+    /// Longest new password accepted, in bytes.
     pub password_max_bytes: usize,
     /// Verify werkzeug's weak legacy hashes (single salted HMAC, unsalted digest,
     /// `plain$$`) so those imported users can log in once and be upgraded. Off: such a
@@ -116,10 +118,13 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// Requests per minute on average; 0 turns the limit off.
     pub per_minute: u32,
+    /// Requests allowed at once before the average applies.
     pub burst: u32,
 }
 
+/// The rate limits, one per protected action and source.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitsConfig {
@@ -156,6 +161,7 @@ impl Default for RateLimitsConfig {
     }
 }
 
+/// The growing delay for logins to one name after repeated failures.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginBackoffConfig {
@@ -180,19 +186,27 @@ impl Default for LoginBackoffConfig {
     }
 }
 
+/// Argon2id parameters for new password hashes.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Argon2Config {
+    /// Memory per hash, in KiB (19456, OWASP's minimum, by default).
     pub memory_kib: u32,
+    /// Passes over the memory.
     pub iterations: u32,
+    /// Lanes.
     pub parallelism: u32,
 }
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
     Auto,
+    /// Human-readable, one event per line.
     Pretty,
+    /// One JSON object per line.
     Json,
 }
 

@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A secret value: never shown by `Debug` or `Display`, never serialized.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret.
     pub fn new(value: String) -> Self {
         Self(value)
     }

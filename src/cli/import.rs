@@ -53,7 +53,7 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 5000)]
     batch_size: usize,
     /// Where to write the users not imported and why [default:
-    /// tessera-import-report-<time>.csv in the current directory].
+    /// tessera-import-report-TIME.csv in the current directory].
     #[arg(long)]
     report: Option<PathBuf>,
     #[command(flatten)]

@@ -10,18 +10,26 @@ use super::{AuthError, Tessera};
 
 /// Username and password as the client sent them (already known to be non-empty strings).
 pub struct Credentials {
+    /// The name as typed.
     pub username: String,
+    /// The password as typed.
     pub password: String,
 }
 
+/// A user as the API shows it: `{"id", "username"}`.
 #[derive(Debug, Clone)]
 pub struct RegisteredUser {
+    /// The user id.
     pub id: i64,
+    /// The name as registered.
     pub username: String,
 }
 
+/// A successful login: who, and the new session's tokens.
 pub struct LoginOutcome {
+    /// Who logged in.
     pub user: RegisteredUser,
+    /// The tokens of the session the login opened.
     pub session: IssuedSession,
 }
 
@@ -35,6 +43,7 @@ impl From<&UserRecord> for RegisteredUser {
 }
 
 impl Tessera {
+    /// Creates an account (`POST /register`): limits, name and password rules, one Argon2id hash.
     pub async fn register(
         &self,
         credentials: Credentials,

@@ -17,14 +17,21 @@ use crate::tokens::{keygen, now_unix};
 /// What `tessera keys list` shows of a key: never private material.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyView {
+    /// The key id (`kid`).
     pub kid: String,
+    /// Its JWS algorithm name (`HS256`, `EdDSA`, `ES256`, `RS256`).
     pub alg: &'static str,
+    /// Next, current or retired.
     pub state: KeyState,
+    /// Where it comes from: secret, previous secret, PEM file or database.
     pub source: KeySource,
+    /// Whether it signs new tokens now.
     pub signing: bool,
     /// When the key was made (0 for configured keys).
     pub created_at: i64,
+    /// When it starts (or started) signing.
     pub activate_at: i64,
+    /// When it stopped signing, if it did.
     pub retired_at: Option<i64>,
     /// Whether the key's tokens are still accepted (a retired key stops once they expired).
     pub verifies: bool,

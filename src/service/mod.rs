@@ -34,38 +34,55 @@ use crate::tokens::{AccessTokens, RefreshTokens, TokenError, VerifiedAccess, now
 /// Everything an operation can fail with. The HTTP layer gives each a status and a code.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// Username or password missing or empty.
     #[error("Missing username or password")]
     MissingFields,
+    /// The username breaks the rules.
     #[error("{0}")]
     InvalidUsername(#[from] UsernameError),
+    /// The new password breaks the policy.
     #[error("{0}")]
     InvalidPassword(#[from] PasswordError),
+    /// The name is taken, in any case or width.
     #[error("Username already exists")]
     UsernameTaken,
+    /// Unknown user or wrong password (the two are indistinguishable).
     #[error("Invalid credentials")]
     InvalidCredentials,
+    /// The account is disabled.
     #[error("Account is disabled")]
     AccountDisabled,
+    /// The password-hashing queue is full (503 with `Retry-After`).
     #[error("Server is busy hashing passwords; retry shortly")]
     Overloaded,
+    /// A rate limit refused the request; retry after the given time.
     #[error("Too many requests; retry later")]
     RateLimited(std::time::Duration),
+    /// A refresh token this server did not issue, or of no session.
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
+    /// A rotated refresh token came back: the session has been ended.
     #[error("Refresh token was already used; the session has been ended")]
     RefreshTokenReused,
+    /// The token's session was revoked, expired or idle too long.
     #[error("Session has ended")]
     SessionEnded,
+    /// No such session of this user.
     #[error("Session not found")]
     SessionNotFound,
+    /// No such user (administration).
     #[error("User not found")]
     UserNotFound,
+    /// The current password given to confirm a change is wrong.
     #[error("Current password is incorrect")]
     WrongPassword,
+    /// The access token was refused (which check failed is given).
     #[error("{0}")]
     Token(#[from] TokenError),
+    /// The database cannot be reached or cannot write (503 with `Retry-After`).
     #[error("Database unavailable")]
     Unavailable(String),
+    /// Anything else: logged, answered as a generic 500.
     #[error("Internal error")]
     Internal(String),
 }
@@ -121,6 +138,7 @@ struct Inner {
 }
 
 impl Tessera {
+    /// The configuration in effect.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }

@@ -128,33 +128,59 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::User(args) => {
-            args.storage.apply(&mut config);
-            runtime.block_on(async {
-                let tessera = Tessera::open_for_admin(config).await?;
-                admin::run_user(&tessera, args.command, format).await
-            })
-        }
-        Command::Sessions(args) => {
-            args.storage.apply(&mut config);
-            runtime.block_on(async {
-                let tessera = Tessera::open_for_admin(config).await?;
-                admin::run_sessions(&tessera, args.command, format).await
-            })
-        }
-        Command::Keys(args) => {
-            args.storage.apply(&mut config);
-            runtime.block_on(async {
-                let tessera = Tessera::open_for_admin(config).await?;
-                key_commands::run_keys(&tessera, args.command, format).await
-            })
-        }
+        Command::User(args) => run_admin(
+            &runtime,
+            config,
+            args.storage,
+            Admin::User(args.command),
+            format,
+        ),
+        Command::Sessions(args) => run_admin(
+            &runtime,
+            config,
+            args.storage,
+            Admin::Sessions(args.command),
+            format,
+        ),
+        Command::Keys(args) => run_admin(
+            &runtime,
+            config,
+            args.storage,
+            Admin::Keys(args.command),
+            format,
+        ),
         Command::CheckConfig(args) => {
             args.apply(&mut config);
             runtime.block_on(check_config::check_config(&config, format))
         }
         Command::Secret => Ok(()),
     }
+}
+
+/// The administration commands: each opens the deployment for administration (which
+/// creates nothing) and works on it like a running server would.
+enum Admin {
+    User(admin::UserCommand),
+    Sessions(admin::SessionsCommand),
+    Keys(key_commands::KeysCommand),
+}
+
+fn run_admin(
+    runtime: &tokio::runtime::Runtime,
+    mut config: Config,
+    storage: StorageArgs,
+    command: Admin,
+    format: Format,
+) -> anyhow::Result<()> {
+    storage.apply(&mut config);
+    runtime.block_on(async {
+        let tessera = Tessera::open_for_admin(config).await?;
+        match command {
+            Admin::User(command) => admin::run_user(&tessera, command, format).await,
+            Admin::Sessions(command) => admin::run_sessions(&tessera, command, format).await,
+            Admin::Keys(command) => key_commands::run_keys(&tessera, command, format).await,
+        }
+    })
 }
 
 /// Where the data lives: the same flags for `serve` and every administration command.

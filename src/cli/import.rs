@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use crate::Config;
 use clap::Subcommand;
 
-use super::StorageArgs;
-
 #[derive(Subcommand)]
 pub enum ImportSource {
     /// The Flask seed's SQLite database (`instance/users.db`, table `user`).
@@ -56,11 +54,9 @@ pub struct ImportArgs {
     /// tessera-import-report-TIME.csv in the current directory].
     #[arg(long)]
     report: Option<PathBuf>,
-    #[command(flatten)]
-    storage: StorageArgs,
 }
 
-pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()> {
+pub async fn run(source: ImportSource, config: Config) -> anyhow::Result<()> {
     use crate::import::{self, CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
     use std::io::IsTerminal;
 
@@ -102,7 +98,6 @@ pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()>
             common,
         ),
     };
-    common.storage.apply(&mut config);
     let target = import::ImportTarget::open(&config).await?;
     let report_path = common.report.unwrap_or_else(|| {
         PathBuf::from(format!(

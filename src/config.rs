@@ -26,7 +26,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// How long a request waits for a database connection before `503 unavailable`.
     pub db_connect_timeout_secs: u64,
-    /// HS256 signing secret (`JWT_SECRET_KEY`); generated and kept in the data directory when unset.
+    /// HS256 signing secret (`JWT_SECRET_KEY`); created once in the database (shared by
+    /// every instance) when unset.
     #[serde(skip_serializing)]
     pub jwt_secret_key: Option<Secret>,
     /// Earlier HS256 secrets, still accepted (verify only) so a shared secret can be changed
@@ -37,8 +38,9 @@ pub struct Config {
     /// against the HS256 secrets. Unset: on while the HS256 secret signs, off once an
     /// asymmetric key (`tessera keys generate`) signs.
     pub accept_tokens_without_kid: Option<bool>,
-    /// Key-encryption key sealing private signing keys in the database (`TESSERA_KEK`,
-    /// `TESSERA_KEK_FILE`); generated in the data directory when unset.
+    /// Key-encryption key sealing private signing keys and shared secrets in the database
+    /// (`TESSERA_KEK`, `TESSERA_KEK_FILE`). Unset: created in the database beside what it
+    /// seals, which is no encryption at rest (see the README).
     #[serde(skip_serializing)]
     pub kek: Option<Secret>,
     /// A PEM private key (PKCS#8; PKCS#1 also for RS256) to sign with instead of the
@@ -53,9 +55,14 @@ pub struct Config {
     pub jwks_max_age_secs: u64,
     /// How often the key ring is reloaded from the database (rotations by other processes).
     pub key_reload_ms: u64,
-    /// Key that authenticates refresh tokens; generated and kept in the data directory when unset.
+    /// Key that authenticates refresh tokens; created once in the database (shared by
+    /// every instance, rotated with `tessera keys rotate-refresh`) when unset.
     #[serde(skip_serializing)]
     pub refresh_token_key: Option<Secret>,
+    /// Earlier refresh-token keys still accepted, when `refresh_token_key` is configured
+    /// and has been changed: their sessions keep refreshing (onto the new key).
+    #[serde(skip_serializing)]
+    pub previous_refresh_token_keys: Vec<Secret>,
     /// `iss` claim of issued tokens.
     pub issuer: String,
     /// Access-token lifetime in seconds (Flask-JWT-Extended's default: 15 minutes).
@@ -231,6 +238,7 @@ impl Default for Config {
             db_connect_timeout_secs: 3,
             jwt_secret_key: None,
             refresh_token_key: None,
+            previous_refresh_token_keys: Vec::new(),
             previous_jwt_secret_keys: Vec::new(),
             accept_tokens_without_kid: None,
             kek: None,
@@ -454,6 +462,7 @@ fn known_env_key(key: &str) -> bool {
     let secret_keys = [
         "jwt_secret_key",
         "refresh_token_key",
+        "previous_refresh_token_keys",
         "previous_jwt_secret_keys",
         "kek",
     ];

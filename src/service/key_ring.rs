@@ -137,9 +137,23 @@ pub(super) async fn load_ring(
 }
 
 impl Tessera {
-    /// Re-reads the database's keys and swaps the ring in.
+    /// Re-reads the database's keys and swaps the ring in; takes in a rotation of the
+    /// refresh-token key made by any process.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
         let inner = &self.inner;
+        if inner.config.refresh_token_key.is_none() {
+            let mut keys = super::shared_secrets::refresh_keys(
+                &inner.config,
+                inner.store.as_ref(),
+                false,
+                self.sealer(),
+            )
+            .await?
+            .into_iter();
+            if let Some(current) = keys.next() {
+                inner.refresh.replace(current, keys.collect());
+            }
+        }
         let ring = load_ring(
             &inner.config,
             inner.store.as_ref(),
@@ -190,6 +204,30 @@ impl Tessera {
             .into_iter()
             .find(|k| k.kid == record.kid)
             .ok_or_else(|| anyhow::anyhow!("the new key did not load"))
+    }
+
+    /// Starts a new generation of the refresh-token key (kept in the database): new
+    /// refresh tokens use it at once, every instance within one key reload; tokens of the
+    /// earlier generation keep working until their sessions end. Returns its number.
+    pub async fn rotate_refresh_key(&self) -> anyhow::Result<i64> {
+        let inner = &self.inner;
+        let generation = super::shared_secrets::rotate_refresh_key(
+            &inner.config,
+            inner.store.as_ref(),
+            self.sealer(),
+        )
+        .await?;
+        self.reload_keys().await?;
+        Ok(generation)
+    }
+
+    /// The KEK that seals what is stored in the database, when the operator supplies it
+    /// (one kept in the database beside what it seals would protect nothing).
+    fn sealer(&self) -> Option<&Kek> {
+        self.inner
+            .kek
+            .as_ref()
+            .filter(|_| self.inner.config.kek.is_some())
     }
 
     /// A new key of the signing key's algorithm (or `alg`), after the pre-publication delay.

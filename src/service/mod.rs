@@ -8,6 +8,7 @@ mod background;
 mod key_ring;
 mod open;
 mod sessions;
+mod shared_secrets;
 
 use std::sync::Arc;
 

@@ -177,6 +177,18 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// One generation of a secret the instances of a deployment share (see the migration
+/// `0006_shared_secrets.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SharedSecretRecord {
+    pub name: String,
+    pub generation: i64,
+    /// `None` when each instance's configuration supplies the secret.
+    pub value: Option<String>,
+    pub fingerprint: String,
+    pub created_at: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Applies the embedded migrations.
@@ -298,6 +310,12 @@ pub trait Store: Send + Sync {
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64>;
     /// Forgets a name's failed logins after a successful one.
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
+
+    /// Every generation of the shared secret `name`, newest first.
+    async fn shared_secrets(&self, name: &str) -> StoreResult<Vec<SharedSecretRecord>>;
+    /// Adds a generation of a shared secret unless that generation exists already
+    /// (whoever comes first wins a race); whether this call added it.
+    async fn add_shared_secret(&self, secret: &SharedSecretRecord) -> StoreResult<bool>;
 
     /// Every stored signing key, oldest first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;

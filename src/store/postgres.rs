@@ -15,8 +15,8 @@ use super::sql::{
 };
 use super::{
     ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, OnRevoked, RevocationReason,
-    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserRecord,
+    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SharedSecretRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::tokens::now_unix;
 

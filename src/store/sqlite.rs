@@ -14,8 +14,8 @@ use super::sql::{
 };
 use super::{
     ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevocationReason,
-    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserRecord,
+    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SharedSecretRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
 };
 
 pub struct SqliteStore {

@@ -19,5 +19,6 @@ mod metrics;
 mod openapi;
 mod process;
 mod sessions;
+mod shared_secrets;
 mod startup;
 mod tokens;

@@ -106,6 +106,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-source request limits (GCRA).
     pub rate_limits: RateLimitsConfig,
+    /// Where rate limits are counted: `redis://…`, `database` (PostgreSQL) or `memory`
+    /// (per process). Unset: the database when it is PostgreSQL, else per process.
+    pub rate_limit_url: Option<String>,
     /// Growing delay for logins to a name after repeated failures, from any source.
     pub login_backoff: LoginBackoffConfig,
     /// Longest time a client may take to send a request's headers; also how long an idle
@@ -267,6 +270,7 @@ impl Default for Config {
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
             rate_limits: RateLimitsConfig::default(),
+            rate_limit_url: None,
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,

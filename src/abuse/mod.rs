@@ -14,9 +14,11 @@
 
 pub mod client_ip;
 pub mod limits;
+pub mod shared;
 
 pub use client_ip::{TrustedProxies, rate_key};
 pub use limits::{RateLimited, RateLimiters};
+pub use shared::{Limits, SharedCounter};
 
 use crate::config::LoginBackoffConfig;
 

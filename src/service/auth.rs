@@ -50,7 +50,7 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<RegisteredUser, AuthError> {
         if let Some(ip) = client.ip {
-            self.limiters().check_register(rate_key(ip))?;
+            self.limits().check_register(rate_key(ip)).await?;
         }
         let username = Username::parse(&credentials.username)?;
         let password = NewPassword::parse(credentials.password, self.policy())?;
@@ -111,7 +111,7 @@ impl Tessera {
             None => credentials.username.chars().take(64).collect(),
         };
         if let Some(ip) = client.ip {
-            self.limiters().check_login(rate_key(ip), &key)?;
+            self.limits().check_login(rate_key(ip), &key).await?;
         }
         // When the hashing pool is full, refuse before touching the database.
         let mut slot = self.hasher()?.reserve()?;

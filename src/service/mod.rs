@@ -21,7 +21,7 @@ pub use background::BackgroundTasks;
 pub use key_ring::KeyView;
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
-use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
+use crate::abuse::{Limits, RateLimited, TrustedProxies};
 use crate::config::Config;
 use crate::domain::{
     PasswordError, PasswordPolicy, RevocationReason, RotationPolicy, UsernameError,
@@ -121,7 +121,7 @@ pub struct Tessera {
 
 struct Inner {
     config: Config,
-    limiters: RateLimiters,
+    limits: Limits,
     proxies: TrustedProxies,
     store: Arc<dyn Store>,
     /// Started at open for serving; on first use for administration (most commands hash
@@ -153,8 +153,8 @@ impl Tessera {
         &self.inner.proxies
     }
 
-    fn limiters(&self) -> &RateLimiters {
-        &self.inner.limiters
+    fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The password hasher, started on first use where it was not started at open.

@@ -9,7 +9,7 @@ use anyhow::Context;
 use once_cell::sync::OnceCell;
 
 use super::{Inner, Tessera, key_ring, redact_url, shared_secrets};
-use crate::abuse::{RateLimiters, TrustedProxies};
+use crate::abuse::{Limits, RateLimiters, SharedCounter, TrustedProxies};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
@@ -62,6 +62,13 @@ impl Tessera {
             shared_secrets::load(&config, store.as_ref(), purpose == Purpose::Serve).await?;
         let jwt_secret = secrets.jwt_secret;
         let kek = secrets.kek;
+        // Names the deployment where instances meet outside the database (Redis keys):
+        // derived from the HS256 secret they all share (it changes only in a coordinated
+        // restart), revealing nothing of it.
+        let deployment_id = jwt_secret
+            .as_ref()
+            .map(|key| key.fingerprint("deployment")[..12].to_owned())
+            .unwrap_or_default();
         let mut refresh_keys = secrets.refresh_keys.into_iter();
         // Administration never issues or reads refresh tokens: a key that is never written
         // and never used stands in when the deployment has none yet.
@@ -106,7 +113,15 @@ impl Tessera {
         let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
         Ok(Self {
             inner: Arc::new(Inner {
-                limiters: RateLimiters::new(&config.rate_limits, &metrics),
+                limits: Limits::new(
+                    config.rate_limits,
+                    RateLimiters::new(&config.rate_limits, &metrics),
+                    SharedCounter::from_settings(
+                        config.rate_limit_url.as_deref(),
+                        &store,
+                        &deployment_id,
+                    )?,
+                ),
                 metrics,
                 proxies: TrustedProxies::new(config.trusted_proxies.clone()),
                 hasher,

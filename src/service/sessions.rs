@@ -127,7 +127,9 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<RefreshOutcome, AuthError> {
         if let Some(ip) = client.ip {
-            self.limiters().check_refresh(crate::abuse::rate_key(ip))?;
+            self.limits()
+                .check_refresh(crate::abuse::rate_key(ip))
+                .await?;
         }
         // The MAC proves the server made this token; the store checks that the nonce is this
         // session's and that the counter is current (or was, moments ago).

@@ -323,6 +323,27 @@ pub trait Store: Send + Sync {
     /// new key's activation time, so exactly one key is current at any moment.
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 
+    /// Whether rate limits can be counted here for every instance (PostgreSQL).
+    fn shares_rate_limits(&self) -> bool {
+        false
+    }
+    /// Takes one request from the GCRA bucket `key` in one atomic statement, on the
+    /// database's clock: `None` when it passes, else the wait in ms.
+    async fn take_rate_limit_token(
+        &self,
+        _key: &str,
+        _interval_ms: i64,
+        _tolerance_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        Err(StoreError::Other(
+            "this backend does not count rate limits".into(),
+        ))
+    }
+    /// Deletes rate-limit buckets that have fully recovered; how many.
+    async fn purge_rate_limits(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     /// Hands revocations made by any process to `on_revoked` as they happen, where the
     /// backend can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends
     /// without announcements rely on the periodic poll alone.

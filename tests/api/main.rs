@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 mod process;
 mod sessions;
+mod shared_limits;
 mod shared_secrets;
 mod startup;
 mod tokens;

@@ -16,15 +16,15 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// `size` instances on one database, each with its own empty data directory and
 /// nothing else but `env`, started at the same moment.
-struct Deployment {
-    instances: Vec<ServerProcess>,
+pub struct Deployment {
+    pub instances: Vec<ServerProcess>,
     client: reqwest::Client,
     database_url: String,
     dirs: Vec<tempfile::TempDir>,
 }
 
 impl Deployment {
-    fn start(database_url: &str, size: usize, env: &[(&str, &str)]) -> Deployment {
+    pub fn start(database_url: &str, size: usize, env: &[(&str, &str)]) -> Deployment {
         let dirs: Vec<_> = (0..size)
             .map(|_| tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")))
             .collect();
@@ -55,7 +55,7 @@ impl Deployment {
         }
     }
 
-    async fn post(&self, instance: usize, path: &str, body: &Value) -> (StatusCode, Value) {
+    pub async fn post(&self, instance: usize, path: &str, body: &Value) -> (StatusCode, Value) {
         let url = self.instances[instance].url(path);
         status_and_json(unwrap_response(
             self.client.post(url).json(body).send().await,
@@ -68,7 +68,7 @@ impl Deployment {
         unwrap_response(self.client.get(url).bearer_auth(token).send().await).status()
     }
 
-    async fn sign_up(&self, instance: usize, name: &str) -> Value {
+    pub async fn sign_up(&self, instance: usize, name: &str) -> Value {
         let credentials = json!({"username": name, "password": PASSWORD});
         let (status, body) = self.post(instance, "/register", &credentials).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -1,0 +1,4 @@
+//! Issue 12 (security review): each attack found, as a black-box test that failed before
+//! its fix.
+
+mod usernames;

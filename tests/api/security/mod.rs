@@ -1,4 +1,5 @@
 //! Issue 12 (security review): each attack found, as a black-box test that failed before
 //! its fix.
 
+mod tokens;
 mod usernames;

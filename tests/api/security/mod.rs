@@ -1,5 +1,6 @@
 //! Issue 12 (security review): each attack found, as a black-box test that failed before
 //! its fix.
 
+mod headers;
 mod tokens;
 mod usernames;

@@ -92,9 +92,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tessera=debug`.
     pub log_level: String,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR list).
+    /// Peers whose forwarding header (`forwarded_header`) is believed (CIDR list).
     /// Empty (the default): the TCP peer is the client, whatever headers say.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxies write: `x-forwarded-for` (default) or
+    /// `forwarded` (RFC 7239). The other is never read.
+    pub forwarded_header: ForwardedHeader,
     /// Per-source request limits (GCRA).
     pub rate_limits: RateLimitsConfig,
     /// Growing delay for logins to a name after repeated failures, from any source.
@@ -185,6 +188,20 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
+/// Which forwarding header trusted proxies write. Exactly one is read: a proxy that
+/// writes one header passes the other through from the client untouched, so reading both
+/// (or falling back from one to the other) would let the client choose its address.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=…` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -241,6 +258,7 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             rate_limits: RateLimitsConfig::default(),
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
@@ -464,6 +482,7 @@ mod tests {
             jail.set_env("TESSERA_ARGON2__ITERATIONS", "3");
             jail.set_env("TESSERA_DATABASE_URL", "postgres://u@db/tessera");
             jail.set_env("TESSERA_TRUSTED_PROXIES", r#"["10.0.0.0/8", "fd00::/8"]"#);
+            jail.set_env("TESSERA_FORWARDED_HEADER", "forwarded");
             jail.set_env("TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0");
             let config =
                 Config::load(Some(Path::new("tessera.toml"))).map_err(|e| e.to_string())?;
@@ -484,6 +503,7 @@ mod tests {
             );
             assert_eq!(config.session_ttl_secs, Config::default().session_ttl_secs);
             assert_eq!(config.trusted_proxies.len(), 2);
+            assert_eq!(config.forwarded_header, ForwardedHeader::Forwarded);
             assert_eq!(config.rate_limits.login_per_ip.per_minute, 0);
             assert_eq!(
                 config.rate_limits.login_per_ip.burst,

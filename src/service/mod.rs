@@ -176,7 +176,10 @@ impl Tessera {
             inner: Arc::new(Inner {
                 limiters: RateLimiters::new(&config.rate_limits, &metrics),
                 metrics,
-                proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+                proxies: TrustedProxies::new(
+                    config.trusted_proxies.clone(),
+                    config.forwarded_header,
+                ),
                 hasher,
                 access,
                 configured_keys,

@@ -2,5 +2,6 @@
 //! its fix.
 
 mod headers;
+mod proxies;
 mod tokens;
 mod usernames;

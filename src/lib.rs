@@ -8,6 +8,7 @@ pub mod abuse;
 pub mod app;
 pub mod argon2_memory;
 pub mod config;
+pub mod data_dir;
 pub mod domain;
 pub mod http;
 pub mod import;

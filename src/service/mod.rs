@@ -116,9 +116,7 @@ impl Tessera {
     /// Prepares the data directory, keys and database (migrations applied), ready to serve.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.data_dir.display())
-        })?;
+        crate::data_dir::prepare(&config)?;
         let jwt_secret = crate::keys::load_or_generate(
             &config.data_dir,
             "jwt_secret",

@@ -62,7 +62,7 @@ impl<K: Hash + Eq + Clone> StateStore for BoundedKeyStore<K> {
 
 /// The state a key holds now (`None`: fresh), read without changing it.
 fn peek(state: &InMemoryState) -> Option<Nanos> {
-    match state.measure_and_replace(&NotKeyed::NonKey, |now| Err::<((), Nanos), _>(now)) {
+    match state.measure_and_replace(&NotKeyed::NonKey, Err::<((), Nanos), _>) {
         Err(now) => now,
         Ok(()) => None,
     }

@@ -3,6 +3,7 @@
 
 mod files;
 mod headers;
+mod legacy_costs;
 mod proxies;
 mod tokens;
 mod usernames;

@@ -107,6 +107,14 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Largest accepted request head (request line and headers); beyond it: 431.
     pub max_header_bytes: usize,
+    /// Open connections at most; 0 (default): the open-files limit (raised to the hard
+    /// limit at start) minus 128. Beyond: `503 overloaded`, closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client address (IPv6: one /64) at most; 0: no cap.
+    /// Trusted proxies are exempt. Beyond: `503 overloaded`, closed at once.
+    pub max_connections_per_ip: usize,
+    /// A new connection that sends nothing for this long is closed.
+    pub first_byte_timeout_ms: u64,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
 }
@@ -263,6 +271,9 @@ impl Default for Config {
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
+            max_connections: 0,
+            max_connections_per_ip: 128,
+            first_byte_timeout_ms: 5_000,
             metrics_enabled: true,
         }
     }

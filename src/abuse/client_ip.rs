@@ -32,6 +32,11 @@ impl TrustedProxies {
         self.networks.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.contains(ip)
+    }
+
     /// The client address for a request that arrived from `peer` with `headers`.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);

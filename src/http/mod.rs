@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod headers;

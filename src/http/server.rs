@@ -66,6 +66,9 @@ pub async fn serve(
         "connection limits"
     );
     let first_byte_timeout = limits.first_byte_timeout;
+    // Tells connections still waiting for their first byte that shutdown has begun, so
+    // they do not hold the drain up.
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -93,14 +96,19 @@ pub async fn serve(
                     request
                 });
                 let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let mut stop_signal = stop_signal.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
                     // A connection that sends nothing is closed soon: idle sockets cost a
                     // client nothing and hold a descriptor and a slot each.
                     let mut first = [0u8; 1];
-                    match tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)).await {
-                        Ok(Ok(n)) if n > 0 => {}
-                        _ => return,
+                    tokio::select! {
+                        peeked = tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)) => {
+                            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                                return;
+                            }
+                        }
+                        _ = stop_signal.changed() => return,
                     }
                     let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
                     if let Err(e) = connection.await {
@@ -112,6 +120,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    let _ = stopping.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.drain_timeout) => {

@@ -111,3 +111,25 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_first_byte_deadline
     // A client that speaks at once is served as before.
     assert_eq!(app.get("/healthz").await.status(), reqwest::StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_silent_connection_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let app = tessera::Application::build(tessera::Config::for_tests(dir.path()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let address = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let _silent = TcpStream::connect(address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let _ = stop.send(());
+    let finished = tokio::time::timeout(Duration::from_secs(3), server).await;
+    assert!(finished.is_ok(), "shutdown waited for a silent connection");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

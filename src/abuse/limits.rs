@@ -4,12 +4,11 @@
 //! 16-byte digest of the canonical name, not the name (NFKC can turn a 50-character name
 //! into kilobytes), and each limit holds at most `max_keys` keys (see `key_store`).
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use std::hash::Hash;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
@@ -20,7 +19,7 @@ use crate::config::{RateLimit, RateLimitsConfig};
 use crate::metrics::Metrics;
 use metrics::Counter;
 
-/// Keys one limit may hold (about 10 MB at most per limit). Reached only when tens of
+/// Keys one limit may hold (a few MB at most per limit). Reached only when tens of
 /// thousands of addresses are active within one recovery period (seconds to a minute).
 pub const MAX_KEYS_PER_LIMIT: usize = 65_536;
 

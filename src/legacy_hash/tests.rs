@@ -109,6 +109,10 @@ fn costs_above_the_limits_are_refused_before_running() {
         format!("scrypt:65536:8:4${salt}${hex128}"),
         format!("scrypt:131072:8:1${salt}${hex128}"),
         format!("pbkdf2:sha512:2000000${salt}${}", "0".repeat(128)),
+        format!("pbkdf2:sha512:1000000${salt}${}", "0".repeat(128)),
+        // Without a count werkzeug's dearest default (1,000,000) must be tried.
+        format!("pbkdf2:sha512${salt}${}", "0".repeat(128)),
+        "$pbkdf2$i=700000,l=64$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
         "$pbkdf2$i=2000000,l=64$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
         "$2b$13$R9xnvN6QMjTexDsRBPDpeuAPkXOvlfmXSmjV5ilZ34ZGOoY1bmZda".into(),
     ];

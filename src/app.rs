@@ -70,6 +70,10 @@ impl Application {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             max_header_bytes: config.max_header_bytes,
             drain_timeout: Duration::from_secs(config.request_timeout_secs + 5),
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            trusted_proxies: self.tessera.trusted_proxies().clone(),
+            first_byte_timeout: Duration::from_millis(config.first_byte_timeout_ms.max(1)),
         };
         tracing::info!(address = %self.local_addr, "tessera listening");
         http::server::serve(self.listener, app, limits, shutdown).await;

@@ -101,9 +101,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tessera=debug`.
     pub log_level: String,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR list).
+    /// Peers whose forwarding header (`forwarded_header`) is believed (CIDR list).
     /// Empty (the default): the TCP peer is the client, whatever headers say.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxies write: `x-forwarded-for` (default) or
+    /// `forwarded` (RFC 7239). The other is never read.
+    pub forwarded_header: ForwardedHeader,
     /// Per-source request limits (GCRA).
     pub rate_limits: RateLimitsConfig,
     /// Where rate limits are counted: `redis://…`, `database` (PostgreSQL) or `memory`
@@ -116,6 +119,14 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Largest accepted request head (request line and headers); beyond it: 431.
     pub max_header_bytes: usize,
+    /// Open connections at most; 0 (default): the open-files limit (raised to the hard
+    /// limit at start) minus 128. Beyond: `503 overloaded`, closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client address (IPv6: one /64) at most; 0: no cap.
+    /// Trusted proxies are exempt. Beyond: `503 overloaded`, closed at once.
+    pub max_connections_per_ip: usize,
+    /// A new connection that sends nothing for this long is closed.
+    pub first_byte_timeout_ms: u64,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// How often the `tessera_active_sessions` gauge is recounted in the database (one
@@ -208,6 +219,20 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
+/// Which forwarding header trusted proxies write. Exactly one is read: a proxy that
+/// writes one header passes the other through from the client untouched, so reading both
+/// (or falling back from one to the other) would let the client choose its address.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=…` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -269,11 +294,15 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             rate_limits: RateLimitsConfig::default(),
             rate_limit_url: None,
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
+            max_connections: 0,
+            max_connections_per_ip: 128,
+            first_byte_timeout_ms: 5_000,
             metrics_enabled: true,
             active_sessions_refresh_secs: 15,
         }
@@ -496,6 +525,7 @@ mod tests {
             jail.set_env("TESSERA_ARGON2__ITERATIONS", "3");
             jail.set_env("TESSERA_DATABASE_URL", "postgres://u@db/tessera");
             jail.set_env("TESSERA_TRUSTED_PROXIES", r#"["10.0.0.0/8", "fd00::/8"]"#);
+            jail.set_env("TESSERA_FORWARDED_HEADER", "forwarded");
             jail.set_env("TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0");
             let config =
                 Config::load(Some(Path::new("tessera.toml"))).map_err(|e| e.to_string())?;
@@ -516,6 +546,7 @@ mod tests {
             );
             assert_eq!(config.session_ttl_secs, Config::default().session_ttl_secs);
             assert_eq!(config.trusted_proxies.len(), 2);
+            assert_eq!(config.forwarded_header, ForwardedHeader::Forwarded);
             assert_eq!(config.rate_limits.login_per_ip.per_minute, 0);
             assert_eq!(
                 config.rate_limits.login_per_ip.burst,

@@ -37,6 +37,7 @@ pub mod app;
 #[doc(hidden)]
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod domain;
 pub mod http;
 pub mod import;

@@ -13,6 +13,7 @@
 //!   real user, slowed but never refused, still gets in from their own network.
 
 pub mod client_ip;
+mod key_store;
 pub mod limits;
 pub mod shared;
 

@@ -276,12 +276,13 @@ fn accept(
         Ok(_) | Err(FormatError::WeakRefused) => {}
         Err(e) => {
             summary.invalid += 1;
-            report.add(
-                "unusable_hash",
-                record.row,
-                username.as_str(),
-                &e.to_string(),
-            )?;
+            // Costs above the limits get their own reason: the hash is sound, but every
+            // login attempt against it would cost too much time or memory.
+            let reason = match e {
+                FormatError::TooCostly(_) => "hash_too_costly",
+                _ => "unusable_hash",
+            };
+            report.add(reason, record.row, username.as_str(), &e.to_string())?;
             return Ok(None);
         }
     }
@@ -317,8 +318,7 @@ async fn dry_run_batch(
 }
 
 async fn open_store(config: &crate::config::Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    crate::data_dir::prepare(config)?;
     let url = config.effective_database_url();
     let timeout = std::time::Duration::from_secs(config.db_connect_timeout_secs.max(5));
     let store = crate::store::connect(&url, 2, timeout)

@@ -103,7 +103,7 @@ async fn purge_ended_sessions(tessera: Tessera) {
     let mut ticker = ticker(Duration::from_secs(config.purge_interval_secs.max(1)));
     // Revoked sessions stay until their last access token has expired, so that other
     // instances and restarts still learn of the revocation from the database.
-    let keep = (config.access_token_ttl_secs + config.leeway_secs) as i64 + 60;
+    let keep = tessera.inner.revocations.remember_secs() + 60;
     loop {
         ticker.tick().await;
         let store = tessera.store();

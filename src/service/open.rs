@@ -42,9 +42,7 @@ impl Tessera {
         config.validate()?;
         let url = config.effective_database_url();
         if purpose == Purpose::Serve {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
+            crate::data_dir::prepare(&config)?;
         } else if let Some(file) = crate::store::sqlite_file(&url)
             && !file.exists()
         {
@@ -121,9 +119,13 @@ impl Tessera {
                         &store,
                         &deployment_id,
                     )?,
+                    &metrics,
                 ),
                 metrics,
-                proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+                proxies: TrustedProxies::new(
+                    config.trusted_proxies.clone(),
+                    config.forwarded_header,
+                ),
                 hasher,
                 access,
                 configured_keys,

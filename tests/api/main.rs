@@ -18,6 +18,7 @@ mod keys;
 mod metrics;
 mod openapi;
 mod process;
+mod security;
 mod sessions;
 mod shared_limits;
 mod shared_secrets;

@@ -199,6 +199,19 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// A storage fault a test can inject (see [`Store::inject_fault_for_tests`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// No fault: the database may grow again and accepts writes.
+    None,
+    /// The file may not grow beyond its current size (`PRAGMA max_page_count`): writes
+    /// that need a new page fail with `SQLITE_FULL`, as on a full disk.
+    Full,
+    /// Every write fails with `SQLITE_READONLY` (`PRAGMA query_only`).
+    ReadOnly,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Applies the embedded migrations.
@@ -310,6 +323,16 @@ pub trait Store: Send + Sync {
     /// Adds a key and, in the same transaction, retires every key not yet retired at the
     /// new key's activation time, so exactly one key is current at any moment.
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+
+    /// Puts every pooled connection (and every later one) in `fault`, so tests can make
+    /// SQLite refuse writes the way a full disk or a read-only file does, without root.
+    /// Not for production use; backends other than SQLite refuse.
+    #[doc(hidden)]
+    async fn inject_fault_for_tests(&self, _fault: InjectedFault) -> StoreResult<()> {
+        Err(StoreError::Other(
+            "fault injection is only for SQLite".into(),
+        ))
+    }
 
     /// Feeds revocations made by any process into `set` as they happen, where the backend
     /// can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends without

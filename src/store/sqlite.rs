@@ -13,9 +13,9 @@ use super::sql::{
     migration_error, shared_store_helpers,
 };
 use super::{
-    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
-    RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord, Store,
-    StoreError, StoreResult, UserRecord,
+    ImportBatchReport, ImportedUser, InjectedFault, LogoutScope, NewSession, NewUser,
+    RevokedSession, RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord,
+    Store, StoreError, StoreResult, UserRecord,
 };
 
 pub struct SqliteStore {
@@ -59,4 +59,41 @@ impl SqliteStore {
     shared_store_helpers!();
 }
 
-impl_sql_store!(SqliteStore, "migrations/sqlite", {});
+impl_sql_store!(SqliteStore, "migrations/sqlite", {
+    async fn inject_fault_for_tests(&self, fault: InjectedFault) -> StoreResult<()> {
+        self.inject_fault(fault).await
+    }
+});
+
+impl SqliteStore {
+    /// Applies `fault`'s pragmas to every connection the pool has now (by holding them all
+    /// at once) and to every connection it opens later.
+    async fn inject_fault(&self, fault: InjectedFault) -> StoreResult<()> {
+        // max_page_count cannot go below the file's size: 1 means "as it is now".
+        let (max_pages, query_only) = match fault {
+            InjectedFault::None => ("4294967294", "OFF"),
+            InjectedFault::Full => ("1", "OFF"),
+            InjectedFault::ReadOnly => ("4294967294", "ON"),
+        };
+        let options = (*self.pool.connect_options())
+            .clone()
+            .pragma("max_page_count", max_pages)
+            .pragma("query_only", query_only);
+        self.pool.set_connect_options(options);
+        let mut held = Vec::new();
+        for _ in 0..self.pool.size().max(1) {
+            held.push(self.pool.acquire().await?);
+        }
+        for connection in &mut held {
+            sqlx::query(AssertSqlSafe(format!(
+                "PRAGMA max_page_count = {max_pages}"
+            )))
+            .execute(&mut **connection)
+            .await?;
+            sqlx::query(AssertSqlSafe(format!("PRAGMA query_only = {query_only}")))
+                .execute(&mut **connection)
+                .await?;
+        }
+        Ok(())
+    }
+}

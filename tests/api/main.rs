@@ -20,4 +20,5 @@ mod openapi;
 mod process;
 mod sessions;
 mod startup;
+mod storage;
 mod tokens;

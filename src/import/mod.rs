@@ -287,7 +287,7 @@ pub async fn open_store(
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let url = config.effective_database_url();
     let timeout = std::time::Duration::from_secs(config.db_connect_timeout_secs.max(5));
-    let store = crate::store::connect(&url, 2, timeout)
+    let store = crate::store::connect_with(&url, 2, timeout, config.sqlite_synchronous)
         .await
         .context("cannot open the database")?;
     store

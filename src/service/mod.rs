@@ -134,8 +134,13 @@ impl Tessera {
 
         let url = config.effective_database_url();
         let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
-        let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
-            .await
+        let store = crate::store::connect_with(
+            &url,
+            config.db_max_connections,
+            connect_timeout,
+            config.sqlite_synchronous,
+        )
+        .await
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         migrate_with_retry(store.as_ref(), connect_timeout).await?;
 

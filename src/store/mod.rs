@@ -3,6 +3,9 @@
 //! Multi-step invariants (refresh rotation, reuse revocation) are single store methods so
 //! each backend can make them atomic. Timestamps are Unix seconds computed in Rust.
 
+#[cfg(test)]
+mod commit_errors;
+mod health;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -12,9 +15,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use health::{WRITE_FAULTS, WriteFault, WriteHealth};
 pub use postgres::{PostgresStore, REVOCATION_CHANNEL};
 pub use sqlite::SqliteStore;
 
+use crate::config::SqliteSynchronous;
 use crate::revocation::RevocationSet;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,29 +36,70 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
-            sqlx::Error::Database(db)
-                if db.code().as_deref().is_some_and(is_connection_failure) =>
-            {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            _ if storage_fault(&e).is_some() => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Other(e.to_string()),
         }
     }
 }
 
-/// SQLSTATE classes that mean "the database went away", not "the query was wrong":
-/// 08 connection exception, 57 operator intervention (shutdown, terminated backend),
-/// 53 insufficient resources (too many connections).
-fn is_connection_failure(sqlstate: &str) -> bool {
-    ["08", "57", "53"]
-        .iter()
-        .any(|class| sqlstate.starts_with(class))
+/// Whether `e` means "the database cannot take this now" (worth retrying: `503
+/// unavailable`), not "the query was wrong", and why.
+pub fn storage_fault(e: &sqlx::Error) -> Option<WriteFault> {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                sqlite_fault(code.parse().ok()?)
+            } else {
+                sqlstate_fault(&code)
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Some(WriteFault::Unavailable),
+        _ => None,
+    }
+}
+
+/// SQLite result codes (the primary code is the low byte of the extended one). Corruption
+/// is left out on purpose: retrying does not help, and it must not look transient.
+fn sqlite_fault(extended: i32) -> Option<WriteFault> {
+    match extended & 0xff {
+        13 => Some(WriteFault::DiskFull),       // SQLITE_FULL
+        8 => Some(WriteFault::ReadOnly),        // SQLITE_READONLY
+        5 | 6 => Some(WriteFault::Busy),        // SQLITE_BUSY, SQLITE_LOCKED (past busy_timeout)
+        7 | 10 | 14 => Some(WriteFault::Unavailable), // SQLITE_NOMEM, SQLITE_IOERR, SQLITE_CANTOPEN
+        _ => None,
+    }
+}
+
+/// PostgreSQL SQLSTATEs: 53100 disk_full; 25006 read-only transaction (a standby after a
+/// failover); 40001/40P01 serialization failure and deadlock (a retry succeeds); 55000 (a
+/// database that does not accept connections, `ALLOW_CONNECTIONS false`); 3D000 (a
+/// database that does not exist, as while it is being recreated); classes 08 connection
+/// exception, 53 insufficient resources (e.g. 53300 too_many_connections), 57 operator
+/// intervention (shutdown, terminated backend, 57P03 cannot_connect_now) and 58 system
+/// error (I/O).
+fn sqlstate_fault(sqlstate: &str) -> Option<WriteFault> {
+    match sqlstate {
+        "53100" => Some(WriteFault::DiskFull),
+        "25006" => Some(WriteFault::ReadOnly),
+        "40001" | "40P01" | "55P03" => Some(WriteFault::Busy),
+        "55000" | "3D000" => Some(WriteFault::Unavailable),
+        _ if ["08", "53", "57", "58"]
+            .iter()
+            .any(|class| sqlstate.starts_with(class)) =>
+        {
+            Some(WriteFault::Unavailable)
+        }
+        _ => None,
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -64,9 +110,19 @@ pub async fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> StoreResult<Arc<dyn Store>> {
+    connect_with(url, max_connections, acquire_timeout, SqliteSynchronous::default()).await
+}
+
+/// [`connect`], with SQLite's `synchronous` setting (ignored by PostgreSQL).
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    synchronous: SqliteSynchronous,
+) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::connect(url, max_connections, acquire_timeout).await?,
+            SqliteStore::connect(url, max_connections, acquire_timeout, synchronous).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
@@ -199,6 +255,27 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// How hard a checkpoint tries (SQLite `PRAGMA wal_checkpoint(…)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMode {
+    /// Copies what it can without waiting for anyone: safe under load.
+    Passive,
+    /// Copies everything and truncates the log to zero bytes; waits for readers and
+    /// holds writers off meanwhile, so only for an idle server.
+    Truncate,
+}
+
+/// What a checkpoint did (the three columns of `PRAGMA wal_checkpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalCheckpoint {
+    /// The checkpoint could not finish (readers or a writer were in the way).
+    pub busy: bool,
+    /// Frames in the log.
+    pub log_frames: i64,
+    /// Frames of the log now in the database file.
+    pub checkpointed_frames: i64,
+}
+
 /// A storage fault a test can inject (see [`Store::inject_fault_for_tests`]).
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +295,19 @@ pub trait Store: Send + Sync {
     async fn migrate(&self) -> StoreResult<()>;
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// How this store's writes have been going: every write reports to it.
+    fn write_health(&self) -> &WriteHealth;
+    /// Makes one small write (upserts the one row of `write_probe`) and reports it to
+    /// [`Store::write_health`], to tell whether writes get through at all.
+    async fn probe_write(&self, now: i64) -> StoreResult<()>;
+    /// Closes the pool, waiting for connections in use. On SQLite the last connection to
+    /// close copies the write-ahead log into the database file and removes it.
+    async fn close(&self);
+    /// Copies the write-ahead log into the database file (SQLite); `None` where there is
+    /// no such log (PostgreSQL, which checkpoints by itself, and in-memory SQLite).
+    async fn checkpoint(&self, _mode: CheckpointMode) -> StoreResult<Option<WalCheckpoint>> {
+        Ok(None)
+    }
 
     /// Inserts a user; [`StoreError::UsernameTaken`] when the canonical name exists.
     async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord>;

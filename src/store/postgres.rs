@@ -11,10 +11,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
-    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store,
-    migration_error, shared_store_helpers,
+    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS, USER_COLUMNS,
+    impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
+    WriteHealth,
     ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
     RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord, Store,
     StoreError, StoreResult, UserRecord,
@@ -27,6 +28,7 @@ pub const REVOCATION_CHANNEL: &str = "tessera_revocations";
 
 pub struct PostgresStore {
     pool: PgPool,
+    health: WriteHealth,
 }
 
 impl PostgresStore {
@@ -48,10 +50,13 @@ impl PostgresStore {
             // before a request gets it.
             .test_before_acquire(true)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            health: WriteHealth::default(),
+        })
     }
 
-    shared_store_helpers!();
+    shared_store_helpers!(sqlx::Postgres);
 }
 
 impl_sql_store!(PostgresStore, "migrations/postgres", {

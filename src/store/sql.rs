@@ -4,6 +4,13 @@
 //!
 //! Dynamic SQL (wrapped in `AssertSqlSafe`) only ever interpolates the constants below;
 //! every value goes through `bind`.
+//!
+//! Every write goes through one of three helpers (`write`, `write_returning`, `written`
+//! for transactions): they read each statement to its end, so the outcome of its commit is
+//! known before an answer is built (see `commit_errors.rs` for the driver trap this
+//! avoids), and they report the outcome to the store's [`WriteHealth`](super::WriteHealth).
+//! Reads go through `read_one`/`read_optional`. `clippy.toml` forbids calling
+//! `fetch_one`/`fetch_optional` anywhere else.
 
 pub(super) const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled_at";
 pub(super) const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
@@ -34,8 +41,30 @@ pub(super) const OWNER_COLUMNS: &str = "user_id, \
      (SELECT username FROM users WHERE users.id = sessions.user_id), \
      (SELECT disabled_at FROM users WHERE users.id = sessions.user_id)";
 
-/// Implements [`Store`](super::Store) for a struct with a `pool` field of a sqlx pool
-/// type, with the given embedded migrations, plus any backend-specific methods given.
+/// Upserts the one row of `write_probe`: the smallest write that still goes through the
+/// whole write path (lock, log, commit), for `/readyz`.
+pub(super) const PROBE: &str = "INSERT INTO write_probe (id, probed_at) VALUES (1, $1) \
+     ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at";
+
+/// Runs a statement that writes and returns rows to its end and returns all the rows. On
+/// SQLite the commit of a statement outside a transaction happens when it finishes: only
+/// a statement read to its end reports a commit that failed.
+pub(super) async fn rows_of_write<'q, DB, O>(
+    pool: &sqlx::Pool<DB>,
+    query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+) -> Result<Vec<O>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    O: Send + Unpin + for<'r> sqlx::FromRow<'r, DB::Row>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    query.fetch_all(pool).await
+}
+
+/// Implements [`Store`](super::Store) for a struct with `pool` (a sqlx pool of database
+/// type `$db`) and `health` fields, with the given embedded migrations, plus any
+/// backend-specific methods given.
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_sql_store {
     ($store:ty, $migrations:literal, { $($extra:tt)* }) => {
@@ -50,19 +79,35 @@ impl Store for $store {
         Ok(())
     }
 
+    fn write_health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    async fn probe_write(&self, now: i64) -> StoreResult<()> {
+        let result = sqlx::query(PROBE).bind(now).execute(&self.pool).await;
+        // A probe tells whether writes get through, but is no activity of its own: the
+        // WAL upkeep must still see an idle server as idle.
+        self.health.record(result.map(|_| ()), false)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord> {
         let sql = format!(
             "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING {USER_COLUMNS}"
         );
-        let record = sqlx::query_as(AssertSqlSafe(sql))
+        let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.username)
             .bind(user.username_canonical)
             .bind(user.password_hash)
-            .bind(user.now)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(record)
+            .bind(user.now);
+        self.write_returning(query)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Other("INSERT … RETURNING returned no row".into()))
     }
 
     async fn find_user_by_canonical_name(
@@ -70,18 +115,12 @@ impl Store for $store {
         canonical: &str,
     ) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_canonical = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(canonical)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(canonical)).await
     }
 
     async fn find_user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id)).await
     }
 
     async fn upgrade_password_hash(
@@ -90,14 +129,12 @@ impl Store for $store {
         old_hash: &str,
         new_hash: &str,
     ) -> StoreResult<bool> {
-        let done =
+        let query =
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
                 .bind(new_hash)
                 .bind(user_id)
-                .bind(old_hash)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .bind(old_hash);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn import_users(
@@ -108,6 +145,8 @@ impl Store for $store {
         // Insert first, read after: a transaction that reads and then writes can fail on
         // SQLite with SQLITE_BUSY_SNAPSHOT when a server commits in between (busy_timeout
         // does not help there); one that starts by writing just waits for the lock.
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
         let mut tx = self.pool.begin().await?;
         let mut inserted = std::collections::HashSet::new();
         for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
@@ -156,7 +195,10 @@ impl Store for $store {
             }
         }
         tx.commit().await?;
-        Ok(report)
+        Ok::<_, sqlx::Error>(report)
+        }
+        .await;
+        self.written(result)
     }
 
     async fn existing_usernames(
@@ -180,7 +222,7 @@ impl Store for $store {
     }
 
     async fn create_session(&self, s: NewSession<'_>) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
              refresh_nonce_digest, refresh_counter) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0)",
         )
@@ -190,18 +232,14 @@ impl Store for $store {
         .bind(s.expires_at)
         .bind(s.user_agent)
         .bind(s.ip)
-        .bind(s.refresh_nonce_digest)
-        .execute(&self.pool)
-        .await?;
+        .bind(s.refresh_nonce_digest);
+        self.write(query).await?;
         Ok(())
     }
 
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id)).await
     }
 
     async fn rotate_refresh_token(
@@ -221,14 +259,13 @@ impl Store for $store {
              WHERE id = $1 AND refresh_counter = $4 AND refresh_nonce_digest = $5 AND {LIVE} \
              RETURNING refresh_counter, {OWNER_COLUMNS}"
         );
-        let rotated: Option<(i64, i64, String, Option<i64>)> = sqlx::query_as(AssertSqlSafe(sql))
+        let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(p.now)
             .bind(p.idle_timeout_secs)
             .bind(counter)
-            .bind(nonce_digest)
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(nonce_digest);
+        let rotated: Option<(i64, i64, String, Option<i64>)> = self.write_returning(query).await?.pop();
         if let Some((counter, user_id, username, disabled_at)) = rotated {
             let owner = SessionOwner { user_id, username, disabled: disabled_at.is_some() };
             return Ok(RotationOutcome::Rotated { counter, owner });
@@ -238,12 +275,14 @@ impl Store for $store {
              FROM sessions WHERE id = $1 AND refresh_nonce_digest = $4"
         );
         type Row = (i64, Option<i64>, i32, i64, String, Option<i64>);
-        let current: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(p.now)
-            .bind(p.idle_timeout_secs)
-            .bind(nonce_digest)
-            .fetch_optional(&self.pool)
+        let current: Option<Row> = self
+            .read_optional(
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(p.now)
+                    .bind(p.idle_timeout_secs)
+                    .bind(nonce_digest),
+            )
             .await?;
         let Some((current, rotated_at, live, user_id, username, disabled_at)) = current else {
             return Ok(RotationOutcome::Unknown);
@@ -259,14 +298,13 @@ impl Store for $store {
         if current > counter {
             // A token rotated before the grace window came back: it was copied. End the
             // session so neither the thief nor the victim keeps it.
-            sqlx::query(
+            let query = sqlx::query(
                 "UPDATE sessions SET revoked_at = $2, revoke_reason = 'refresh_token_reused' \
                  WHERE id = $1 AND revoked_at IS NULL",
             )
             .bind(id)
-            .bind(p.now)
-            .execute(&self.pool)
-            .await?;
+            .bind(p.now);
+            self.write(query).await?;
             return Ok(RotationOutcome::Reused);
         }
         // A counter ahead of the database's cannot carry a valid MAC unless the key leaked.
@@ -291,14 +329,16 @@ impl Store for $store {
 
     async fn count_live_sessions(&self, p: RotationPolicy) -> StoreResult<u64> {
         // The rule of `LIVE`, with the parameters numbered from 1.
-        let (count,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 \
-             AND ($2 = 0 OR last_used_at > $1 - $2)",
-        )
-        .bind(p.now)
-        .bind(p.idle_timeout_secs)
-        .fetch_one(&self.pool)
-        .await?;
+        let (count,): (i64,) = self
+            .read_one(
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 \
+                     AND ($2 = 0 OR last_used_at > $1 - $2)",
+                )
+                .bind(p.now)
+                .bind(p.idle_timeout_secs),
+            )
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -356,25 +396,23 @@ impl Store for $store {
     }
 
     async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+        let query = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(user_id)
-            .bind(disabled_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(disabled_at);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+        let query = sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(now);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
         let mut tx = self.pool.begin().await?;
         let revoked: Vec<(String,)> = sqlx::query_as(
             "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user_deleted' \
@@ -398,7 +436,10 @@ impl Store for $store {
             return Ok(None);
         }
         tx.commit().await?;
-        Ok(Some(revoked.into_iter().map(|(id,)| id).collect()))
+        Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
+        }
+        .await;
+        self.written(result)
     }
 
     async fn list_sessions_with_owner(
@@ -433,32 +474,33 @@ impl Store for $store {
     }
 
     async fn revoke_session_by_id(&self, session_id: &str, now: i64, reason: &str) -> StoreResult<Option<i64>> {
-        let owner: Option<(i64,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
              WHERE id = $1 AND revoked_at IS NULL RETURNING user_id",
         )
         .bind(session_id)
         .bind(now)
-        .bind(reason)
-        .fetch_optional(&self.pool)
-        .await?;
+        .bind(reason);
+        let owner: Option<(i64,)> = self.write_returning(query).await?.pop();
         Ok(owner.map(|(id,)| id))
     }
 
     async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT failures FROM login_failures WHERE username_canonical = $1 AND last_failed_at >= $2",
-        )
-        .bind(canonical)
-        .bind(since)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(i64,)> = self
+            .read_optional(
+                sqlx::query_as(
+                    "SELECT failures FROM login_failures WHERE username_canonical = $1 AND last_failed_at >= $2",
+                )
+                .bind(canonical)
+                .bind(since),
+            )
+            .await?;
         Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(0))
     }
 
     async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()> {
         // One upsert, so concurrent failures on several instances all count.
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO login_failures (username_canonical, failures, last_failed_at) VALUES ($1, 1, $2) \
              ON CONFLICT (username_canonical) DO UPDATE SET \
              failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 ELSE login_failures.failures + 1 END, \
@@ -466,35 +508,26 @@ impl Store for $store {
         )
         .bind(canonical)
         .bind(now)
-        .bind(since)
-        .execute(&self.pool)
-        .await?;
+        .bind(since);
+        self.write(query).await?;
         Ok(())
     }
 
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM login_failures WHERE last_failed_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.write(sqlx::query("DELETE FROM login_failures WHERE last_failed_at < $1").bind(cutoff))
+            .await
     }
 
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE username_canonical = $1")
-            .bind(canonical)
-            .execute(&self.pool)
+        self.write(sqlx::query("DELETE FROM login_failures WHERE username_canonical = $1").bind(canonical))
             .await?;
         Ok(())
     }
 
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
-        sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff).execute(&self.pool).await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.write(sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff)).await?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(cutoff))
+            .await
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -507,6 +540,8 @@ impl Store for $store {
     }
 
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
@@ -525,8 +560,10 @@ impl Store for $store {
         .bind(key.activate_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
+        }
+        .await;
+        self.written(result)
     }
 
     $($extra)*
@@ -534,9 +571,61 @@ impl Store for $store {
     };
 }
 
-/// The inherent helpers the shared methods use.
+/// The inherent helpers the shared methods use, for a store on database type `$db`.
 macro_rules! shared_store_helpers {
-    () => {
+    ($db:ty) => {
+        /// Reports a write's outcome (a whole transaction's, commit included) to the
+        /// store's [`WriteHealth`](super::WriteHealth).
+        fn written<T>(&self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
+            self.health.record(result, true)
+        }
+
+        /// Runs a statement that writes; returns the rows it changed.
+        async fn write<'q>(
+            &self,
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<u64> {
+            self.written(query.execute(&self.pool).await.map(|done| done.rows_affected()))
+        }
+
+        /// Runs a statement that writes and returns rows (`… RETURNING`) to its end, so
+        /// its commit is known to have succeeded before any row is used.
+        async fn write_returning<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<Vec<O>>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            self.written(super::sql::rows_of_write(&self.pool, query).await)
+        }
+
+        /// Runs a `SELECT` for at most one row. Never for a statement that writes: see
+        /// [`Self::write_returning`].
+        #[allow(clippy::disallowed_methods)]
+        async fn read_optional<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<Option<O>>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            Ok(query.fetch_optional(&self.pool).await?)
+        }
+
+        /// Runs a `SELECT` for exactly one row. Never for a statement that writes: see
+        /// [`Self::write_returning`].
+        #[allow(clippy::disallowed_methods)]
+        async fn read_one<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<O>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            Ok(query.fetch_one(&self.pool).await?)
+        }
+
         async fn revoke_where(
             &self,
             condition: &str,
@@ -548,13 +637,12 @@ macro_rules! shared_store_helpers {
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
              WHERE revoked_at IS NULL AND user_id = $3 AND {condition} RETURNING id"
             );
-            let ids: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql))
+            let query = sqlx::query_as(AssertSqlSafe(sql))
                 .bind(now)
                 .bind(reason)
                 .bind(binds.0)
-                .bind(binds.1)
-                .fetch_all(&self.pool)
-                .await?;
+                .bind(binds.1);
+            let ids: Vec<(String,)> = self.write_returning(query).await?;
             Ok(ids.into_iter().map(|(id,)| id).collect())
         }
     };

@@ -49,6 +49,9 @@ async fn record_request(State(metrics): State<Arc<Metrics>>, req: Request, next:
     responses((status = 200, description = "Prometheus text format 0.0.4",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn render_metrics(State(tessera): State<Tessera>) -> Response {
+    tessera
+        .metrics()
+        .storage_write_failures(tessera.store().write_health().failures());
     let Some(mut text) = tessera.metrics().render(tessera.hasher().in_flight()) else {
         return ApiError::NotFound.into_response();
     };

@@ -21,17 +21,19 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do its work: the database answers.
+/// The process can do its work: the database takes writes. Not ready while writes are
+/// refused (a full disk, a read-only or unreachable database), ready again by itself once
+/// they get through.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
         (status = 200, description = "Ready", body = StatusResponse),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable or refusing writes", body = ErrorBody),
     ))]
 pub async fn readyz(State(tessera): State<Tessera>) -> ApiResult<Json<Value>> {
-    tessera
-        .store()
-        .ping()
-        .await
-        .map_err(|e| AuthError::Unavailable(e.to_string()))?;
+    tessera.check_ready().await.map_err(|e| match e {
+        // Whatever the cause, not ready is "unavailable" (503 with Retry-After).
+        AuthError::Internal(cause) => AuthError::Unavailable(cause),
+        other => other,
+    })?;
     Ok(Json(json!({ "status": "ready" })))
 }

@@ -103,10 +103,21 @@ impl Tessera {
         let password = NewPassword::parse(password, self.policy())?;
         let hash = self.hasher().hash(password.into_string()).await?;
         let now = now_unix();
-        self.store().set_password_hash(user.id, &hash, now).await?;
+        let reason = RevocationReason::PasswordReset;
+        // One transaction: the new hash is never stored without the end of the sessions.
         let ended = self
-            .end_all_sessions(user.id, now, RevocationReason::PasswordReset)
-            .await?;
+            .store()
+            .replace_password(
+                user.id,
+                &hash,
+                now,
+                None,
+                crate::metrics::REVOCATION_REASONS[reason as usize],
+            )
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        self.remember_revoked(&ended, now, reason);
+        let ended = ended.len();
         tracing::info!(target: "tessera::audit", event = "password_reset", outcome = "success",
             username = %user.username, ended_sessions = ended, "audit");
         Ok(ended)

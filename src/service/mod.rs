@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod keys;
 mod sessions;
+mod storage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,7 +142,7 @@ impl Tessera {
             config.sqlite_synchronous,
         )
         .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         migrate_with_retry(store.as_ref(), connect_timeout).await?;
 
         let metrics = Metrics::new(config.metrics_enabled)?;
@@ -273,8 +274,12 @@ impl Tessera {
         let watch = tokio::spawn(async move { store.watch_revocations(set).await });
         let upkeep = tokio::spawn(crate::metrics::upkeep(self.inner.metrics.clone()));
         let keys = tokio::spawn(keys::reload_periodically(self.clone()));
+        let wal = tokio::spawn(storage::checkpoint_periodically(
+            self.inner.store.clone(),
+            Duration::from_secs(config.sqlite_checkpoint_interval_secs),
+        ));
         BackgroundTasks {
-            handles: vec![sync, purge, watch, upkeep, keys],
+            handles: vec![sync, purge, watch, upkeep, keys, wal],
         }
     }
 }

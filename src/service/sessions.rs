@@ -179,10 +179,17 @@ impl Tessera {
     ) -> Result<usize, AuthError> {
         let user = self.caller(claims).await?;
         let now = now_unix();
+        // A refused logout is an error to the client: its session is not reported ended.
         let ids = self
             .store()
             .revoke_user_sessions(user.id, claims.sid.as_deref(), scope, now, "logout")
-            .await?;
+            .await
+            .map_err(|e| {
+                let e = AuthError::from(e);
+                tracing::warn!(target: "tessera::audit", event = "logout",
+                    outcome = super::accounts::failure_outcome(&e), user_id = user.id, ?scope, "audit");
+                e
+            })?;
         self.remember_revoked(&ids, now, RevocationReason::Logout);
         tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
         Ok(ids.len())

@@ -48,10 +48,7 @@ pub fn storage_fault(e: &sqlx::Error) -> Option<WriteFault> {
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code()?;
-            if db
-                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-                .is_some()
-            {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 sqlite_fault(code.parse().ok()?)
             } else {
                 sqlstate_fault(&code)
@@ -71,9 +68,9 @@ pub fn storage_fault(e: &sqlx::Error) -> Option<WriteFault> {
 /// is left out on purpose: retrying does not help, and it must not look transient.
 fn sqlite_fault(extended: i32) -> Option<WriteFault> {
     match extended & 0xff {
-        13 => Some(WriteFault::DiskFull),       // SQLITE_FULL
-        8 => Some(WriteFault::ReadOnly),        // SQLITE_READONLY
-        5 | 6 => Some(WriteFault::Busy),        // SQLITE_BUSY, SQLITE_LOCKED (past busy_timeout)
+        13 => Some(WriteFault::DiskFull),             // SQLITE_FULL
+        8 => Some(WriteFault::ReadOnly),              // SQLITE_READONLY
+        5 | 6 => Some(WriteFault::Busy), // SQLITE_BUSY, SQLITE_LOCKED (past busy_timeout)
         7 | 10 | 14 => Some(WriteFault::Unavailable), // SQLITE_NOMEM, SQLITE_IOERR, SQLITE_CANTOPEN
         _ => None,
     }
@@ -110,7 +107,13 @@ pub async fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> StoreResult<Arc<dyn Store>> {
-    connect_with(url, max_connections, acquire_timeout, SqliteSynchronous::default()).await
+    connect_with(
+        url,
+        max_connections,
+        acquire_timeout,
+        SqliteSynchronous::default(),
+    )
+    .await
 }
 
 /// [`connect`], with SQLite's `synchronous` setting (ignored by PostgreSQL).
@@ -376,6 +379,17 @@ pub trait Store: Send + Sync {
     async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
     /// Replaces a user's password hash (a password change, not an upgrade).
     async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool>;
+    /// Replaces a user's password hash and revokes their live sessions but `keep`, in one
+    /// transaction: a password change is never stored without its revocations, or the
+    /// other way round. Returns the revoked ids, or `None` if there is no such user.
+    async fn replace_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        now: i64,
+        keep: Option<&str>,
+        reason: &str,
+    ) -> StoreResult<Option<Vec<String>>>;
     /// Deletes a user and their sessions in one transaction, recording the revocation of
     /// every live session so other processes still refuse its access tokens. Returns the
     /// revoked session ids, or `None` if there was no such user.

@@ -15,10 +15,9 @@ use super::sql::{
     impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
-    WriteHealth,
     ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevokedSession,
     RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord, Store,
-    StoreError, StoreResult, UserRecord,
+    StoreError, StoreResult, UserRecord, WriteHealth,
 };
 use crate::revocation::RevocationSet;
 use crate::tokens::now_unix;

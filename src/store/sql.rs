@@ -410,6 +410,46 @@ impl Store for $store {
         Ok(self.write(query).await? == 1)
     }
 
+    async fn replace_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        now: i64,
+        keep: Option<&str>,
+        reason: &str,
+    ) -> StoreResult<Option<Vec<String>>> {
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let revoked: Vec<(String,)> = sqlx::query_as(
+                "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
+                 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4 RETURNING id",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(reason)
+            .bind(keep.unwrap_or(""))
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
+        }
+        .await;
+        self.written(result)
+    }
+
     async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
@@ -585,7 +625,12 @@ macro_rules! shared_store_helpers {
             &self,
             query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
         ) -> StoreResult<u64> {
-            self.written(query.execute(&self.pool).await.map(|done| done.rows_affected()))
+            self.written(
+                query
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected()),
+            )
         }
 
         /// Runs a statement that writes and returns rows (`… RETURNING`) to its end, so

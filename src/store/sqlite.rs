@@ -20,9 +20,9 @@ use super::sql::{
     impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
-    CheckpointMode, WalCheckpoint, WriteHealth, ImportBatchReport, ImportedUser, InjectedFault, LogoutScope, NewSession, NewUser,
-    RevokedSession, RotationOutcome, RotationPolicy, SessionOwner, SessionRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserRecord,
+    CheckpointMode, ImportBatchReport, ImportedUser, InjectedFault, LogoutScope, NewSession,
+    NewUser, RevokedSession, RotationOutcome, RotationPolicy, SessionOwner, SessionRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord, WalCheckpoint, WriteHealth,
 };
 
 /// The log is truncated back to this size when a checkpoint resets it: large enough not to

@@ -8,6 +8,9 @@
 //! A full disk needs root to stage; a deferred foreign key fails at commit time in exactly
 //! the same place, so these tests use one.
 
+// These tests call the methods clippy.toml forbids, to show why they are forbidden.
+#![allow(clippy::disallowed_methods)]
+
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 

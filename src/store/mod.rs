@@ -445,3 +445,57 @@ pub trait Store: Send + Sync {
         std::future::pending::<()>().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_storage_fault_code_has_its_reason() {
+        let sqlite = [
+            (13, Some(WriteFault::DiskFull)),     // SQLITE_FULL
+            (8, Some(WriteFault::ReadOnly)),      // SQLITE_READONLY
+            (1032, Some(WriteFault::ReadOnly)),   // SQLITE_READONLY_DBMOVED
+            (5, Some(WriteFault::Busy)),          // SQLITE_BUSY
+            (517, Some(WriteFault::Busy)),        // SQLITE_BUSY_SNAPSHOT
+            (6, Some(WriteFault::Busy)),          // SQLITE_LOCKED
+            (10, Some(WriteFault::Unavailable)),  // SQLITE_IOERR
+            (778, Some(WriteFault::Unavailable)), // SQLITE_IOERR_WRITE
+            (14, Some(WriteFault::Unavailable)),  // SQLITE_CANTOPEN
+            (2067, None),                         // SQLITE_CONSTRAINT_UNIQUE
+            (11, None),                           // SQLITE_CORRUPT: not worth a retry
+            (1, None),                            // SQLITE_ERROR (bad SQL)
+        ];
+        for (code, reason) in sqlite {
+            assert_eq!(sqlite_fault(code), reason, "SQLite {code}");
+        }
+        let postgres = [
+            ("53100", Some(WriteFault::DiskFull)),
+            ("25006", Some(WriteFault::ReadOnly)),
+            ("40001", Some(WriteFault::Busy)),
+            ("40P01", Some(WriteFault::Busy)),
+            ("55000", Some(WriteFault::Unavailable)),
+            ("57P03", Some(WriteFault::Unavailable)),
+            ("57P01", Some(WriteFault::Unavailable)),
+            ("53300", Some(WriteFault::Unavailable)),
+            ("08006", Some(WriteFault::Unavailable)),
+            ("3D000", Some(WriteFault::Unavailable)),
+            ("58030", Some(WriteFault::Unavailable)),
+            ("23505", None), // unique violation
+            ("42P01", None), // undefined table: a bug, not an outage
+            ("22001", None), // value too long
+        ];
+        for (sqlstate, reason) in postgres {
+            assert_eq!(sqlstate_fault(sqlstate), reason, "SQLSTATE {sqlstate}");
+        }
+    }
+
+    #[test]
+    fn connection_level_failures_are_unavailable() {
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            assert_eq!(storage_fault(&e), Some(WriteFault::Unavailable));
+            assert!(matches!(StoreError::from(e), StoreError::Unavailable(_)));
+        }
+        assert_eq!(storage_fault(&sqlx::Error::RowNotFound), None);
+    }
+}

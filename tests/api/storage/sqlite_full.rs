@@ -154,6 +154,24 @@ async fn every_write_to_a_read_only_sqlite_database_is_refused_and_changes_nothi
     let status = status_of(app.get("/.well-known/jwks.json", None).await).await;
     assert_eq!(status, StatusCode::OK);
     wait_ready(app, StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(1)).await;
+    // The operator sees why: the failed-writes counter, by reason.
+    let metrics = app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let read_only = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"tessera_storage_write_failures_total{reason="read_only"} "#)
+        })
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(read_only.is_some_and(|n| n >= 6), "{metrics}");
+    assert!(
+        metrics.contains(r#"tessera_storage_write_failures_total{reason="disk_full"} 0"#),
+        "{metrics}"
+    );
 
     // Writable again: ready by itself, and nothing refused had happened.
     inject(&test_app, InjectedFault::None).await;

@@ -8,11 +8,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{StoreError, StoreResult, storage_fault};
 
-/// After a refused write, `/readyz` answers "not ready" for this long without probing: a
-/// write refused moments ago says as much as a probe, and a flood of `/readyz` requests
-/// must not become a flood of writes to a database that is refusing them.
+/// After a refused write, `/readyz` answers "not ready" for this long without probing
+/// (unless a write has got through since): a write refused moments ago says as much as a
+/// probe, and a flood of `/readyz` requests must not become a flood of writes to a
+/// database that is refusing them.
 const HOLD: Duration = Duration::from_secs(2);
-/// A write that got through this recently makes a probe unnecessary.
+/// A probe that got through this recently (with no write refused since) answers for the
+/// next checks: at most one probe write a second, however often `/readyz` is called. Real
+/// writes do not stand in for a probe: the database may have gone away since, and reads
+/// failing meanwhile are not counted here.
 const FRESH: Duration = Duration::from_secs(1);
 
 /// Why the database refused a write: the `reason` label of
@@ -52,6 +56,8 @@ pub struct WriteHealth {
     failed_at: AtomicU64,
     /// Unix milliseconds of the last write that got through (0: none yet).
     succeeded_at: AtomicU64,
+    /// Unix milliseconds of the last probe that got through (0: none yet).
+    probed_at: AtomicU64,
 }
 
 impl WriteHealth {
@@ -89,29 +95,36 @@ impl WriteHealth {
         self.writes.load(Ordering::Relaxed)
     }
 
-    /// Whether writes get through: not if one was refused within the last [`HOLD`]; yes if
-    /// one got through within the last [`FRESH`]; otherwise as `probe` (one small write)
-    /// finds, one probe at a time.
+    /// Whether writes get through: not if the last write was refused, within the last
+    /// [`HOLD`]; yes if a probe got through within the last [`FRESH`] and no write was
+    /// refused since; otherwise as `probe` (one small write) finds, one probe at a time.
     pub async fn check<F>(&self, probe: F) -> StoreResult<()>
     where
         F: Future<Output = StoreResult<()>>,
     {
         let refused = || StoreError::Unavailable("the database is refusing writes".into());
-        if self.failed_within(HOLD) {
+        if self.failing() {
             return Err(refused());
         }
-        if self.succeeded_within(FRESH) {
+        if self.probed_lately() {
             return Ok(());
         }
         let _turn = self.probing.lock().await;
         // Whoever probed while this check waited has the answer already.
-        if self.failed_within(HOLD) {
+        if self.failing() {
             return Err(refused());
         }
-        if self.succeeded_within(FRESH) {
+        if self.probed_lately() {
             return Ok(());
         }
-        probe.await
+        probe.await?;
+        self.probed_at.store(unix_now(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn probed_lately(&self) -> bool {
+        within(&self.probed_at, FRESH)
+            && self.failed_at.load(Ordering::Relaxed) <= self.probed_at.load(Ordering::Relaxed)
     }
 
     /// Refused writes so far, by [`WRITE_FAULTS`] reason.
@@ -119,14 +132,10 @@ impl WriteHealth {
         std::array::from_fn(|i| self.failures[i].load(Ordering::Relaxed))
     }
 
-    /// Whether a write was refused within the last `window`.
-    pub fn failed_within(&self, window: Duration) -> bool {
-        within(&self.failed_at, window)
-    }
-
-    /// Whether a write got through within the last `window`.
-    pub fn succeeded_within(&self, window: Duration) -> bool {
-        within(&self.succeeded_at, window)
+    /// Whether the last write was refused, within the last [`HOLD`].
+    fn failing(&self) -> bool {
+        within(&self.failed_at, HOLD)
+            && self.succeeded_at.load(Ordering::Relaxed) < self.failed_at.load(Ordering::Relaxed)
     }
 }
 

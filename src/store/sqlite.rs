@@ -122,8 +122,10 @@ impl SqliteStore {
             .pragma("max_page_count", max_pages)
             .pragma("query_only", query_only);
         self.pool.set_connect_options(options);
+        // Hold connections until this holds all of them: one in use elsewhere meanwhile
+        // would otherwise keep the old pragmas (new ones get the new options).
         let mut held = Vec::new();
-        for _ in 0..self.pool.size().max(1) {
+        while held.is_empty() || held.len() < self.pool.size() as usize {
             held.push(self.pool.acquire().await?);
         }
         for connection in &mut held {

@@ -584,6 +584,23 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_durability_is_full_unless_set_to_normal() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_synchronous, SqliteSynchronous::Full);
+            jail.set_env("TESSERA_SQLITE_SYNCHRONOUS", "normal");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_synchronous, SqliteSynchronous::Normal);
+            jail.set_env("TESSERA_SQLITE_SYNCHRONOUS", "off");
+            assert!(
+                Config::load(None).is_err(),
+                "only full and normal are offered"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_missing_configuration_file_is_an_error() {
         figment::Jail::expect_with(|_| {
             assert!(Config::load(Some(Path::new("nope.toml"))).is_err());

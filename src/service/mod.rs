@@ -261,7 +261,8 @@ impl Tessera {
         Ok(verified)
     }
 
-    /// Starts the revocation poll and the purge of ended sessions. Dropping the handle stops them.
+    /// Starts the revocation poll, the purge of ended sessions and the SQLite checkpoints.
+    /// Dropping the handle stops them.
     pub fn spawn_background_tasks(&self) -> BackgroundTasks {
         let config = &self.inner.config;
         let sync = tokio::spawn(crate::revocation::sync_from_store(
@@ -274,10 +275,7 @@ impl Tessera {
         let watch = tokio::spawn(async move { store.watch_revocations(set).await });
         let upkeep = tokio::spawn(crate::metrics::upkeep(self.inner.metrics.clone()));
         let keys = tokio::spawn(keys::reload_periodically(self.clone()));
-        let wal = tokio::spawn(storage::checkpoint_periodically(
-            self.inner.store.clone(),
-            Duration::from_secs(config.sqlite_checkpoint_interval_secs),
-        ));
+        let wal = storage::spawn_checkpoints(self);
         BackgroundTasks {
             handles: vec![sync, purge, watch, upkeep, keys, wal],
         }

@@ -27,6 +27,12 @@ impl Tessera {
     }
 }
 
+/// Starts [`checkpoint_periodically`] at the configured interval.
+pub(super) fn spawn_checkpoints(tessera: &Tessera) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_secs(tessera.config().sqlite_checkpoint_interval_secs);
+    tokio::spawn(checkpoint_periodically(tessera.store().clone(), interval))
+}
+
 /// Checkpoints the SQLite log every `interval` until dropped; returns at once for a
 /// backend without one.
 pub async fn checkpoint_periodically(store: Arc<dyn Store>, interval: Duration) {

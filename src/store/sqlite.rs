@@ -141,3 +141,31 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SqliteSynchronous as Setting;
+
+    #[tokio::test]
+    async fn the_durability_setting_and_the_journal_limit_reach_every_connection() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        for (setting, level) in [(Setting::Full, 2), (Setting::Normal, 1)] {
+            let store = SqliteStore::connect(&url, 2, Duration::from_secs(5), setting)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let (synchronous,): (i64,) = store
+                .read_one(sqlx::query_as("PRAGMA synchronous"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(synchronous, level, "{setting:?}");
+            let (limit,): (i64,) = store
+                .read_one(sqlx::query_as("PRAGMA journal_size_limit"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(limit, JOURNAL_SIZE_LIMIT_BYTES as i64);
+            store.close().await;
+        }
+    }
+}

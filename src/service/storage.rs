@@ -40,16 +40,13 @@ pub async fn checkpoint_periodically(store: Arc<dyn Store>, interval: Duration) 
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     let mut writes_seen = store.write_health().writes();
-    // Once truncated, an idle log stays (nearly) empty: no need to truncate it again.
-    let mut truncated = false;
     loop {
         ticker.tick().await;
+        // Idle: no write since the last tick. Probes (`/readyz`) do not count, but their
+        // few frames are truncated away too, so an idle server's log stays empty.
         let writes = store.write_health().writes();
         let idle = writes == writes_seen;
         writes_seen = writes;
-        if idle && truncated {
-            continue;
-        }
         let mode = if idle {
             CheckpointMode::Truncate
         } else {
@@ -58,7 +55,6 @@ pub async fn checkpoint_periodically(store: Arc<dyn Store>, interval: Duration) 
         match store.checkpoint(mode).await {
             Ok(None) => return,
             Ok(Some(done)) => {
-                truncated = idle && !done.busy;
                 tracing::debug!(
                     ?mode,
                     busy = done.busy,
@@ -68,7 +64,6 @@ pub async fn checkpoint_periodically(store: Arc<dyn Store>, interval: Duration) 
                 );
             }
             Err(e) => {
-                truncated = false;
                 tracing::warn!(error = %e, ?mode, "WAL checkpoint failed; will retry");
             }
         }

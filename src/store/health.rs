@@ -96,8 +96,8 @@ impl WriteHealth {
     }
 
     /// Whether writes get through: not if the last write was refused, within the last
-    /// [`HOLD`]; yes if a probe got through within the last [`FRESH`] and no write was
-    /// refused since; otherwise as `probe` (one small write) finds, one probe at a time.
+    /// `HOLD` (2 s); yes if a probe got through within the last `FRESH` (1 s) and no write
+    /// was refused since; otherwise as `probe` (one small write) finds, one probe at a time.
     pub async fn check<F>(&self, probe: F) -> StoreResult<()>
     where
         F: Future<Output = StoreResult<()>>,
@@ -132,7 +132,7 @@ impl WriteHealth {
         std::array::from_fn(|i| self.failures[i].load(Ordering::Relaxed))
     }
 
-    /// Whether the last write was refused, within the last [`HOLD`].
+    /// Whether the last write was refused, within the last `HOLD`.
     fn failing(&self) -> bool {
         within(&self.failed_at, HOLD)
             && self.succeeded_at.load(Ordering::Relaxed) < self.failed_at.load(Ordering::Relaxed)

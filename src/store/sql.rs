@@ -147,55 +147,55 @@ impl Store for $store {
         // does not help there); one that starts by writing just waits for the lock.
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = std::collections::HashSet::new();
-        for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) ",
-            );
-            query.push_values(chunk, |mut row, user| {
-                row.push_bind(&user.username)
-                    .push_bind(&user.username_canonical)
-                    .push_bind(&user.password_hash)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            // Names already taken (in any spelling) are skipped, never overwritten.
-            query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
-            let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            inserted.extend(rows.into_iter().map(|(c,)| c));
-        }
-        let mut report = ImportBatchReport {
-            inserted: inserted.len() as u64,
-            ..ImportBatchReport::default()
-        };
-        let skipped: Vec<&ImportedUser> = batch
-            .iter()
-            .filter(|u| !inserted.contains(&u.username_canonical))
-            .collect();
-        for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
-            );
-            let mut list = query.separated(", ");
-            for user in chunk {
-                list.push_bind(&user.username_canonical);
+            let mut tx = self.pool.begin().await?;
+            let mut inserted = std::collections::HashSet::new();
+            for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) ",
+                );
+                query.push_values(chunk, |mut row, user| {
+                    row.push_bind(&user.username)
+                        .push_bind(&user.username_canonical)
+                        .push_bind(&user.password_hash)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                // Names already taken (in any spelling) are skipped, never overwritten.
+                query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
+                let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
+                inserted.extend(rows.into_iter().map(|(c,)| c));
             }
-            query.push(")");
-            let existing: std::collections::HashMap<String, String> =
-                query.build_query_as::<(String, String)>().fetch_all(&mut *tx).await?.into_iter().collect();
-            for user in chunk {
-                match existing.get(&user.username_canonical) {
-                    Some(name) if *name == user.username => report.already_present += 1,
-                    Some(name) => report.conflicts.push((user.username.clone(), name.clone())),
-                    None => report
-                        .conflicts
-                        .push((user.username.clone(), "(unknown)".into())),
+            let mut report = ImportBatchReport {
+                inserted: inserted.len() as u64,
+                ..ImportBatchReport::default()
+            };
+            let skipped: Vec<&ImportedUser> = batch
+                .iter()
+                .filter(|u| !inserted.contains(&u.username_canonical))
+                .collect();
+            for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
+                );
+                let mut list = query.separated(", ");
+                for user in chunk {
+                    list.push_bind(&user.username_canonical);
+                }
+                query.push(")");
+                let existing: std::collections::HashMap<String, String> =
+                    query.build_query_as::<(String, String)>().fetch_all(&mut *tx).await?.into_iter().collect();
+                for user in chunk {
+                    match existing.get(&user.username_canonical) {
+                        Some(name) if *name == user.username => report.already_present += 1,
+                        Some(name) => report.conflicts.push((user.username.clone(), name.clone())),
+                        None => report
+                            .conflicts
+                            .push((user.username.clone(), "(unknown)".into())),
+                    }
                 }
             }
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(report)
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(report)
         }
         .await;
         self.written(result)
@@ -453,30 +453,30 @@ impl Store for $store {
     async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
-        let mut tx = self.pool.begin().await?;
-        let revoked: Vec<(String,)> = sqlx::query_as(
-            "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user_deleted' \
-             WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        // Every session revoked recently, not only now: their rows are about to go.
-        sqlx::query(
-            "INSERT INTO revocations (session_id, revoked_at) \
-             SELECT id, revoked_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL",
-        )
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
-        if deleted.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
+            let mut tx = self.pool.begin().await?;
+            let revoked: Vec<(String,)> = sqlx::query_as(
+                "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user_deleted' \
+                 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Every session revoked recently, not only now: their rows are about to go.
+            sqlx::query(
+                "INSERT INTO revocations (session_id, revoked_at) \
+                 SELECT id, revoked_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+            if deleted.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
         }
         .await;
         self.written(result)
@@ -582,25 +582,25 @@ impl Store for $store {
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
-        )
-        .bind(key.activate_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, sealed_key, created_at, activate_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.sealed_key)
-        .bind(key.created_at)
-        .bind(key.activate_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
+            )
+            .bind(key.activate_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, sealed_key, created_at, activate_at, retired_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.sealed_key)
+            .bind(key.created_at)
+            .bind(key.activate_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
         }
         .await;
         self.written(result)

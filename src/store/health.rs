@@ -43,6 +43,19 @@ impl WriteFault {
     }
 }
 
+/// What made a write, for [`WriteHealth::record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A request's (or the CLI's): activity, and proof that writes get through.
+    Request,
+    /// A readiness probe: proof that writes get through, but no activity (an idle server
+    /// probed by its orchestrator is still idle for the WAL upkeep).
+    Probe,
+    /// A checkpoint: its failure counts (a full disk shows there too), its success proves
+    /// nothing about writes.
+    Upkeep,
+}
+
 /// Outcomes of recent writes. Lock-free for writes, which all report here; readiness
 /// checks take turns to probe.
 #[derive(Debug, Default)]
@@ -61,12 +74,16 @@ pub struct WriteHealth {
 }
 
 impl WriteHealth {
-    /// Notes the outcome of a write (`activity`: a real write, not a probe or a
-    /// checkpoint) and turns its error into a [`StoreError`].
-    pub fn record<T>(&self, result: Result<T, sqlx::Error>, activity: bool) -> StoreResult<T> {
+    /// Notes the outcome of a write and turns its error into a [`StoreError`].
+    pub fn record<T>(&self, result: Result<T, sqlx::Error>, kind: WriteKind) -> StoreResult<T> {
         match result {
             Ok(value) => {
-                self.succeeded(activity);
+                if kind == WriteKind::Request {
+                    self.writes.fetch_add(1, Ordering::Relaxed);
+                }
+                if kind != WriteKind::Upkeep {
+                    self.succeeded_at.store(unix_now(), Ordering::Relaxed);
+                }
                 Ok(value)
             }
             Err(e) => {
@@ -81,13 +98,6 @@ impl WriteHealth {
     pub fn failed(&self, fault: WriteFault) {
         self.failures[fault as usize].fetch_add(1, Ordering::Relaxed);
         self.failed_at.store(unix_now(), Ordering::Relaxed);
-    }
-
-    pub fn succeeded(&self, activity: bool) {
-        if activity {
-            self.writes.fetch_add(1, Ordering::Relaxed);
-        }
-        self.succeeded_at.store(unix_now(), Ordering::Relaxed);
     }
 
     /// Writes that got through so far (probes and checkpoints not counted).

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use faults::{CheckpointMode, InjectedFault, WalCheckpoint, storage_fault};
-pub use health::{WRITE_FAULTS, WriteFault, WriteHealth};
+pub use health::{WRITE_FAULTS, WriteFault, WriteHealth, WriteKind};
 pub use postgres::{PostgresStore, REVOCATION_CHANNEL};
 pub use sqlite::SqliteStore;
 

@@ -87,7 +87,7 @@ impl Store for $store {
         let result = sqlx::query(PROBE).bind(now).execute(&self.pool).await;
         // A probe tells whether writes get through, but is no activity of its own: the
         // WAL upkeep must still see an idle server as idle.
-        self.health.record(result.map(|_| ()), false)
+        self.health.record(result.map(|_| ()), super::WriteKind::Probe)
     }
 
     async fn close(&self) {
@@ -617,7 +617,7 @@ macro_rules! shared_store_helpers {
         /// Reports a write's outcome (a whole transaction's, commit included) to the
         /// store's [`WriteHealth`](super::WriteHealth).
         fn written<T>(&self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
-            self.health.record(result, true)
+            self.health.record(result, super::WriteKind::Request)
         }
 
         /// Runs a statement that writes; returns the rows it changed.

@@ -94,7 +94,8 @@ impl_sql_store!(SqliteStore, "migrations/sqlite", {
         // A checkpoint writes the database file: a full disk shows here too. It is no
         // activity of its own, though (the upkeep decides idleness from real writes).
         let rows = super::sql::rows_of_write(&self.pool, sqlx::query_as(sql)).await;
-        let row: Option<(i64, i64, i64)> = self.health.record(rows, false)?.pop();
+        let row: Option<(i64, i64, i64)> =
+            self.health.record(rows, super::WriteKind::Upkeep)?.pop();
         Ok(row.map(|(busy, log, done)| WalCheckpoint {
             busy: busy != 0,
             log_frames: log,

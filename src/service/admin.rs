@@ -79,13 +79,17 @@ impl Tessera {
     pub async fn admin_set_disabled(&self, name: &str, disabled: bool) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
         let now = now_unix();
-        self.store()
-            .set_user_disabled(user.id, disabled.then_some(now))
-            .await?;
         let ended = if disabled {
-            self.end_all_sessions(user.id, now, RevocationReason::UserDisabled)
+            // One transaction: never disabled with sessions left running, or the other way.
+            let ended = self
+                .store()
+                .disable_user(user.id, now)
                 .await?
+                .ok_or(AuthError::UserNotFound)?;
+            self.remember_revoked(&ended, now, RevocationReason::UserDisabled);
+            ended.len()
         } else {
+            self.store().set_user_disabled(user.id, None).await?;
             0
         };
         tracing::info!(target: "tessera::audit", event = if disabled { "user_disable" } else { "user_enable" },

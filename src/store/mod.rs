@@ -290,6 +290,9 @@ pub trait Store: Send + Sync {
     async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
     /// Replaces a user's password hash (a password change, not an upgrade).
     async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool>;
+    /// Disables a user and revokes all their live sessions in one transaction. Returns the
+    /// revoked ids, or `None` if there is no such user.
+    async fn disable_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>>;
     /// Replaces a user's password hash and revokes their live sessions but `keep`, in one
     /// transaction: a password change is never stored without its revocations, or the
     /// other way round. Returns the revoked ids, or `None` if there is no such user.

@@ -418,36 +418,19 @@ impl Store for $store {
         keep: Option<&str>,
         reason: &str,
     ) -> StoreResult<Option<Vec<String>>> {
-        // One transaction; its outcome (commit included) is reported as one write.
-        let result = async {
-            let mut tx = self.pool.begin().await?;
-            let changed = sqlx::query(
-                "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1",
-            )
+        let update =
+            sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(hash)
+                .bind(now);
+        self.change_user_ending_sessions(update, user_id, now, keep, reason).await
+    }
+
+    async fn disable_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
+        let update = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(user_id)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if changed.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-            let revoked: Vec<(String,)> = sqlx::query_as(
-                "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
-                 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4 RETURNING id",
-            )
-            .bind(user_id)
-            .bind(now)
-            .bind(reason)
-            .bind(keep.unwrap_or(""))
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
-        }
-        .await;
-        self.written(result)
+            .bind(now);
+        self.change_user_ending_sessions(update, user_id, now, None, "user_disabled").await
     }
 
     async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
@@ -618,6 +601,40 @@ macro_rules! shared_store_helpers {
         /// store's [`WriteHealth`](super::WriteHealth).
         fn written<T>(&self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
             self.health.record(result, super::WriteKind::Request)
+        }
+
+        /// Runs `update` (a statement that changes one user) and revokes the user's live
+        /// sessions but `keep`, in one transaction: neither is stored without the other.
+        /// The revoked ids, or `None` if `update` found no user.
+        async fn change_user_ending_sessions<'q>(
+            &self,
+            update: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            user_id: i64,
+            now: i64,
+            keep: Option<&str>,
+            reason: &str,
+        ) -> StoreResult<Option<Vec<String>>> {
+            let result = async {
+                let mut tx = self.pool.begin().await?;
+                if update.execute(&mut *tx).await?.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let revoked: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
+                     WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4 RETURNING id",
+                )
+                .bind(user_id)
+                .bind(now)
+                .bind(reason)
+                .bind(keep.unwrap_or(""))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
+            }
+            .await;
+            self.written(result)
         }
 
         /// Runs a statement that writes; returns the rows it changed.

@@ -65,7 +65,7 @@ impl Application {
             Duration::from_secs(config.request_timeout_secs),
         );
         let app = http::metrics::track_requests(app, self.tessera.metrics().clone());
-        let _background = self.tessera.spawn_background_tasks();
+        let background = self.tessera.spawn_background_tasks();
         let limits = http::server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             max_header_bytes: config.max_header_bytes,
@@ -77,6 +77,10 @@ impl Application {
         };
         tracing::info!(address = %self.local_addr, "tessera listening");
         http::server::serve(self.listener, app, limits, shutdown).await;
+        drop(background);
+        // Closing the pool lets SQLite copy the write-ahead log back into the database
+        // file and remove it, so a stopped server leaves one file behind.
+        self.tessera.store().close().await;
         tracing::info!("tessera stopped");
         Ok(())
     }

@@ -26,6 +26,12 @@ pub struct Config {
     pub db_max_connections: u32,
     /// How long a request waits for a database connection before `503 unavailable`.
     pub db_connect_timeout_secs: u64,
+    /// SQLite only: when a commit counts as done. `full` (the default) survives a power
+    /// loss; `normal` is faster but may lose the last commits to one (see the README).
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite only: how often the write-ahead log is copied back into the database file
+    /// (a passive checkpoint, or a truncating one when no write came since the last).
+    pub sqlite_checkpoint_interval_secs: u64,
     /// HS256 signing secret (`JWT_SECRET_KEY`); created once in the database (shared by
     /// every instance) when unset.
     #[serde(skip_serializing)]
@@ -233,6 +239,20 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
+/// SQLite's `synchronous` setting in WAL mode.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every commit is synced to disk before it is acknowledged: a power loss or an
+    /// operating-system crash loses nothing that was acknowledged. An auth server's
+    /// default, since a lost logout or password change revives a session.
+    #[default]
+    Full,
+    /// The log is synced at checkpoints only: faster, and consistent after a power loss,
+    /// but the last commits before it may be rolled back.
+    Normal,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -264,6 +284,8 @@ impl Default for Config {
             database_url: None,
             db_max_connections: 8,
             db_connect_timeout_secs: 3,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_checkpoint_interval_secs: 10,
             jwt_secret_key: None,
             refresh_token_key: None,
             previous_refresh_token_keys: Vec::new(),
@@ -473,6 +495,10 @@ impl Config {
             "key_reload_ms must be at least 10"
         );
         anyhow::ensure!(
+            self.sqlite_checkpoint_interval_secs >= 1,
+            "sqlite_checkpoint_interval_secs must be at least 1"
+        );
+        anyhow::ensure!(
             self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
             "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"
         );
@@ -615,6 +641,23 @@ mod tests {
             assert!(
                 !unknown.contains(&"TESSERA_LOG_LEVEL".to_owned()),
                 "{unknown:?}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sqlite_durability_is_full_unless_set_to_normal() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_synchronous, SqliteSynchronous::Full);
+            jail.set_env("TESSERA_SQLITE_SYNCHRONOUS", "normal");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_synchronous, SqliteSynchronous::Normal);
+            jail.set_env("TESSERA_SQLITE_SYNCHRONOUS", "off");
+            assert!(
+                Config::load(None).is_err(),
+                "only full and normal are offered"
             );
             Ok(())
         });

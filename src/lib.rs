@@ -62,3 +62,6 @@ pub use secret::Secret;
 pub use service::{AuthError, BackgroundTasks, Tessera};
 pub use tokens::keyring::KeyAlg;
 pub use tokens::{AccessClaims, TokenError};
+
+#[doc(hidden)]
+pub use store::InjectedFault;

@@ -44,7 +44,7 @@ async fn record_request(State(metrics): State<Arc<Metrics>>, req: Request, next:
     responses((status = 200, description = "Prometheus text format 0.0.4",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn render_metrics(State(tessera): State<Tessera>) -> Response {
-    let Some(text) = tessera.metrics().render(tessera.hash_queue_depth()) else {
+    let Some(text) = tessera.render_metrics() else {
         return ApiError::NotFound.into_response();
     };
     let mut response = text.into_response();

@@ -9,6 +9,7 @@ mod key_ring;
 mod open;
 mod sessions;
 mod shared_secrets;
+mod storage;
 
 use std::sync::Arc;
 
@@ -208,14 +209,6 @@ impl Tessera {
             return Err(TokenError::Revoked);
         }
         Ok(verified)
-    }
-
-    /// Whether this instance can do its work: the database answers.
-    pub async fn ready(&self) -> Result<(), AuthError> {
-        self.store()
-            .ping()
-            .await
-            .map_err(|e| AuthError::Unavailable(e.to_string()))
     }
 }
 

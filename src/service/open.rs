@@ -52,9 +52,14 @@ impl Tessera {
             );
         }
         let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
-        let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let store = crate::store::connect_with(
+            &url,
+            config.db_max_connections,
+            connect_timeout,
+            config.sqlite_synchronous,
+        )
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         migrate_with_retry(store.as_ref(), connect_timeout).await?;
         let secrets =
             shared_secrets::load(&config, store.as_ref(), purpose == Purpose::Serve).await?;

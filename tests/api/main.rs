@@ -23,4 +23,5 @@ mod sessions;
 mod shared_limits;
 mod shared_secrets;
 mod startup;
+mod storage;
 mod tokens;

@@ -133,6 +133,9 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// A new connection that sends nothing for this long is closed.
     pub first_byte_timeout_ms: u64,
+    /// Send `Strict-Transport-Security` (for a deployment served over HTTPS through a TLS
+    /// terminator; tessera itself speaks plain HTTP).
+    pub hsts: bool,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// How often the `tessera_active_sessions` gauge is recounted in the database (one
@@ -325,6 +328,7 @@ impl Default for Config {
             max_connections: 0,
             max_connections_per_ip: 128,
             first_byte_timeout_ms: 5_000,
+            hsts: false,
             metrics_enabled: true,
             active_sessions_refresh_secs: 15,
         }

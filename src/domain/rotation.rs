@@ -19,7 +19,8 @@
 pub struct RotationPolicy {
     /// The moment of the decision (Unix seconds).
     pub now: i64,
-    /// How long after a rotation the previous token still gets the same successor.
+    /// How long after a rotation the previous token still gets the same successor; 0 turns
+    /// the grace window off (any spent token is reuse).
     pub grace_secs: i64,
     /// 0: no idle timeout.
     pub idle_timeout_secs: i64,
@@ -86,9 +87,10 @@ pub fn decide_rotation(
     if !policy.is_live(state) {
         return RotationDecision::Ended;
     }
-    let within_grace = state
-        .rotated_at
-        .is_some_and(|at| policy.now - at <= policy.grace_secs);
+    let within_grace = policy.grace_secs > 0
+        && state
+            .rotated_at
+            .is_some_and(|at| policy.now - at <= policy.grace_secs);
     match state.counter.checked_sub(presented) {
         Some(0) => RotationDecision::Advance,
         Some(1) if within_grace => RotationDecision::GraceReplay {
@@ -142,6 +144,18 @@ mod tests {
     #[test]
     fn the_previous_token_after_the_grace_window_is_reuse() {
         assert_eq!(decide(rotated(GRACE + 1), 4), RotationDecision::Reused);
+    }
+
+    #[test]
+    fn with_no_grace_window_a_spent_token_is_reuse_even_in_the_same_second() {
+        let no_grace = RotationPolicy {
+            grace_secs: 0,
+            ..POLICY
+        };
+        assert_eq!(
+            decide_rotation(Some(&rotated(0)), 4, &no_grace),
+            RotationDecision::Reused
+        );
     }
 
     #[test]

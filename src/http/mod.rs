@@ -40,14 +40,18 @@ fn auth_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(auth::create_session))
         .routes(routes!(auth::refresh_session))
         .layer(middleware::map_response(headers::no_store));
-    OpenApiRouter::new()
-        .routes(routes!(auth::create_user))
-        .merge(token_routes)
+    // The routes that answer with what an access token grants: not cached either.
+    let authenticated_routes = OpenApiRouter::new()
         .routes(routes!(sessions::end_sessions))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(account::show_account, account::delete_account))
         .routes(routes!(account::change_password))
+        .layer(middleware::map_response(headers::no_store));
+    OpenApiRouter::new()
+        .routes(routes!(auth::create_user))
+        .merge(token_routes)
+        .merge(authenticated_routes)
 }
 
 /// The embeddable routes: account and session routes at the root and under `/api` (as the
@@ -65,7 +69,11 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
 /// `/api/protected`), `/openapi.json`, and `/metrics` when enabled. Both [`router`] and
 /// [`document`] are split from this one value.
 pub fn documented_routes(metrics_enabled: bool) -> OpenApiRouter<Tessera> {
-    let protected = || OpenApiRouter::new().routes(routes!(auth::protected));
+    let protected = || {
+        OpenApiRouter::new()
+            .routes(routes!(auth::protected))
+            .layer(middleware::map_response(headers::no_store))
+    };
     let routes = embeddable_routes()
         .merge(protected())
         .nest("/api", protected())
@@ -107,7 +115,11 @@ fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::map_response(headers::nosniff))
+        .layer(middleware::map_response(headers::security_headers))
+        .layer(middleware::map_response_with_state(
+            tessera.config().hsts,
+            headers::hsts,
+        ))
         .with_state(tessera)
 }
 
@@ -148,8 +160,8 @@ pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router 
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // Outermost, so the time-limit and panic answers made above carry it too.
-        .layer(middleware::map_response(headers::nosniff))
+        // Outermost, so the time-limit and panic answers made above carry them too.
+        .layer(middleware::map_response(headers::security_headers))
 }
 
 async fn limit_duration(State(limit): State<Duration>, req: Request, next: Next) -> Response {

@@ -1,4 +1,5 @@
-//! Token responses are never cached (RFC 6749 §5.1); no response is content-sniffed.
+//! Token responses, and what a token grants, are never cached (RFC 6749 §5.1); every
+//! response forbids sniffing, framing and scripts, and sends no referrer; HSTS on request.
 
 use reqwest::{Response, StatusCode};
 use serde_json::json;
@@ -59,17 +60,50 @@ async fn every_response_says_nosniff() {
         ),
     ];
     for response in &responses {
+        let what = format!("{} {}", response.url(), response.status());
         assert_eq!(
             header(response, "x-content-type-options"),
             "nosniff",
-            "{} {}",
-            response.url(),
-            response.status()
+            "{what}"
+        );
+        assert_eq!(
+            header(response, "content-security-policy"),
+            "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            "{what}"
+        );
+        assert_eq!(header(response, "referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(
+            header(response, "strict-transport-security"),
+            "",
+            "HSTS is opt-in"
+        );
+    }
+}
+
+async fn what_an_access_token_grants_is_not_cacheable() {
+    let app = spawn_app().await;
+    let login = app.signed_up("bob", "correct-horse").await;
+    let token = str_field(&login, "access_token");
+    for path in ["/protected", "/api/protected", "/me", "/sessions"] {
+        let response = app.get_with_token(path, token).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_not_cached(&response, path);
+    }
+}
+
+async fn with_hsts_on_every_response_asks_for_https_only() {
+    let app = crate::helpers::spawn_app_with(|c| c.hsts = true).await;
+    for response in [app.get("/healthz").await, app.get("/no-such-route").await] {
+        assert_eq!(
+            header(&response, "strict-transport-security"),
+            "max-age=31536000; includeSubDomains"
         );
     }
 }
 
 crate::backend_tests!(
     token_responses_are_not_cacheable,
-    every_response_says_nosniff
+    every_response_says_nosniff,
+    what_an_access_token_grants_is_not_cacheable,
+    with_hsts_on_every_response_asks_for_https_only
 );

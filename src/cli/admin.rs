@@ -34,10 +34,13 @@ pub enum SessionsCommand {
     /// End one session by id, or every session of a user.
     Revoke {
         /// The session id (as `sessions list` shows it).
-        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        #[arg(required_unless_present_any = ["user", "all"], conflicts_with_all = ["user", "all"])]
         id: Option<String>,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         user: Option<String>,
+        /// Every session of every user (after a key or database leak): everyone logs in again.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -144,7 +147,15 @@ pub async fn run_sessions(
                 || format!("ended {ended} session(s) of {name}"),
             );
         }
-        SessionsCommand::Revoke { .. } => anyhow::bail!("give a session id or --user NAME"),
+        SessionsCommand::Revoke { all: true, .. } => {
+            let ended = tessera.admin_revoke_all_sessions().await?;
+            format.done(&serde_json::json!({ "ended_sessions": ended }), || {
+                format!("ended {ended} session(s) of all users")
+            });
+        }
+        SessionsCommand::Revoke { .. } => {
+            anyhow::bail!("give a session id, --user NAME or --all")
+        }
     }
     Ok(())
 }

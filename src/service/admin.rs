@@ -184,6 +184,19 @@ impl Tessera {
             .await
     }
 
+    /// Ends every session of every user (after a leak of a key or of the database):
+    /// every refresh token stops working, and every access token at once, on every
+    /// instance within a second. Returns how many ended.
+    pub async fn admin_revoke_all_sessions(&self) -> Result<usize, AuthError> {
+        let now = now_unix();
+        let reason = RevocationReason::RevokedByAdmin;
+        let ended = self.store().revoke_all_sessions(now, reason).await?;
+        self.remember_revoked(&ended, now, reason);
+        tracing::warn!(target: "tessera::audit", event = "sessions_revoke_all", outcome = "success",
+            ended_sessions = ended.len(), "audit");
+        Ok(ended.len())
+    }
+
     async fn end_all_sessions(
         &self,
         user_id: i64,

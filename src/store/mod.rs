@@ -317,6 +317,12 @@ pub trait Store: Send + Sync {
         user_id: Option<i64>,
         policy: RotationPolicy,
     ) -> StoreResult<Vec<(SessionRecord, String)>>;
+    /// Revokes every live session of every user; the ids revoked.
+    async fn revoke_all_sessions(
+        &self,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<Vec<String>>;
     /// Revokes one session whoever owns it; its owner's id, or `None` if not live.
     /// Idempotent: a session already revoked keeps its first reason and time.
     async fn revoke_session_by_id(

@@ -470,6 +470,21 @@ impl Store for $store {
             .collect())
     }
 
+    async fn revoke_all_sessions(
+        &self,
+        now: i64,
+        reason: RevocationReason,
+    ) -> StoreResult<Vec<String>> {
+        let query = sqlx::query_as(
+            "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+             WHERE revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(reason.as_str());
+        let ids: Vec<(String,)> = self.write_returning(query).await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
     async fn revoke_session_by_id(
         &self,
         session_id: &str,

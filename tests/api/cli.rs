@@ -220,6 +220,38 @@ async fn sessions_are_revoked_from_the_cli_and_the_server_honours_it() {
     );
 }
 
+#[tokio::test]
+async fn every_session_of_every_user_ends_from_the_cli_after_a_leak() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = ServerProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for name in ["ivy", "jon"] {
+        json_of(&tessera(
+            dir.path(),
+            &["user", "--json", "add", name],
+            "a-long-password\n",
+        ));
+        let (status, login) = login(&client, &server, name, "a-long-password").await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        tokens.push(str_field(&login, "access_token").to_owned());
+    }
+    let ended = json_of(&tessera(
+        dir.path(),
+        &["sessions", "--json", "revoke", "--all"],
+        "",
+    ));
+    assert_eq!(ended["ended_sessions"], 2, "{ended}");
+    for token in &tokens {
+        assert!(until_revoked(&client, &server, token).await < Duration::from_secs(1));
+    }
+    // A new login works: nobody is locked out.
+    assert_eq!(
+        login(&client, &server, "ivy", "a-long-password").await.0,
+        StatusCode::OK
+    );
+}
+
 #[test]
 fn an_administration_command_on_a_missing_database_creates_nothing_and_names_it() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

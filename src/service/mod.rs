@@ -7,6 +7,7 @@ mod auth;
 mod background;
 mod key_ring;
 mod open;
+mod password_check;
 mod sessions;
 
 use std::sync::Arc;

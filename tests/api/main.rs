@@ -17,6 +17,7 @@ mod jwks_interop;
 mod keys;
 mod metrics;
 mod openapi;
+mod password_guessing;
 mod process;
 mod sessions;
 mod startup;

@@ -97,7 +97,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-source request limits (GCRA).
     pub rate_limits: RateLimitsConfig,
-    /// Growing delay for logins to a name after repeated failures, from any source.
+    /// Growing spacing between password checks for a name after repeated attempts, from
+    /// any source (excess attempts: `429`).
     pub login_backoff: LoginBackoffConfig,
     /// Longest time a client may take to send a request's headers; also how long an idle
     /// keep-alive connection is kept (slow-loris clients cannot hold connections).
@@ -159,13 +160,14 @@ impl Default for RateLimitsConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginBackoffConfig {
-    /// Failures in a row before logins to a name slow down; 0 turns the back-off off.
+    /// Password checks for a name (since its last success) before they are spaced out;
+    /// 0 turns the back-off off. See `domain::backoff`.
     pub threshold: u32,
-    /// Delay at the threshold; doubles with each further failure.
+    /// Spacing at the threshold; doubles with each further attempt.
     pub base_delay_ms: u64,
-    /// The delay never grows beyond this.
+    /// The spacing never grows beyond this.
     pub max_delay_ms: u64,
-    /// Failures older than this are forgotten.
+    /// Attempts are forgotten this long after the last one.
     pub window_secs: u64,
 }
 

@@ -3,15 +3,16 @@
 //! Every route that checks a password is a way to guess it, so all of them pass the same
 //! protections, in the same order, on the same counters: the per-address and
 //! per-(name, address) limits, the hashing pool's bound, the per-name back-off (a wrong
-//! current password is a failed login for that name) and an audit event for every
-//! outcome. A stolen access token therefore buys no more guesses than `/login` gives.
+//! current password is a failed login for that name; see `domain::backoff`) and an audit
+//! event for every failure. A stolen access token therefore buys no more guesses than `/login` gives.
 
-use crate::abuse::{backoff_delay, rate_key};
-use crate::domain::Username;
+use std::time::Duration;
+
+use crate::abuse::rate_key;
+use crate::domain::{AttemptDecision, BackoffPolicy, Username, decide_attempt};
 use crate::store::UserRecord;
-use crate::tokens::now_unix;
 
-use super::auth::{audit, client_ip_text};
+use super::auth::audit;
 use super::sessions::ClientInfo;
 use super::{AuthError, Tessera};
 
@@ -59,54 +60,30 @@ impl Tessera {
             audit(event, "rate_limited", &key, client);
             return Err(refused.into());
         }
-        // When the hashing pool is full, refuse before touching the database.
-        let mut slot = self.hasher()?.reserve()?;
-        let backoff = self.config().login_backoff;
-        let now = now_unix();
-        let failures_since = now - backoff.window_secs as i64;
-        let failures = match &name {
-            Ok(name) => {
-                if lookup {
-                    user = self
-                        .store()
-                        .find_user_by_canonical_name(name.canonical())
-                        .await?;
-                }
-                match backoff.threshold {
-                    0 => 0,
-                    _ => {
-                        self.store()
-                            .recent_login_failures(name.canonical(), failures_since)
-                            .await?
-                    }
-                }
+        // When the hashing pool is full, refuse before touching the database (and before
+        // counting an attempt that will not be checked).
+        let slot = self.hasher()?.reserve()?;
+        let backoff_on = self.config().login_backoff.threshold > 0;
+        if let Ok(name) = &name {
+            if lookup {
+                user = self
+                    .store()
+                    .find_user_by_canonical_name(name.canonical())
+                    .await?;
             }
-            Err(_) => 0,
-        };
-        let delay = backoff_delay(&backoff, failures);
-        if !delay.is_zero() {
-            // Waiting costs this task nothing but time; the hash runs after it.
-            tracing::info!(target: "tessera::audit", event, outcome = "delayed",
-                username = %key, ip = %client_ip_text(client), failures,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-            // The place in the pool is given back while waiting, so names under back-off
-            // cannot hold the pool hostage.
-            drop(slot);
-            tokio::time::sleep(delay).await;
-            slot = self.hasher()?.reserve()?;
+            if backoff_on && let Err(wait) = self.claim_attempt(name.canonical()).await? {
+                audit(event, "backoff", &key, client);
+                return Err(AuthError::RateLimited(wait));
+            }
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verification = slot.verify(password, stored).await?;
         let Some(user) = user.filter(|_| verification.matches) else {
-            if name.is_ok() && backoff.threshold > 0 {
-                self.store()
-                    .record_login_failure(&key, now, failures_since)
-                    .await?;
-            }
+            // The attempt was counted before the check: nothing more to write.
             audit(event, "invalid_credentials", &key, client);
             return Err(AuthError::InvalidCredentials);
         };
-        if failures > 0 {
+        if backoff_on {
             self.store().clear_login_failures(&key).await?;
         }
         Ok(CheckedPassword {
@@ -114,4 +91,47 @@ impl Tessera {
             needs_rehash: verification.needs_rehash,
         })
     }
+
+    /// Counts one attempt for a name if the back-off rule allows one now (see
+    /// `domain::backoff`); otherwise how long until it does. The rule decides; the store's
+    /// conditional statement picks the one winner among concurrent attempts.
+    async fn claim_attempt(&self, canonical: &str) -> Result<Result<(), Duration>, AuthError> {
+        let config = self.config().login_backoff;
+        let policy = BackoffPolicy {
+            threshold: config.threshold,
+            base_delay_ms: config.base_delay_ms,
+            max_delay_ms: config.max_delay_ms,
+            window_ms: i64::try_from(config.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        };
+        // Losing the statement means another attempt for this name claimed the state in
+        // between; decide again from the new state. A few losses in a row mean a burst of
+        // attempts for this name, which may as well wait a step.
+        for _ in 0..CLAIM_TRIES {
+            let state = self.store().login_attempts(canonical).await?;
+            match decide_attempt(state.as_ref(), now_unix_ms(), &policy) {
+                AttemptDecision::Wait(wait) => return Ok(Err(wait)),
+                AttemptDecision::Allow { next: None } => return Ok(Ok(())),
+                AttemptDecision::Allow { next: Some(next) } => {
+                    if self
+                        .store()
+                        .claim_login_attempt(canonical, state.as_ref(), &next)
+                        .await?
+                    {
+                        return Ok(Ok(()));
+                    }
+                }
+            }
+        }
+        Ok(Err(Duration::from_millis(policy.base_delay_ms.max(1))))
+    }
+}
+
+/// Tries at claiming an attempt before a request is told to wait.
+const CLAIM_TRIES: usize = 4;
+
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

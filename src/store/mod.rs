@@ -15,7 +15,9 @@ use async_trait::async_trait;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-pub use crate::domain::{LogoutScope, RevocationReason, RotationPolicy, RotationState};
+pub use crate::domain::{
+    AttemptState, LogoutScope, RevocationReason, RotationPolicy, RotationState,
+};
 
 /// Called with each revocation a backend hears of as it happens (see
 /// [`Store::watch_revocations`]).
@@ -290,13 +292,20 @@ pub trait Store: Send + Sync {
     /// Deletes sessions that expired, or were revoked, before `cutoff`; returns how many.
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64>;
 
-    /// Recent consecutive failed logins to a name: failures at or after `since` count.
-    async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32>;
-    /// Counts a failed login to a name (restarting the count if the last one is older than `since`).
-    async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()>;
+    /// What is stored of a name's recent login attempts (see `domain::backoff`).
+    async fn login_attempts(&self, canonical: &str) -> StoreResult<Option<AttemptState>>;
+    /// Stores `next` for a name if its state is still `expected` (`None`: no row), in one
+    /// conditional statement: of concurrent attempts decided from the same state, exactly
+    /// one gets `true` (on any backend and any number of instances).
+    async fn claim_login_attempt(
+        &self,
+        canonical: &str,
+        expected: Option<&AttemptState>,
+        next: &AttemptState,
+    ) -> StoreResult<bool>;
     /// Deletes failure counts last touched before `cutoff`; returns how many.
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64>;
-    /// Forgets a name's failed logins after a successful one.
+    /// Forgets a name's counted attempts after a successful one.
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
 
     /// Every stored signing key, oldest first.

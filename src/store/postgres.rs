@@ -14,9 +14,9 @@ use super::sql::{
     migration_error, shared_store_helpers,
 };
 use super::{
-    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, OnRevoked, RevocationReason,
-    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserRecord,
+    AttemptState, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, OnRevoked,
+    RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::tokens::now_unix;
 

@@ -434,31 +434,58 @@ impl Store for $store {
         Ok(owner.map(|(id,)| id))
     }
 
-    async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT failures FROM login_failures WHERE username_canonical = $1 AND last_failed_at >= $2",
+    async fn login_attempts(&self, canonical: &str) -> StoreResult<Option<AttemptState>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT failures, last_attempt_ms FROM login_failures WHERE username_canonical = $1",
         )
         .bind(canonical)
-        .bind(since)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(0))
+        Ok(row.map(|(attempts, last_attempt_ms)| AttemptState {
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            last_attempt_ms,
+        }))
     }
 
-    async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()> {
-        // One upsert, so concurrent failures on several instances all count.
-        sqlx::query(
-            "INSERT INTO login_failures (username_canonical, failures, last_failed_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (username_canonical) DO UPDATE SET \
-             failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 ELSE login_failures.failures + 1 END, \
-             last_failed_at = $2",
-        )
-        .bind(canonical)
-        .bind(now)
-        .bind(since)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn claim_login_attempt(
+        &self,
+        canonical: &str,
+        expected: Option<&AttemptState>,
+        next: &AttemptState,
+    ) -> StoreResult<bool> {
+        // The winner of a race is whoever's statement finds the state it decided from:
+        // an insert where there was no row, or an update guarded by the old values.
+        // (`last_failed_at`, in seconds, is what the purge of stale rows reads.)
+        let last_seconds = next.last_attempt_ms.div_euclid(1000);
+        let done = match expected {
+            None => {
+                sqlx::query(
+                    "INSERT INTO login_failures (username_canonical, failures, last_failed_at, last_attempt_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (username_canonical) DO NOTHING",
+                )
+                .bind(canonical)
+                .bind(i64::from(next.attempts))
+                .bind(last_seconds)
+                .bind(next.last_attempt_ms)
+                .execute(&self.pool)
+                .await?
+            }
+            Some(old) => {
+                sqlx::query(
+                    "UPDATE login_failures SET failures = $2, last_failed_at = $3, last_attempt_ms = $4 \
+                     WHERE username_canonical = $1 AND failures = $5 AND last_attempt_ms = $6",
+                )
+                .bind(canonical)
+                .bind(i64::from(next.attempts))
+                .bind(last_seconds)
+                .bind(next.last_attempt_ms)
+                .bind(i64::from(old.attempts))
+                .bind(old.last_attempt_ms)
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
     }
 
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64> {

@@ -13,9 +13,9 @@ use super::sql::{
     migration_error, shared_store_helpers,
 };
 use super::{
-    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, RevocationReason,
-    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserRecord,
+    AttemptState, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
+    RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
 };
 
 pub struct SqliteStore {

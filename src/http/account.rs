@@ -43,6 +43,7 @@ pub struct MessageResponse {
     responses(
         (status = 200, description = "The caller's account", body = MeResponse),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn show_account(
@@ -60,7 +61,7 @@ pub async fn show_account(
         (status = 200, description = "Password changed; the caller's other sessions ended", body = ChangePasswordResponse),
         (status = 400, description = "New password outside the policy, or bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
-        (status = 403, description = "The current password is wrong", body = ErrorBody),
+        (status = 403, description = "The current password is wrong (`wrong_password`) or the account is disabled", body = ErrorBody),
         (status = 429, description = "Too many password checks from this address or for this name (as `/login`)", body = ErrorBody),
         (status = 503, description = "Database unavailable or hashing overloaded", body = ErrorBody),
     ))]
@@ -90,7 +91,7 @@ pub async fn change_password(
         (status = 200, description = "Account deleted; all its sessions ended", body = MessageResponse),
         (status = 400, description = "Bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
-        (status = 403, description = "The password is wrong", body = ErrorBody),
+        (status = 403, description = "The password is wrong (`wrong_password`) or the account is disabled", body = ErrorBody),
         (status = 429, description = "Too many password checks from this address or for this name (as `/login`)", body = ErrorBody),
         (status = 503, description = "Database unavailable or hashing overloaded", body = ErrorBody),
     ))]

@@ -59,6 +59,7 @@ impl ApiError {
                 AuthError::RefreshTokenReused => "refresh_token_reused",
                 AuthError::SessionEnded => "session_ended",
                 AuthError::SessionNotFound => "session_not_found",
+                AuthError::NoSession => "no_session",
                 AuthError::UserNotFound => "user_not_found",
                 AuthError::WrongPassword => "wrong_password",
                 AuthError::Token(t) => match t {
@@ -105,6 +106,7 @@ impl ApiError {
                 AuthError::AccountDisabled => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
+                AuthError::NoSession => StatusCode::CONFLICT,
                 AuthError::WrongPassword => StatusCode::FORBIDDEN,
                 AuthError::Overloaded | AuthError::Unavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -219,6 +221,7 @@ mod tests {
             ),
             (AuthError::SessionEnded.into(), 401, "session_ended"),
             (AuthError::SessionNotFound.into(), 404, "session_not_found"),
+            (AuthError::NoSession.into(), 409, "no_session"),
             (AuthError::UserNotFound.into(), 404, "user_not_found"),
             (AuthError::WrongPassword.into(), 403, "wrong_password"),
             (

@@ -59,6 +59,10 @@ pub enum AuthError {
     SessionEnded,
     #[error("Session not found")]
     SessionNotFound,
+    #[error(
+        "This token belongs to no session: nothing was logged out, and it stays valid until it expires"
+    )]
+    NoSession,
     #[error("User not found")]
     UserNotFound,
     #[error("Current password is incorrect")]

@@ -7,6 +7,7 @@ mod bad_input;
 mod binary;
 mod cli;
 mod contract;
+mod cutover;
 mod faults;
 mod flask_interop;
 mod helpers;

@@ -73,6 +73,10 @@ pub struct Config {
     pub hash_workers: usize,
     /// Requests allowed to wait for a hashing worker before `503 overloaded`.
     pub hash_queue: usize,
+    /// Whether `POST /register` creates accounts. Off: it answers `403 registration_closed`
+    /// (`tessera user add` still works). Close it during a Flask cut-over, while the
+    /// Flask app still registers users (see the README's cut-over guide).
+    pub registration_enabled: bool,
     /// Password policy for new passwords (login never applies it).
     pub password_min_bytes: usize,
     pub password_max_bytes: usize,
@@ -236,6 +240,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             hash_workers: 0,
             hash_queue: 64,
+            registration_enabled: true,
             password_min_bytes: 8,
             password_max_bytes: 1024,
             allow_weak_legacy_hashes: false,

@@ -51,6 +51,7 @@ impl ApiError {
                 AuthError::InvalidUsername(_) => "invalid_username",
                 AuthError::InvalidPassword(_) => "invalid_password",
                 AuthError::UsernameTaken => "username_taken",
+                AuthError::RegistrationClosed => "registration_closed",
                 AuthError::InvalidCredentials => "invalid_credentials",
                 AuthError::AccountDisabled => "account_disabled",
                 AuthError::Overloaded => "overloaded",
@@ -103,7 +104,7 @@ impl ApiError {
                 | AuthError::RefreshTokenReused
                 | AuthError::SessionEnded
                 | AuthError::Token(_) => StatusCode::UNAUTHORIZED,
-                AuthError::AccountDisabled => StatusCode::FORBIDDEN,
+                AuthError::AccountDisabled | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
                 AuthError::NoSession => StatusCode::CONFLICT,
@@ -197,6 +198,11 @@ mod tests {
                 "invalid_password",
             ),
             (AuthError::UsernameTaken.into(), 400, "username_taken"),
+            (
+                AuthError::RegistrationClosed.into(),
+                403,
+                "registration_closed",
+            ),
             (
                 AuthError::InvalidCredentials.into(),
                 401,

@@ -11,17 +11,18 @@
 
 mod sources;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 pub use sources::{CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
 
-use crate::domain::Username;
+use crate::domain::{ExistingAccount, ImportMatch, IncomingUser, Username, decide_import_match};
 use crate::legacy_hash::{self, FormatError};
-use crate::store::{ImportedUser, Store};
+use crate::store::{ExistingUser, ImportedUser, ReservedName, Store};
 use crate::tokens::now_unix;
 
 /// One user as the source has it.
@@ -51,6 +52,10 @@ pub struct ImportOptions {
     pub report_path: PathBuf,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// Reserve the names of users that could not be imported (`conflict_in_source`,
+    /// `unusable_hash`), so nobody can register them on tessera until an operator
+    /// releases them (`tessera user release NAME`).
+    pub reserve_skipped: bool,
 }
 
 /// Totals of a run. `formats` counts the hash families imported (or, in a dry run, that
@@ -62,7 +67,12 @@ pub struct ImportSummary {
     pub imported: u64,
     pub already_present: u64,
     pub conflicts: u64,
+    /// Accounts with exactly the imported name but not its password (registered on
+    /// tessera meanwhile, or the password changed on the source since the last import).
+    pub different_password: u64,
     pub invalid: u64,
+    /// Names reserved (or, in a dry run, that would be) with `reserve_skipped`.
+    pub reserved: u64,
     pub formats: BTreeMap<&'static str, u64>,
     pub report_path: Option<PathBuf>,
 }
@@ -177,6 +187,8 @@ pub async fn run(
 
     // Pass 2: validate and import.
     let mut report = Report::new(&options.report_path);
+    // Canonical names reserved in this run: a name the source holds twice is reserved once.
+    let mut reserved: HashSet<String> = HashSet::new();
     let mut summary = ImportSummary {
         dry_run: options.dry_run,
         ..ImportSummary::default()
@@ -190,13 +202,24 @@ pub async fn run(
         summary.read += batch.len() as u64;
         let mut users = Vec::with_capacity(batch.len());
         let mut rows = HashMap::with_capacity(batch.len());
+        let mut to_reserve = Vec::new();
         for record in batch {
             let row = record.row;
-            if let Some(user) = accept(record, &names, &mut report, &mut summary)? {
+            let reserve = options.reserve_skipped.then_some(&mut to_reserve);
+            if let Some(user) = accept(record, &names, &mut report, &mut summary, reserve)? {
                 rows.insert(user.username.clone(), row);
                 users.push(user);
             }
         }
+        to_reserve.retain(|r: &ReservedName| reserved.insert(r.username_canonical.clone()));
+        summary.reserved += if options.dry_run || to_reserve.is_empty() {
+            to_reserve.len() as u64
+        } else {
+            store
+                .reserve_names(&to_reserve, now_unix())
+                .await
+                .context("reserving the names not imported")?
+        };
         let outcome = if options.dry_run {
             dry_run_batch(store, &users).await?
         } else {
@@ -206,19 +229,35 @@ pub async fn run(
                 .context("importing a batch of users")?
         };
         summary.imported += outcome.inserted;
-        summary.already_present += outcome.already_present;
-        summary.conflicts += outcome.conflicts.len() as u64;
-        let conflicted: HashMap<&str, &str> = outcome
-            .conflicts
+        let existing: HashMap<&str, &ExistingUser> = outcome
+            .existing
             .iter()
-            .map(|(imported, existing)| (imported.as_str(), existing.as_str()))
+            .map(|e| (e.username_canonical.as_str(), e))
             .collect();
         for user in &users {
-            if let Some(existing) = conflicted.get(user.username.as_str()) {
-                let row = rows.get(&user.username).copied().unwrap_or(0);
-                report.add("conflict_with_existing_user", row, &user.username, existing)?;
-            } else if let Ok(format) = legacy_hash::classify(&user.password_hash) {
-                *summary.formats.entry(format.name()).or_default() += 1;
+            let row = rows.get(&user.username).copied().unwrap_or(0);
+            let found = existing.get(user.username_canonical.as_str());
+            match decide_import_match(&incoming(user), found.map(|e| account(e)).as_ref()) {
+                ImportMatch::Free => {
+                    if let Ok(format) = legacy_hash::classify(&user.password_hash) {
+                        *summary.formats.entry(format.name()).or_default() += 1;
+                    }
+                }
+                ImportMatch::AlreadyPresent => summary.already_present += 1,
+                ImportMatch::NameTaken => {
+                    summary.conflicts += 1;
+                    let existing = found.map_or("", |e| e.username.as_str());
+                    report.add("conflict_with_existing_user", row, &user.username, existing)?;
+                }
+                ImportMatch::DifferentPassword => {
+                    summary.different_password += 1;
+                    report.add(
+                        "conflict_different_password",
+                        row,
+                        &user.username,
+                        "a tessera account has this exact name but another password; neither side was changed",
+                    )?;
+                }
             }
         }
         progress.inc(users.len() as u64);
@@ -235,7 +274,17 @@ fn accept(
     names: &HashMap<String, u32>,
     report: &mut Report,
     summary: &mut ImportSummary,
+    mut reserve: Option<&mut Vec<ReservedName>>,
 ) -> anyhow::Result<Option<ImportedUser>> {
+    let mut skip = |reason: &str, username: &Username| {
+        if let Some(reserve) = reserve.as_deref_mut() {
+            reserve.push(ReservedName {
+                username_canonical: username.canonical().to_owned(),
+                username: username.as_str().to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+    };
     let raw_name = record.username.unwrap_or_default();
     let username = match Username::parse(&raw_name) {
         Ok(name) => name,
@@ -249,6 +298,7 @@ fn accept(
         // `Alice` and `alice` are one account here; which of the two people should own
         // it is not ours to guess, so neither is imported.
         summary.conflicts += 1;
+        skip("conflict_in_source", &username);
         report.add(
             "conflict_in_source",
             record.row,
@@ -264,6 +314,7 @@ fn accept(
         Ok(_) | Err(FormatError::WeakRefused) => {}
         Err(e) => {
             summary.invalid += 1;
+            skip("unusable_hash", &username);
             report.add(
                 "unusable_hash",
                 record.row,
@@ -276,6 +327,7 @@ fn accept(
     Ok(Some(ImportedUser {
         username: username.as_str().to_owned(),
         username_canonical: username.canonical().to_owned(),
+        hash_sha256: Sha256::digest(hash.as_bytes()).to_vec(),
         password_hash: hash,
     }))
 }
@@ -286,22 +338,32 @@ async fn dry_run_batch(
     users: &[ImportedUser],
 ) -> anyhow::Result<crate::store::ImportBatchReport> {
     let canonicals: Vec<String> = users.iter().map(|u| u.username_canonical.clone()).collect();
-    let existing: HashMap<String, String> = store
-        .existing_usernames(&canonicals)
-        .await?
-        .into_iter()
+    let existing = store.existing_users(&canonicals).await?;
+    let taken: HashSet<&str> = existing
+        .iter()
+        .map(|e| e.username_canonical.as_str())
         .collect();
-    let mut outcome = crate::store::ImportBatchReport::default();
-    for user in users {
-        match existing.get(&user.username_canonical) {
-            Some(name) if *name == user.username => outcome.already_present += 1,
-            Some(name) => outcome
-                .conflicts
-                .push((user.username.clone(), name.clone())),
-            None => outcome.inserted += 1,
-        }
+    let inserted = users
+        .iter()
+        .filter(|u| !taken.contains(u.username_canonical.as_str()))
+        .count() as u64;
+    Ok(crate::store::ImportBatchReport { inserted, existing })
+}
+
+fn incoming(user: &ImportedUser) -> IncomingUser<'_> {
+    IncomingUser {
+        username: &user.username,
+        password_hash: &user.password_hash,
+        hash_sha256: &user.hash_sha256,
     }
-    Ok(outcome)
+}
+
+fn account(existing: &ExistingUser) -> ExistingAccount<'_> {
+    ExistingAccount {
+        username: &existing.username,
+        password_hash: &existing.password_hash,
+        imported_hash_sha256: existing.imported_hash_sha256.as_deref(),
+    }
 }
 
 async fn open_store(config: &crate::config::Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {

@@ -36,7 +36,20 @@ impl From<&UserRecord> for RegisteredUser {
 }
 
 impl Tessera {
+    /// Creates an account (`POST /register`), unless `registration_enabled` is off.
     pub async fn register(
+        &self,
+        credentials: Credentials,
+        client: &ClientInfo,
+    ) -> Result<RegisteredUser, AuthError> {
+        if !self.config().registration_enabled {
+            return Err(AuthError::RegistrationClosed);
+        }
+        self.create_account(credentials, client).await
+    }
+
+    /// Creates an account whether or not registration is open (for administrators).
+    pub(super) async fn create_account(
         &self,
         credentials: Credentials,
         client: &ClientInfo,

@@ -43,6 +43,8 @@ pub enum AuthError {
     InvalidPassword(#[from] PasswordError),
     #[error("Username already exists")]
     UsernameTaken,
+    #[error("Registration is closed")]
+    RegistrationClosed,
     #[error("Invalid credentials")]
     InvalidCredentials,
     #[error("Account is disabled")]

@@ -10,13 +10,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
-    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store,
-    migration_error, shared_store_helpers,
+    EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
+    impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
-    AttemptState, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, OnRevoked,
-    RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
+    AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
+    OnRevoked, ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState,
+    SessionOwner, SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
 };
 use crate::tokens::now_unix;
 

@@ -9,13 +9,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::sql::{
-    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, impl_sql_store,
-    migration_error, shared_store_helpers,
+    EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
+    impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
-    AttemptState, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
-    RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
+    AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
+    ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner,
+    SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
 };
 
 pub struct SqliteStore {

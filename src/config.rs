@@ -37,6 +37,10 @@ pub struct Config {
     /// against the HS256 secrets. Unset: on while the HS256 secret signs, off once an
     /// asymmetric key (`tessera keys generate`) signs.
     pub accept_tokens_without_kid: Option<bool>,
+    /// Keep the HS256 secrets verifying after an asymmetric key signs (a fleet whose Flask
+    /// apps still mint tokens with the shared secret). Off: the secrets verify only until
+    /// the last token they signed has expired (switch time + access TTL + leeway).
+    pub keep_hs256_verifying: bool,
     /// Key-encryption key sealing private signing keys in the database (`TESSERA_KEK`,
     /// `TESSERA_KEK_FILE`); generated in the data directory when unset.
     #[serde(skip_serializing)]
@@ -225,6 +229,7 @@ impl Default for Config {
             refresh_token_key: None,
             previous_jwt_secret_keys: Vec::new(),
             accept_tokens_without_kid: None,
+            keep_hs256_verifying: false,
             kek: None,
             signing_key_file: None,
             signing_key_alg: None,

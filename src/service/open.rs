@@ -103,6 +103,7 @@ impl Tessera {
                     configured_keys.clone(),
                     config.accept_tokens_without_kid,
                     (config.access_token_ttl_secs + config.leeway_secs) as i64,
+                    config.keep_hs256_verifying,
                 )
             }
             Err(e) => return Err(e),

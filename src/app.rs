@@ -15,6 +15,8 @@ pub struct Application {
     listener: TcpListener,
     tessera: Tessera,
     local_addr: SocketAddr,
+    /// The listener of `metrics_listen`, serving `/metrics` only.
+    metrics: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Application {
@@ -25,11 +27,27 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local_addr = listener.local_addr()?;
+        let metrics = match tessera.config().metrics_listen {
+            Some(address) if tessera.config().metrics_enabled => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (metrics_listen)"))?;
+                let bound = listener.local_addr()?;
+                Some((listener, bound))
+            }
+            _ => None,
+        };
         Ok(Self {
             listener,
             tessera,
             local_addr,
+            metrics,
         })
+    }
+
+    /// Where `/metrics` is served when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -67,7 +85,32 @@ impl Application {
             drain_timeout: Duration::from_secs(config.request_timeout_secs + 5),
         };
         tracing::info!(address = %self.local_addr, "tessera listening");
-        http::server::serve(self.listener, app, limits, shutdown).await;
+        // One shutdown for both listeners: the signal flips a watch both servers wait on.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let metrics_server = self.metrics.map(|(listener, address)| {
+            tracing::info!(%address, "metrics listening");
+            let router = http::metrics::metrics_router(self.tessera.clone());
+            tokio::spawn(http::server::serve(
+                listener,
+                router,
+                limits,
+                until_stopped(),
+            ))
+        });
+        http::server::serve(self.listener, app, limits, until_stopped()).await;
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         tracing::info!("tessera stopped");
         Ok(())
     }

@@ -115,6 +115,12 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
+    /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When set, `/metrics` requires `Authorization: Bearer <this>` (compared in constant
+    /// time); `TESSERA_METRICS_TOKEN_FILE` reads it from a file.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<Secret>,
     /// How often the `tessera_active_sessions` gauge is recounted in the database (one
     /// query per interval, never one per scrape).
     pub active_sessions_refresh_secs: u64,
@@ -261,6 +267,8 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             metrics_enabled: true,
+            metrics_listen: None,
+            metrics_token: None,
             active_sessions_refresh_secs: 15,
         }
     }
@@ -334,6 +342,9 @@ impl Config {
         }
         if let Some(secret) = read("TESSERA_REFRESH_TOKEN_KEY_FILE")? {
             self.refresh_token_key = Some(secret);
+        }
+        if let Some(secret) = read("TESSERA_METRICS_TOKEN_FILE")? {
+            self.metrics_token = Some(secret);
         }
         Ok(())
     }
@@ -429,6 +440,12 @@ impl Config {
             self.key_reload_ms >= 10,
             "key_reload_ms must be at least 10"
         );
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(
+                token.expose().len() >= 16,
+                "metrics_token must be at least 16 characters (tessera secret prints one)"
+            );
+        }
         anyhow::ensure!(
             self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
             "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"
@@ -443,6 +460,7 @@ const NON_SETTING_VARS: &[&str] = &[
     "TESSERA_TEST_DATABASE_URL",
     "TESSERA_JWT_SECRET_KEY_FILE",
     "TESSERA_REFRESH_TOKEN_KEY_FILE",
+    "TESSERA_METRICS_TOKEN_FILE",
 ];
 
 /// Whether a (lower-case, dotted) key names a setting.
@@ -454,6 +472,7 @@ fn known_env_key(key: &str) -> bool {
         "refresh_token_key",
         "previous_jwt_secret_keys",
         "kek",
+        "metrics_token",
     ];
     secret_keys.contains(&top) || defaults.get(top).is_some()
 }

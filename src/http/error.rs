@@ -17,6 +17,9 @@ pub enum ApiError {
     MissingToken,
     #[error("Authorization header must be 'Bearer <token>'")]
     MalformedAuthorization,
+    /// A bearer token compared with a configured one (`metrics_token`) that does not match.
+    #[error("Token is not valid here")]
+    WrongBearerToken,
     #[error("Request body is not valid JSON")]
     InvalidJson,
     #[error("{0}")]
@@ -81,7 +84,7 @@ impl ApiError {
                 AuthError::Internal(_) => "internal_error",
             },
             ApiError::MissingToken => "missing_token",
-            ApiError::MalformedAuthorization => "invalid_token",
+            ApiError::MalformedAuthorization | ApiError::WrongBearerToken => "invalid_token",
             ApiError::InvalidJson => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -114,7 +117,9 @@ impl ApiError {
                 }
                 AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ApiError::MissingToken | ApiError::MalformedAuthorization => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken
+            | ApiError::MalformedAuthorization
+            | ApiError::WrongBearerToken => StatusCode::UNAUTHORIZED,
             ApiError::InvalidJson | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,7 +133,9 @@ impl ApiError {
     fn is_bearer_token_failure(&self) -> bool {
         matches!(
             self,
-            ApiError::MalformedAuthorization | ApiError::Auth(AuthError::Token(_))
+            ApiError::MalformedAuthorization
+                | ApiError::WrongBearerToken
+                | ApiError::Auth(AuthError::Token(_))
         )
     }
 }
@@ -302,6 +309,7 @@ mod tests {
             ),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::MalformedAuthorization, 401, "invalid_token"),
+            (ApiError::WrongBearerToken, 401, "invalid_token"),
             (ApiError::InvalidJson, 400, "invalid_json"),
             (ApiError::InvalidRequest("x".into()), 400, "invalid_request"),
             (

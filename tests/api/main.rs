@@ -17,6 +17,7 @@ mod instances;
 mod jwks_interop;
 mod keys;
 mod metrics;
+mod metrics_access;
 mod openapi;
 mod password_guessing;
 mod process;

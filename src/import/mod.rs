@@ -9,6 +9,7 @@
 //! and it is safe while servers run on the same database. Everything not imported is
 //! written to the report file (reason, source row, username — never a hash).
 
+mod report;
 mod sources;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,6 +19,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+use report::Report;
 pub use sources::{CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
 
 use crate::domain::{ExistingAccount, ImportMatch, IncomingUser, Username, decide_import_match};
@@ -75,50 +77,6 @@ pub struct ImportSummary {
     pub reserved: u64,
     pub formats: BTreeMap<&'static str, u64>,
     pub report_path: Option<PathBuf>,
-}
-
-/// Report lines: `reason,row,username,detail`. The file is created at the first line,
-/// so a run with nothing to report (or one that fails first) leaves no file behind.
-struct Report {
-    path: PathBuf,
-    writer: Option<csv::Writer<std::fs::File>>,
-    lines: u64,
-}
-
-impl Report {
-    fn new(path: &std::path::Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            writer: None,
-            lines: 0,
-        }
-    }
-
-    fn add(&mut self, reason: &str, row: u64, username: &str, detail: &str) -> anyhow::Result<()> {
-        let writer = match &mut self.writer {
-            Some(writer) => writer,
-            None => {
-                let mut writer = csv::Writer::from_path(&self.path).with_context(|| {
-                    format!("cannot create the report file {}", self.path.display())
-                })?;
-                writer.write_record(["reason", "source_row", "username", "detail"])?;
-                self.writer.insert(writer)
-            }
-        };
-        writer.write_record([reason, &row.to_string(), username, detail])?;
-        self.lines += 1;
-        Ok(())
-    }
-
-    fn finish(&mut self) -> anyhow::Result<Option<PathBuf>> {
-        match &mut self.writer {
-            Some(writer) => {
-                writer.flush()?;
-                Ok(Some(self.path.clone()))
-            }
-            None => Ok(None),
-        }
-    }
 }
 
 /// The database an import writes to: opened on its own by [`ImportTarget::open`] (as

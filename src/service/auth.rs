@@ -5,6 +5,7 @@ use crate::domain::{NewPassword, Username};
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
+use super::audit::audit;
 use super::password_check::Claimant;
 use super::sessions::{ClientInfo, IssuedSession};
 use super::{AuthError, Tessera};
@@ -160,18 +161,4 @@ impl Tessera {
             }
         });
     }
-}
-
-/// A structured audit event (target `tessera::audit`): what happened, to which name, from
-/// where. Never a password, hash or token.
-pub(super) fn audit(event: &str, outcome: &str, username: &str, client: &ClientInfo) {
-    let ip = client_ip_text(client);
-    tracing::info!(target: "tessera::audit", event, outcome, username, ip = %ip, "audit");
-}
-
-pub(super) fn client_ip_text(client: &ClientInfo) -> String {
-    client
-        .ip
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".into())
 }

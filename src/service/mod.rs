@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod audit;
 mod auth;
 mod background;
 mod key_ring;
@@ -125,6 +126,8 @@ struct Inner {
     refresh: RefreshTokens,
     revocations: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
+    /// Keyed digests of submitted names for audit events (see `audit`).
+    name_digests: audit::NameDigests,
 }
 
 impl Tessera {

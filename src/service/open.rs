@@ -124,6 +124,7 @@ impl Tessera {
                 access,
                 configured_keys,
                 kek,
+                name_digests: super::audit::NameDigests::new(&refresh_key),
                 refresh: RefreshTokens::new(refresh_key),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,

@@ -12,7 +12,7 @@ use crate::abuse::rate_key;
 use crate::domain::{AttemptDecision, BackoffPolicy, Username, decide_attempt};
 use crate::store::UserRecord;
 
-use super::auth::audit;
+use super::audit::audit_attempt;
 use super::sessions::ClientInfo;
 use super::{AuthError, Tessera};
 
@@ -54,10 +54,14 @@ impl Tessera {
             Ok(name) => name.canonical().to_owned(),
             Err(raw) => raw.chars().take(64).collect(),
         };
+        // Submitted names reach the log only as digests unless they name an account.
+        let digest = self.inner.name_digests.digest(&key);
         if let Some(ip) = client.ip
             && let Err(refused) = self.limiters().check_login(rate_key(ip), &key)
         {
-            audit(event, "rate_limited", &key, client);
+            // Refused before any lookup: whether the name exists is not worth a query.
+            let account = user.as_ref().map(|u| u.username.as_str());
+            audit_attempt(event, "rate_limited", account, &digest, client);
             return Err(refused.into());
         }
         // When the hashing pool is full, refuse before touching the database (and before
@@ -72,16 +76,21 @@ impl Tessera {
                     .await?;
             }
             if backoff_on && let Err(wait) = self.claim_attempt(name.canonical()).await? {
-                audit(event, "backoff", &key, client);
+                let account = user.as_ref().map(|u| u.username.as_str());
+                audit_attempt(event, "backoff", account, &digest, client);
                 return Err(AuthError::RateLimited(wait));
             }
         }
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let verification = slot.verify(password, stored).await?;
-        let Some(user) = user.filter(|_| verification.matches) else {
+        let user = match user {
+            Some(user) if verification.matches => user,
             // The attempt was counted before the check: nothing more to write.
-            audit(event, "invalid_credentials", &key, client);
-            return Err(AuthError::InvalidCredentials);
+            other => {
+                let account = other.as_ref().map(|u| u.username.as_str());
+                audit_attempt(event, "invalid_credentials", account, &digest, client);
+                return Err(AuthError::InvalidCredentials);
+            }
         };
         if backoff_on {
             self.store().clear_login_failures(&key).await?;

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod account;
+mod audit_log;
 mod backend;
 mod bad_input;
 mod binary;

@@ -9,6 +9,7 @@
 //! and it is safe while servers run on the same database. Everything not imported is
 //! written to the report file (reason, source row, username — never a hash).
 
+mod checks;
 mod report;
 mod sources;
 
@@ -17,14 +18,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
+use checks::{accept, account, dry_run_batch, incoming};
 use report::Report;
 pub use sources::{CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
 
-use crate::domain::{ExistingAccount, ImportMatch, IncomingUser, Username, decide_import_match};
-use crate::legacy_hash::{self, FormatError};
-use crate::store::{ExistingUser, ImportedUser, ReservedName, Store};
+use crate::domain::{ImportMatch, Username, decide_import_match};
+use crate::legacy_hash;
+use crate::store::{ExistingUser, ReservedName, Store};
 use crate::tokens::now_unix;
 
 /// One user as the source has it.
@@ -224,104 +225,6 @@ pub async fn run(
     progress.finish_and_clear();
     summary.report_path = report.finish()?;
     Ok(summary)
-}
-
-/// Checks one record; returns the user to import, or reports why not.
-fn accept(
-    record: SourceRecord,
-    names: &HashMap<String, u32>,
-    report: &mut Report,
-    summary: &mut ImportSummary,
-    mut reserve: Option<&mut Vec<ReservedName>>,
-) -> anyhow::Result<Option<ImportedUser>> {
-    let mut skip = |reason: &str, username: &Username| {
-        if let Some(reserve) = reserve.as_deref_mut() {
-            reserve.push(ReservedName {
-                username_canonical: username.canonical().to_owned(),
-                username: username.as_str().to_owned(),
-                reason: reason.to_owned(),
-            });
-        }
-    };
-    let raw_name = record.username.unwrap_or_default();
-    let username = match Username::parse(&raw_name) {
-        Ok(name) => name,
-        Err(e) => {
-            summary.invalid += 1;
-            report.add("invalid_username", record.row, &raw_name, &e.to_string())?;
-            return Ok(None);
-        }
-    };
-    if names.get(username.canonical()).copied().unwrap_or(0) > 1 {
-        // `Alice` and `alice` are one account here; which of the two people should own
-        // it is not ours to guess, so neither is imported.
-        summary.conflicts += 1;
-        skip("conflict_in_source", &username);
-        report.add(
-            "conflict_in_source",
-            record.row,
-            username.as_str(),
-            "another user in the source has the same name up to case or width",
-        )?;
-        return Ok(None);
-    }
-    let hash = record.hash.unwrap_or_default();
-    match legacy_hash::classify(&hash) {
-        // Weak formats are recognised: they are imported, and verify once the operator
-        // allows them.
-        Ok(_) | Err(FormatError::WeakRefused) => {}
-        Err(e) => {
-            summary.invalid += 1;
-            skip("unusable_hash", &username);
-            report.add(
-                "unusable_hash",
-                record.row,
-                username.as_str(),
-                &e.to_string(),
-            )?;
-            return Ok(None);
-        }
-    }
-    Ok(Some(ImportedUser {
-        username: username.as_str().to_owned(),
-        username_canonical: username.canonical().to_owned(),
-        hash_sha256: Sha256::digest(hash.as_bytes()).to_vec(),
-        password_hash: hash,
-    }))
-}
-
-/// What [`Store::import_users`] would do, read-only.
-async fn dry_run_batch(
-    store: &dyn Store,
-    users: &[ImportedUser],
-) -> anyhow::Result<crate::store::ImportBatchReport> {
-    let canonicals: Vec<String> = users.iter().map(|u| u.username_canonical.clone()).collect();
-    let existing = store.existing_users(&canonicals).await?;
-    let taken: HashSet<&str> = existing
-        .iter()
-        .map(|e| e.username_canonical.as_str())
-        .collect();
-    let inserted = users
-        .iter()
-        .filter(|u| !taken.contains(u.username_canonical.as_str()))
-        .count() as u64;
-    Ok(crate::store::ImportBatchReport { inserted, existing })
-}
-
-fn incoming(user: &ImportedUser) -> IncomingUser<'_> {
-    IncomingUser {
-        username: &user.username,
-        password_hash: &user.password_hash,
-        hash_sha256: &user.hash_sha256,
-    }
-}
-
-fn account(existing: &ExistingUser) -> ExistingAccount<'_> {
-    ExistingAccount {
-        username: &existing.username,
-        password_hash: &existing.password_hash,
-        imported_hash_sha256: existing.imported_hash_sha256.as_deref(),
-    }
 }
 
 async fn open_store(config: &crate::config::Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {

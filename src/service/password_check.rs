@@ -76,6 +76,9 @@ impl Tessera {
                     .await?;
             }
             if backoff_on && let Err(wait) = self.claim_attempt(name.canonical()).await? {
+                self.metrics()
+                    .rate_limit_counter("login_backoff")
+                    .increment(1);
                 let account = user.as_ref().map(|u| u.username.as_str());
                 audit_attempt(event, "backoff", account, &digest, client);
                 return Err(AuthError::RateLimited(wait));

@@ -210,6 +210,11 @@ async fn the_account_routes_are_spaced_out_like_login() {
         "rate_limited",
     )
     .await;
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    assert!(
+        metrics.contains(r#"tessera_rate_limited_total{limit="login_backoff"} 2"#),
+        "{metrics}"
+    );
 }
 
 crate::backend_tests!(

@@ -12,6 +12,12 @@ fn main() {
     if std::env::var("TESSERA_PYTHON").is_ok_and(|python| !python.is_empty()) {
         println!("cargo:rustc-cfg=tessera_python_tests");
     }
+    // Likewise the shared rate-limit tests against Redis (TESSERA_TEST_REDIS_URL).
+    println!("cargo:rerun-if-env-changed=TESSERA_TEST_REDIS_URL");
+    println!("cargo::rustc-check-cfg=cfg(tessera_redis_tests)");
+    if std::env::var("TESSERA_TEST_REDIS_URL").is_ok_and(|url| !url.is_empty()) {
+        println!("cargo:rustc-cfg=tessera_redis_tests");
+    }
     if std::env::var("TESSERA_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo:rustc-cfg=tessera_pg_tests");
     }

@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .route("/protected", get(protected))
         .route("/api/protected", get(protected))
         .with_state(tessera.clone())
-        .merge(tessera::http::api_router(tessera));
+        .merge(tessera::api_router(tessera));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
     println!("seed app on http://{}", listener.local_addr()?);

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::http;
 use crate::service::Tessera;
 
+/// The standalone server: tessera's routes with the serving layers, bound to an address.
 pub struct Application {
     listener: TcpListener,
     tessera: Tessera,
@@ -20,6 +21,7 @@ pub struct Application {
 }
 
 impl Application {
+    /// Opens the deployment ([`Tessera::open`]) and binds the configured address (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
         let tessera = Tessera::open(config).await?;
@@ -50,14 +52,17 @@ impl Application {
         self.metrics.as_ref().map(|(_, address)| *address)
     }
 
+    /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
+    /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.local_addr.port()
     }
 
+    /// The services behind the server, for callers that share them (tests, embedding).
     pub fn tessera(&self) -> &Tessera {
         &self.tessera
     }

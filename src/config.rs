@@ -26,7 +26,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// How long a request waits for a database connection before `503 unavailable`.
     pub db_connect_timeout_secs: u64,
-    /// HS256 signing secret (`JWT_SECRET_KEY`); generated and kept in the data directory when unset.
+    /// HS256 signing secret (`JWT_SECRET_KEY`); created once in the database (shared by
+    /// every instance) when unset.
     #[serde(skip_serializing)]
     pub jwt_secret_key: Option<Secret>,
     /// Earlier HS256 secrets, still accepted (verify only) so a shared secret can be changed
@@ -41,13 +42,15 @@ pub struct Config {
     /// apps still mint tokens with the shared secret). Off: the secrets verify only until
     /// the last token they signed has expired (switch time + access TTL + leeway).
     pub keep_hs256_verifying: bool,
-    /// Key-encryption key sealing private signing keys in the database (`TESSERA_KEK`,
-    /// `TESSERA_KEK_FILE`); generated in the data directory when unset.
+    /// Key-encryption key sealing private signing keys and shared secrets in the database
+    /// (`TESSERA_KEK`, `TESSERA_KEK_FILE`). Unset: created in the database beside what it
+    /// seals, which is no encryption at rest (see the README).
     #[serde(skip_serializing)]
     pub kek: Option<Secret>,
     /// A PEM private key (PKCS#8; PKCS#1 also for RS256) to sign with instead of the
     /// database's keys, with `signing_key_alg` (`eddsa`, `es256`, `rs256`).
     pub signing_key_file: Option<PathBuf>,
+    /// Algorithm of `signing_key_file`: `eddsa`, `es256` or `rs256`.
     pub signing_key_alg: Option<String>,
     /// How long `tessera keys rotate` publishes the next key before it signs: longer than
     /// verifiers cache the JWKS (`jwks_max_age_secs`).
@@ -56,9 +59,14 @@ pub struct Config {
     pub jwks_max_age_secs: u64,
     /// How often the key ring is reloaded from the database (rotations by other processes).
     pub key_reload_ms: u64,
-    /// Key that authenticates refresh tokens; generated and kept in the data directory when unset.
+    /// Key that authenticates refresh tokens; created once in the database (shared by
+    /// every instance, rotated with `tessera keys rotate-refresh`) when unset.
     #[serde(skip_serializing)]
     pub refresh_token_key: Option<Secret>,
+    /// Earlier refresh-token keys still accepted, when `refresh_token_key` is configured
+    /// and has been changed: their sessions keep refreshing (onto the new key).
+    #[serde(skip_serializing)]
+    pub previous_refresh_token_keys: Vec<Secret>,
     /// `iss` claim of issued tokens.
     pub issuer: String,
     /// Access-token lifetime in seconds (Flask-JWT-Extended's default: 15 minutes).
@@ -83,6 +91,7 @@ pub struct Config {
     pub registration_enabled: bool,
     /// Password policy for new passwords (login never applies it).
     pub password_min_bytes: usize,
+    /// Longest new password accepted, in bytes.
     pub password_max_bytes: usize,
     /// Verify werkzeug's weak legacy hashes (single salted HMAC, unsalted digest,
     /// `plain$$`) so those imported users can log in once and be upgraded. Off: such a
@@ -105,6 +114,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-source request limits (GCRA).
     pub rate_limits: RateLimitsConfig,
+    /// Where rate limits are counted: `redis://…`, `database` (PostgreSQL) or `memory`
+    /// (per process). Unset: the database when it is PostgreSQL, else per process.
+    pub rate_limit_url: Option<String>,
     /// Growing spacing between password checks for a name after repeated attempts, from
     /// any source (excess attempts: `429`).
     pub login_backoff: LoginBackoffConfig,
@@ -131,10 +143,13 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// Requests per minute on average; 0 turns the limit off.
     pub per_minute: u32,
+    /// Requests allowed at once before the average applies.
     pub burst: u32,
 }
 
+/// The rate limits, one per protected action and source.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitsConfig {
@@ -171,6 +186,7 @@ impl Default for RateLimitsConfig {
     }
 }
 
+/// The growing delay for logins to one name after repeated failures.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginBackoffConfig {
@@ -196,19 +212,27 @@ impl Default for LoginBackoffConfig {
     }
 }
 
+/// Argon2id parameters for new password hashes.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Argon2Config {
+    /// Memory per hash, in KiB (19456, OWASP's minimum, by default).
     pub memory_kib: u32,
+    /// Passes over the memory.
     pub iterations: u32,
+    /// Lanes.
     pub parallelism: u32,
 }
 
+/// How log lines are written.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
     Auto,
+    /// Human-readable, one event per line.
     Pretty,
+    /// One JSON object per line.
     Json,
 }
 
@@ -233,6 +257,7 @@ impl Default for Config {
             db_connect_timeout_secs: 3,
             jwt_secret_key: None,
             refresh_token_key: None,
+            previous_refresh_token_keys: Vec::new(),
             previous_jwt_secret_keys: Vec::new(),
             accept_tokens_without_kid: None,
             keep_hs256_verifying: false,
@@ -263,6 +288,7 @@ impl Default for Config {
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
             rate_limits: RateLimitsConfig::default(),
+            rate_limit_url: None,
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
@@ -470,6 +496,7 @@ fn known_env_key(key: &str) -> bool {
     let secret_keys = [
         "jwt_secret_key",
         "refresh_token_key",
+        "previous_refresh_token_keys",
         "previous_jwt_secret_keys",
         "kek",
         "metrics_token",

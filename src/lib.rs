@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! tessera: token-based authentication and session management for Rust services.
 //!
 //! Register, login, JWT access tokens, rotating refresh tokens, logout that takes effect at

@@ -2,12 +2,28 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A secret value: never shown by `Debug` or `Display`, never serialized.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret.
     pub fn new(value: String) -> Self {
         Self(value)
+    }
+
+    /// A fingerprint of this secret as the shared secret `name`: HMAC-SHA256 keyed with
+    /// the secret itself, so it can be stored and compared without revealing the secret
+    /// (tessera's secrets are at least 32 random bytes: no offline guessing).
+    pub fn fingerprint(&self, name: &str) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        // HMAC accepts keys of any length, so this cannot fail.
+        #[allow(clippy::expect_used)]
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(b"tessera shared-secret fingerprint v1\0");
+        mac.update(name.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// The secret itself; call only where it is used, never to print it.

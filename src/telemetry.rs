@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// Installs the log subscriber: `format`, filtered by `level` (or `RUST_LOG`).
 pub fn init(format: LogFormat, level: &str) {
     // RUST_LOG, when set, wins over the configured level (the usual Rust convention).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));

@@ -17,6 +17,8 @@
 
 pub mod client_ip;
 pub mod limits;
+pub mod shared;
 
 pub use client_ip::{TrustedProxies, rate_key};
 pub use limits::{RateLimited, RateLimiters};
+pub use shared::{Limits, SharedCounter};

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use crate::Config;
 use clap::Subcommand;
 
-use super::StorageArgs;
-
 #[derive(Subcommand)]
 pub enum ImportSource {
     /// The Flask seed's SQLite database (`instance/users.db`, table `user`).
@@ -53,7 +51,7 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 5000)]
     batch_size: usize,
     /// Where to write the users not imported and why [default:
-    /// tessera-import-report-<time>.csv in the current directory].
+    /// tessera-import-report-TIME.csv in the current directory].
     #[arg(long)]
     report: Option<PathBuf>,
     /// Reserve the names that could not be imported (conflicts within the source,
@@ -61,11 +59,9 @@ pub struct ImportArgs {
     /// NAME`.
     #[arg(long)]
     reserve_skipped: bool,
-    #[command(flatten)]
-    storage: StorageArgs,
 }
 
-pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()> {
+pub async fn run(source: ImportSource, config: Config) -> anyhow::Result<()> {
     use crate::import::{self, CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
     use std::io::IsTerminal;
 
@@ -107,7 +103,6 @@ pub async fn run(source: ImportSource, mut config: Config) -> anyhow::Result<()>
             common,
         ),
     };
-    common.storage.apply(&mut config);
     let target = import::ImportTarget::open(&config).await?;
     let report_path = common.report.unwrap_or_else(|| {
         PathBuf::from(format!(

@@ -1,5 +1,6 @@
-//! `tessera keys generate|rotate|list`: the signing-key ring, safe while servers run
-//! (they reload the ring from the database every `key_reload_ms`).
+//! `tessera keys generate|rotate|list|rotate-refresh`: the signing-key ring and the
+//! refresh-token key, safe while servers run (they reload both from the database every
+//! `key_reload_ms`).
 
 use crate::Tessera;
 use crate::tokens::keyring::KeyAlg;
@@ -24,6 +25,9 @@ pub enum KeysCommand {
     },
     /// Show the ring (never private material).
     List,
+    /// Start a new refresh-token key (kept in the database): new refresh tokens use it,
+    /// earlier ones keep working until their sessions end. Nobody is logged out.
+    RotateRefresh,
 }
 
 fn parse_alg(text: &str) -> anyhow::Result<KeyAlg> {
@@ -52,6 +56,13 @@ pub async fn run_keys(
                     key.alg, key.kid, key.activate_at
                 )
             });
+        }
+        KeysCommand::RotateRefresh => {
+            let generation = tessera.rotate_refresh_key().await?;
+            format.done(
+                &serde_json::json!({ "refresh_token_key": { "generation": generation } }),
+                || format!("refresh-token key generation {generation} signs new refresh tokens"),
+            );
         }
         KeysCommand::List => {
             let keys = tessera.list_keys();

@@ -33,6 +33,8 @@ pub struct Cli {
     /// Administration output as JSON (for scripts) instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -44,7 +46,7 @@ enum Command {
     /// Print a fresh random secret suitable for JWT_SECRET_KEY.
     Secret,
     /// Apply database migrations and exit.
-    Migrate(StorageArgs),
+    Migrate,
     /// Import users and their password hashes from another system (see the README's
     /// "Moving from Flask-JWT-Extended"). Safe to repeat and to run while servers run.
     #[command(subcommand)]
@@ -52,21 +54,16 @@ enum Command {
     /// Measure one Argon2id hash at the configured parameters (for capacity planning).
     Calibrate,
     /// Manage users (safe while the server runs).
-    User(AdminArgs<admin::UserCommand>),
-    /// List and end sessions (safe while the server runs).
-    Sessions(AdminArgs<admin::SessionsCommand>),
-    /// Manage the signing-key ring: generate, rotate, list (safe while the server runs).
-    Keys(AdminArgs<key_commands::KeysCommand>),
-    /// Check the configuration, keys and database without starting the server.
-    CheckConfig(StorageArgs),
-}
-
-#[derive(clap::Args)]
-struct AdminArgs<C: Subcommand> {
-    #[command(flatten)]
-    storage: StorageArgs,
     #[command(subcommand)]
-    command: C,
+    User(admin::UserCommand),
+    /// List and end sessions (safe while the server runs).
+    #[command(subcommand)]
+    Sessions(admin::SessionsCommand),
+    /// Manage the signing-key ring: generate, rotate, list (safe while the server runs).
+    #[command(subcommand)]
+    Keys(key_commands::KeysCommand),
+    /// Check the configuration, keys and database without starting the server.
+    CheckConfig,
 }
 
 #[derive(clap::Args, Default)]
@@ -74,8 +71,6 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<SocketAddr>,
-    #[command(flatten)]
-    storage: StorageArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -85,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = Config::load(cli.config.as_deref())?;
+    cli.storage.apply(&mut config);
     if let Some(format) = cli.log_format {
         config.log_format = format;
     }
@@ -105,17 +101,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(listen) = args.listen {
                 config.listen = listen;
             }
-            args.storage.apply(&mut config);
             runtime.block_on(async { Application::build(config).await?.run_until_stopped().await })
         }
-        Command::Migrate(args) => {
-            args.apply(&mut config);
-            runtime.block_on(async {
-                Tessera::open(config).await?;
-                println!("migrations applied");
-                Ok(())
-            })
-        }
+        Command::Migrate => runtime.block_on(async {
+            Tessera::open(config).await?;
+            println!("migrations applied");
+            Ok(())
+        }),
         Command::Import(source) => runtime.block_on(import::run(source, config)),
         Command::Calibrate => {
             let ms = crate::password::calibrate(config.argon2)?;
@@ -128,43 +120,47 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::User(args) => {
-            args.storage.apply(&mut config);
-            runtime.block_on(async {
-                let tessera = Tessera::open_for_admin(config).await?;
-                admin::run_user(&tessera, args.command, format).await
-            })
-        }
-        Command::Sessions(args) => {
-            args.storage.apply(&mut config);
-            runtime.block_on(async {
-                let tessera = Tessera::open_for_admin(config).await?;
-                admin::run_sessions(&tessera, args.command, format).await
-            })
-        }
-        Command::Keys(args) => {
-            args.storage.apply(&mut config);
-            runtime.block_on(async {
-                let tessera = Tessera::open_for_admin(config).await?;
-                key_commands::run_keys(&tessera, args.command, format).await
-            })
-        }
-        Command::CheckConfig(args) => {
-            args.apply(&mut config);
-            runtime.block_on(check_config::check_config(&config, format))
-        }
+        Command::User(command) => run_admin(&runtime, config, Admin::User(command), format),
+        Command::Sessions(command) => run_admin(&runtime, config, Admin::Sessions(command), format),
+        Command::Keys(command) => run_admin(&runtime, config, Admin::Keys(command), format),
+        Command::CheckConfig => runtime.block_on(check_config::check_config(&config, format)),
         Command::Secret => Ok(()),
     }
 }
 
-/// Where the data lives: the same flags for `serve` and every administration command.
+/// The administration commands: each opens the deployment for administration (which
+/// creates nothing) and works on it like a running server would.
+enum Admin {
+    User(admin::UserCommand),
+    Sessions(admin::SessionsCommand),
+    Keys(key_commands::KeysCommand),
+}
+
+fn run_admin(
+    runtime: &tokio::runtime::Runtime,
+    config: Config,
+    command: Admin,
+    format: Format,
+) -> anyhow::Result<()> {
+    runtime.block_on(async {
+        let tessera = Tessera::open_for_admin(config).await?;
+        match command {
+            Admin::User(command) => admin::run_user(&tessera, command, format).await,
+            Admin::Sessions(command) => admin::run_sessions(&tessera, command, format).await,
+            Admin::Keys(command) => key_commands::run_keys(&tessera, command, format).await,
+        }
+    })
+}
+
+/// Where the data lives: the same flags for every command, accepted anywhere on the
+/// command line (`tessera --data-dir D user list`, `tessera user list --data-dir D`).
 #[derive(clap::Args, Default)]
 pub struct StorageArgs {
     /// Data directory for the SQLite database and generated keys [default: ./tessera-data].
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<std::path::PathBuf>,
     /// Database URL (sqlite://… or postgres://…) [default: tessera.db in the data directory].
-    #[arg(long)]
+    #[arg(long, global = true)]
     database_url: Option<String>,
 }
 

@@ -27,7 +27,9 @@ use std::time::Duration;
 pub struct BackoffPolicy {
     /// Attempts allowed without spacing; 0 turns the back-off off.
     pub threshold: u32,
+    /// The step at the threshold; it doubles with each further attempt.
     pub base_delay_ms: u64,
+    /// The step never grows beyond this.
     pub max_delay_ms: u64,
     /// Attempts older than this (after the last one) are forgotten.
     pub window_ms: i64,
@@ -42,10 +44,14 @@ pub struct AttemptState {
     pub last_attempt_ms: i64,
 }
 
+/// What [`decide_attempt`] says about one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptDecision {
     /// Check the password; first store `next` (conditionally on the state decided from).
-    Allow { next: Option<AttemptState> },
+    Allow {
+        /// The state to store (`None`: the back-off is off, store nothing).
+        next: Option<AttemptState>,
+    },
     /// Refuse now; the next step opens after this long.
     Wait(Duration),
 }

@@ -20,7 +20,9 @@
 /// The account tessera has under an imported user's canonical name.
 #[derive(Debug, Clone, Copy)]
 pub struct ExistingAccount<'a> {
+    /// The name as the account registered it.
     pub username: &'a str,
+    /// Its stored hash (possibly upgraded since an import).
     pub password_hash: &'a str,
     /// SHA-256 of the source hash the account was imported with (`None`: registered on
     /// tessera, or imported before this was recorded).
@@ -30,11 +32,15 @@ pub struct ExistingAccount<'a> {
 /// An imported user as the rule needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct IncomingUser<'a> {
+    /// The name as the source has it.
     pub username: &'a str,
+    /// The hash as the source has it.
     pub password_hash: &'a str,
+    /// SHA-256 of `password_hash`.
     pub hash_sha256: &'a [u8],
 }
 
+/// Who the account under an imported user's name is (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportMatch {
     /// Nobody has the name: import.
@@ -47,6 +53,8 @@ pub enum ImportMatch {
     DifferentPassword,
 }
 
+/// Decides what `incoming` meets in tessera: `existing` is the account under its
+/// canonical name, if any.
 pub fn decide_import_match(
     incoming: &IncomingUser<'_>,
     existing: Option<&ExistingAccount<'_>>,

@@ -3,24 +3,31 @@
 //! Only registration and password changes apply the policy; login accepts whatever
 //! the stored hash was made from, so imported users with short passwords still log in.
 
+/// The rule a new password must meet.
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordPolicy {
+    /// Shortest accepted, in bytes.
     pub min_bytes: usize,
+    /// Longest accepted, in bytes (bounds hashing work).
     pub max_bytes: usize,
 }
 
 /// A password that satisfies the policy. Its `Debug` output never shows it.
 pub struct NewPassword(String);
 
+/// Why a new password was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
+    /// Shorter than the policy's minimum (the minimum is given).
     #[error("Password must be at least {0} bytes long")]
     TooShort(usize),
+    /// Longer than the policy's maximum (the maximum is given).
     #[error("Password must be at most {0} bytes long")]
     TooLong(usize),
 }
 
 impl NewPassword {
+    /// Accepts `raw` as a new password if it meets `policy`.
     pub fn parse(raw: String, policy: PasswordPolicy) -> Result<Self, PasswordError> {
         if raw.len() < policy.min_bytes {
             return Err(PasswordError::TooShort(policy.min_bytes));
@@ -31,6 +38,7 @@ impl NewPassword {
         Ok(Self(raw))
     }
 
+    /// The password itself, for hashing.
     pub fn into_string(self) -> String {
         self.0
     }

@@ -17,6 +17,7 @@
 /// The rules a rotation applies, from configuration, at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationPolicy {
+    /// The moment of the decision (Unix seconds).
     pub now: i64,
     /// How long after a rotation the previous token still gets the same successor.
     pub grace_secs: i64,
@@ -31,8 +32,11 @@ pub struct RotationState {
     pub counter: i64,
     /// When the counter last advanced.
     pub rotated_at: Option<i64>,
+    /// When the session was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// When the session ends however it is used.
     pub expires_at: i64,
+    /// When a token of the session was last refreshed (or the session opened).
     pub last_used_at: i64,
 }
 
@@ -48,13 +52,17 @@ impl RotationPolicy {
     }
 }
 
+/// What presenting a refresh token means (see the table above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotationDecision {
     /// The token is current: advance the session to the next one.
     Advance,
     /// The token was rotated moments ago (two tabs refreshing at once): answer with the
     /// same successor, number `counter`, instead of logging the user out.
-    GraceReplay { counter: i64 },
+    GraceReplay {
+        /// The number of the successor to issue again.
+        counter: i64,
+    },
     /// A token rotated before the grace window came back: it was copied. The session
     /// must end, so that neither the thief nor the victim keeps it.
     Reused,

@@ -16,13 +16,21 @@ pub enum LogoutScope {
 /// `revoke_reason` column, used as the metric label and written to the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationReason {
+    /// The user logged out (`POST /logout`).
     Logout,
+    /// The user ended one of their sessions (`DELETE /sessions/{id}`).
     RevokedByUser,
+    /// A rotated refresh token came back: it was copied.
     RefreshTokenReused,
+    /// The user changed their password (their other sessions end).
     PasswordChanged,
+    /// The account was deleted.
     AccountDeleted,
+    /// An administrator disabled the account.
     UserDisabled,
+    /// An administrator set a new password.
     PasswordReset,
+    /// An administrator ended the session.
     RevokedByAdmin,
 }
 
@@ -39,6 +47,7 @@ impl RevocationReason {
         RevocationReason::RevokedByAdmin,
     ];
 
+    /// The one spelling: stored, used as the metric label and logged.
     pub const fn as_str(self) -> &'static str {
         match self {
             RevocationReason::Logout => "logout",

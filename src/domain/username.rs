@@ -8,25 +8,32 @@ use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_USERNAME_CHARS: usize = 50;
 
+/// A valid username: the form the user registered, and its canonical form (NFKC, case-folded) that decides uniqueness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username {
     display: String,
     canonical: String,
 }
 
+/// Why a username was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UsernameError {
+    /// Empty.
     #[error("Username must not be empty")]
     Empty,
+    /// Longer than 50 characters.
     #[error("Username must be at most {MAX_USERNAME_CHARS} characters")]
     TooLong,
+    /// Starts or ends with white space.
     #[error("Username must not start or end with white space")]
     SurroundingWhitespace,
+    /// Holds a control character.
     #[error("Username must not contain control characters")]
     ControlCharacter,
 }
 
 impl Username {
+    /// Accepts `raw` as a username if it follows the rules above.
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
         if raw.is_empty() {
             return Err(UsernameError::Empty);

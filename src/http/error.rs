@@ -9,29 +9,40 @@ use serde::Serialize;
 use crate::service::AuthError;
 use crate::tokens::TokenError;
 
+/// Every error an HTTP request can end with: one status and one stable code each, answered as `{"message", "error"}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A failure of the operation itself (see [`AuthError`]).
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// No `Authorization` header where a token is required.
     #[error("Missing Authorization header")]
     MissingToken,
+    /// An `Authorization` header that is not `Bearer <token>`.
     #[error("Authorization header must be 'Bearer <token>'")]
     MalformedAuthorization,
     /// A bearer token compared with a configured one (`metrics_token`) that does not match.
     #[error("Token is not valid here")]
     WrongBearerToken,
+    /// A body that is not the JSON the route expects.
     #[error("Request body is not valid JSON")]
     InvalidJson,
+    /// A well-formed body with a field of the wrong type or value (the reason is given).
     #[error("{0}")]
     InvalidRequest(String),
+    /// A body that is not `application/json`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// A body over `body_limit_bytes`.
     #[error("Request body is too large")]
     PayloadTooLarge,
+    /// No such route.
     #[error("Not found")]
     NotFound,
+    /// The route exists, not with this method.
     #[error("Method not allowed")]
     MethodNotAllowed,
+    /// The request took longer than `request_timeout_secs`.
     #[error("Request timed out")]
     Timeout,
 }
@@ -95,6 +106,7 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Auth(e) => match e {
@@ -183,6 +195,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a handler returns.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]

@@ -139,6 +139,7 @@ impl AuthUser {
         self.claims.fresh.as_bool().unwrap_or(false)
     }
 
+    /// Every claim of the verified token.
     pub fn claims(&self) -> &AccessClaims {
         &self.claims
     }

@@ -1,15 +1,15 @@
 //! HTTP: one module per resource, one error type, and the layers every request passes.
 
-pub mod account;
-pub mod auth;
+mod account;
+mod auth;
 pub mod error;
 pub mod extract;
-pub mod metrics;
-pub mod openapi;
-pub mod ops;
-pub mod server;
-pub mod sessions;
-pub mod well_known;
+pub(crate) mod metrics;
+mod openapi;
+mod ops;
+pub(crate) mod server;
+mod sessions;
+mod well_known;
 
 use std::time::Duration;
 

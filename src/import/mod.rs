@@ -33,7 +33,9 @@ use crate::tokens::now_unix;
 pub struct SourceRecord {
     /// Position in the source (row id, or line number), for the report.
     pub row: u64,
+    /// The name as the source has it (`None`: missing).
     pub username: Option<String>,
+    /// The password hash as the source has it (`None`: missing).
     pub hash: Option<String>,
 }
 
@@ -46,8 +48,10 @@ pub trait Source: Send {
     async fn next_batch(&mut self, max: usize) -> anyhow::Result<Vec<SourceRecord>>;
 }
 
+/// How an import runs.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
+    /// Only report what would happen; write nothing to the database.
     pub dry_run: bool,
     /// Users per transaction.
     pub batch_size: usize,
@@ -65,18 +69,26 @@ pub struct ImportOptions {
 /// would be).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ImportSummary {
+    /// Whether this was a dry run.
     pub dry_run: bool,
+    /// Records read from the source.
     pub read: u64,
+    /// Users inserted.
     pub imported: u64,
+    /// Users already there under exactly this name (an earlier run).
     pub already_present: u64,
+    /// Names whose canonical form another account holds (left untouched, listed in the report).
     pub conflicts: u64,
     /// Accounts with exactly the imported name but not its password (registered on
     /// tessera meanwhile, or the password changed on the source since the last import).
     pub different_password: u64,
+    /// Records refused: bad name or unusable hash (listed in the report).
     pub invalid: u64,
     /// Names reserved (or, in a dry run, that would be) with `reserve_skipped`.
     pub reserved: u64,
+    /// Imported hashes by format (werkzeug pbkdf2, scrypt, bcrypt, …).
     pub formats: BTreeMap<&'static str, u64>,
+    /// The report file, if anything was worth reporting.
     pub report_path: Option<PathBuf>,
 }
 

@@ -16,8 +16,11 @@ use super::{Source, SourceRecord};
 /// The table and columns holding the users (the seed: `user`, `username`, `password`).
 #[derive(Debug, Clone)]
 pub struct TableSpec {
+    /// The table holding the users.
     pub table: String,
+    /// Its username column.
     pub username_column: String,
+    /// Its password-hash column.
     pub password_column: String,
 }
 
@@ -55,6 +58,7 @@ pub struct FlaskSqliteSource {
 }
 
 impl FlaskSqliteSource {
+    /// Opens the Flask app's SQLite database read-only.
     pub async fn open(path: &Path, spec: &TableSpec) -> anyhow::Result<Self> {
         anyhow::ensure!(path.is_file(), "{} is not a file", path.display());
         let options = SqliteConnectOptions::from_str("sqlite://")?
@@ -134,6 +138,7 @@ pub struct CsvSource {
 }
 
 impl CsvSource {
+    /// Opens a CSV file with a header row naming the two columns.
     pub fn open(path: &Path, username_column: &str, hash_column: &str) -> anyhow::Result<Self> {
         let mut source = Self {
             path: path.to_path_buf(),
@@ -199,6 +204,7 @@ pub struct JsonLinesSource {
 }
 
 impl JsonLinesSource {
+    /// Opens a JSON Lines file, one object per user.
     pub fn open(path: &Path, username_field: &str, hash_field: &str) -> anyhow::Result<Self> {
         let mut source = Self {
             path: path.to_path_buf(),

@@ -40,7 +40,9 @@ pub mod limits {
     /// Argon2 memory from other sources (tessera's own configuration may be higher: the
     /// hasher accepts its configured parameters whatever these say).
     pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+    /// Most Argon2 passes accepted.
     pub const MAX_ARGON2_ITERATIONS: u32 = 16;
+    /// Most Argon2 lanes accepted.
     pub const MAX_ARGON2_PARALLELISM: u32 = 8;
 }
 
@@ -54,7 +56,7 @@ pub struct LegacyPolicy {
 /// The families of stored hash tessera recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
-    /// `$argon2id$…`, `$argon2i$…`, `$argon2d$…` (verified by [`crate::password`]).
+    /// `$argon2id$…`, `$argon2i$…`, `$argon2d$…` (verified by tessera's own hasher).
     Argon2,
     /// werkzeug `pbkdf2:…` and `scrypt:…` (any version).
     Werkzeug,
@@ -67,6 +69,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name, as the import report counts it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Argon2 => "argon2",
@@ -81,12 +84,16 @@ impl Format {
 /// Why a stored hash cannot be verified. Never carries any part of the hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
+    /// Not a format tessera knows.
     #[error("unrecognised password hash format")]
     Unknown,
+    /// A known format, broken (what is wrong is given).
     #[error("malformed password hash: {0}")]
     Malformed(&'static str),
+    /// Parameters past the limits above (which one is given).
     #[error("password hash cost above the accepted limit: {0}")]
     TooCostly(&'static str),
+    /// A weak format, refused unless `allow_weak_legacy_hashes` is set.
     #[error("weak legacy password hash refused (allow_weak_legacy_hashes is off)")]
     WeakRefused,
 }
@@ -115,8 +122,8 @@ pub fn classify(stored: &str) -> Result<Format, FormatError> {
     })
 }
 
-/// Verifies `password` against a stored hash that is not Argon2 (see [`crate::password`]
-/// for those). `Ok(true)` only on a match.
+/// Verifies `password` against a stored hash that is not Argon2 (Argon2 hashes go to
+/// tessera's own hasher). `Ok(true)` only on a match.
 pub fn verify(password: &[u8], stored: &str, policy: LegacyPolicy) -> Result<bool, FormatError> {
     if stored.starts_with("$2") {
         return phc::verify_bcrypt(password, stored);

@@ -16,10 +16,14 @@ use crate::tokens::{AccessClaims, now_unix};
 use super::password_check::Claimant;
 use super::{AuthError, ClientInfo, Tessera};
 
+/// What `GET /me` shows of an account.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AccountView {
+    /// The user id.
     pub id: i64,
+    /// The name as registered.
     pub username: String,
+    /// When the account was made (Unix seconds).
     pub created_at: i64,
 }
 
@@ -34,6 +38,7 @@ impl From<&UserRecord> for AccountView {
 }
 
 impl Tessera {
+    /// The caller's own account.
     pub async fn me(&self, claims: &AccessClaims) -> Result<AccountView, AuthError> {
         let user = self.caller(claims).await?;
         Ok(AccountView::from(&user))

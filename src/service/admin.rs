@@ -8,22 +8,35 @@ use crate::tokens::now_unix;
 
 use super::{AuthError, ClientInfo, Credentials, RegisteredUser, Tessera};
 
+/// A user as `tessera user list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UserSummary {
+    /// The user id.
     pub id: i64,
+    /// The name as registered.
     pub username: String,
+    /// When the account was made (Unix seconds).
     pub created_at: i64,
+    /// Whether logins and refreshes are refused.
     pub disabled: bool,
 }
 
+/// A live session as `tessera sessions list` shows it (never a token).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionSummary {
+    /// The session id.
     pub id: String,
+    /// Its owner's name.
     pub username: String,
+    /// When it was opened (Unix seconds).
     pub created_at: i64,
+    /// When its refresh token was last used.
     pub last_used_at: i64,
+    /// When it ends however it is used.
     pub expires_at: i64,
+    /// The user agent that opened it.
     pub user_agent: Option<String>,
+    /// The address that opened it.
     pub ip: Option<String>,
 }
 
@@ -50,6 +63,7 @@ impl Tessera {
             .ok_or(AuthError::UserNotFound)
     }
 
+    /// Creates a user, under the same rules as `POST /register`.
     pub async fn admin_add_user(
         &self,
         username: String,
@@ -60,6 +74,7 @@ impl Tessera {
             .await
     }
 
+    /// Every user, in id order.
     pub async fn admin_list_users(&self) -> Result<Vec<UserSummary>, AuthError> {
         Ok(self
             .store()
@@ -136,11 +151,13 @@ impl Tessera {
         Ok(released)
     }
 
+    /// Deletes a user; every session ends at once.
     pub async fn admin_delete_user(&self, name: &str) -> Result<(), AuthError> {
         let user = self.user_named(name).await?;
         self.delete_user_record(&user).await
     }
 
+    /// Live sessions of one user (by name), or of everyone.
     pub async fn admin_list_sessions(
         &self,
         name: Option<&str>,
@@ -161,6 +178,7 @@ impl Tessera {
         Ok(sessions.into_iter().map(SessionSummary::from).collect())
     }
 
+    /// Ends one session, whoever owns it.
     pub async fn admin_revoke_session(&self, session_id: &str) -> Result<(), AuthError> {
         let now = now_unix();
         self.store()
@@ -175,6 +193,7 @@ impl Tessera {
         Ok(())
     }
 
+    /// Ends every session of a user; returns how many ended.
     pub async fn admin_revoke_user_sessions(&self, name: &str) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
         self.end_all_sessions(user.id, now_unix(), RevocationReason::RevokedByAdmin)

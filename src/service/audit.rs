@@ -5,7 +5,8 @@
 //! people type into the name field is sometimes their password, so a name that belongs to
 //! nobody is logged as a short keyed digest instead: equal for equal names (attempts on
 //! one name can be followed), useless for reading back what was typed. The key is derived
-//! from the refresh-token key, so instances that share it log the same digests.
+//! from the HS256 secret (which every instance of a deployment shares, and which changes
+//! only in a coordinated restart), so all instances log the same digests.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

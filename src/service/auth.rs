@@ -12,18 +12,26 @@ use super::{AuthError, Tessera};
 
 /// Username and password as the client sent them (already known to be non-empty strings).
 pub struct Credentials {
+    /// The name as typed.
     pub username: String,
+    /// The password as typed.
     pub password: String,
 }
 
+/// A user as the API shows it: `{"id", "username"}`.
 #[derive(Debug, Clone)]
 pub struct RegisteredUser {
+    /// The user id.
     pub id: i64,
+    /// The name as registered.
     pub username: String,
 }
 
+/// A successful login: who, and the new session's tokens.
 pub struct LoginOutcome {
+    /// Who logged in.
     pub user: RegisteredUser,
+    /// The tokens of the session the login opened.
     pub session: IssuedSession,
 }
 
@@ -56,7 +64,7 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<RegisteredUser, AuthError> {
         if let Some(ip) = client.ip {
-            self.limiters().check_register(rate_key(ip))?;
+            self.limits().check_register(rate_key(ip)).await?;
         }
         let username = Username::parse(&credentials.username)?;
         let password = NewPassword::parse(credentials.password, self.policy())?;

@@ -94,7 +94,8 @@ async fn watch_revocations(tessera: Tessera) {
     tessera.store().watch_revocations(on_revoked).await;
 }
 
-/// Purges ended sessions and stale login-failure counts, and lets the rate limiters
+/// Purges ended sessions, stale login-failure counts and recovered shared rate-limit
+/// buckets, and lets the in-process rate limiters
 /// forget clients that have gone quiet.
 async fn purge_ended_sessions(tessera: Tessera) {
     let config = tessera.config();
@@ -117,7 +118,10 @@ async fn purge_ended_sessions(tessera: Tessera) {
         {
             tracing::warn!(error = %e, "purging login failures failed; will retry");
         }
-        tessera.limiters().forget_idle();
+        if let Err(e) = store.purge_rate_limits().await {
+            tracing::warn!(error = %e, "purging rate-limit buckets failed; will retry");
+        }
+        tessera.limits().local().forget_idle();
     }
 }
 

@@ -17,14 +17,21 @@ use crate::tokens::{keygen, now_unix};
 /// What `tessera keys list` shows of a key: never private material.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyView {
+    /// The key id (`kid`).
     pub kid: String,
+    /// Its JWS algorithm name (`HS256`, `EdDSA`, `ES256`, `RS256`).
     pub alg: &'static str,
+    /// Next, current or retired.
     pub state: KeyState,
+    /// Where it comes from: secret, previous secret, PEM file or database.
     pub source: KeySource,
+    /// Whether it signs new tokens now.
     pub signing: bool,
     /// When the key was made (0 for configured keys).
     pub created_at: i64,
+    /// When it starts (or started) signing.
     pub activate_at: i64,
+    /// When it stopped signing, if it did.
     pub retired_at: Option<i64>,
     /// Whether the key's tokens are still accepted (a retired key stops once they expired).
     pub verifies: bool,
@@ -136,9 +143,23 @@ pub(super) async fn load_ring(
 }
 
 impl Tessera {
-    /// Re-reads the database's keys and swaps the ring in.
+    /// Re-reads the database's keys and swaps the ring in; takes in a rotation of the
+    /// refresh-token key made by any process.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
         let inner = &self.inner;
+        if inner.config.refresh_token_key.is_none() {
+            let mut keys = super::shared_secrets::refresh_keys(
+                &inner.config,
+                inner.store.as_ref(),
+                false,
+                self.sealer(),
+            )
+            .await?
+            .into_iter();
+            if let Some(current) = keys.next() {
+                inner.refresh.replace(current, keys.collect());
+            }
+        }
         let ring = load_ring(
             &inner.config,
             inner.store.as_ref(),
@@ -189,6 +210,30 @@ impl Tessera {
             .into_iter()
             .find(|k| k.kid == record.kid)
             .ok_or_else(|| anyhow::anyhow!("the new key did not load"))
+    }
+
+    /// Starts a new generation of the refresh-token key (kept in the database): new
+    /// refresh tokens use it at once, every instance within one key reload; tokens of the
+    /// earlier generation keep working until their sessions end. Returns its number.
+    pub async fn rotate_refresh_key(&self) -> anyhow::Result<i64> {
+        let inner = &self.inner;
+        let generation = super::shared_secrets::rotate_refresh_key(
+            &inner.config,
+            inner.store.as_ref(),
+            self.sealer(),
+        )
+        .await?;
+        self.reload_keys().await?;
+        Ok(generation)
+    }
+
+    /// The KEK that seals what is stored in the database, when the operator supplies it
+    /// (one kept in the database beside what it seals would protect nothing).
+    fn sealer(&self) -> Option<&Kek> {
+        self.inner
+            .kek
+            .as_ref()
+            .filter(|_| self.inner.config.kek.is_some())
     }
 
     /// A new key of the signing key's algorithm (or `alg`), after the pre-publication delay.

@@ -10,6 +10,7 @@ mod key_ring;
 mod open;
 mod password_check;
 mod sessions;
+mod shared_secrets;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ pub use background::BackgroundTasks;
 pub use key_ring::KeyView;
 pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
 
-use crate::abuse::{RateLimited, RateLimiters, TrustedProxies};
+use crate::abuse::{Limits, RateLimited, TrustedProxies};
 use crate::config::Config;
 use crate::domain::{
     PasswordError, PasswordPolicy, RevocationReason, RotationPolicy, UsernameError,
@@ -36,44 +37,63 @@ use crate::tokens::{AccessTokens, RefreshTokens, TokenError, VerifiedAccess, now
 /// Everything an operation can fail with. The HTTP layer gives each a status and a code.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// Username or password missing or empty.
     #[error("Missing username or password")]
     MissingFields,
+    /// The username breaks the rules.
     #[error("{0}")]
     InvalidUsername(#[from] UsernameError),
+    /// The new password breaks the policy.
     #[error("{0}")]
     InvalidPassword(#[from] PasswordError),
+    /// The name is taken, in any case or width.
     #[error("Username already exists")]
     UsernameTaken,
+    /// Registration is closed (`registration_enabled = false`).
     #[error("Registration is closed")]
     RegistrationClosed,
+    /// Unknown user or wrong password (the two are indistinguishable).
     #[error("Invalid credentials")]
     InvalidCredentials,
+    /// The account is disabled.
     #[error("Account is disabled")]
     AccountDisabled,
+    /// The password-hashing queue is full (503 with `Retry-After`).
     #[error("Server is busy hashing passwords; retry shortly")]
     Overloaded,
+    /// A rate limit refused the request; retry after the given time.
     #[error("Too many requests; retry later")]
     RateLimited(std::time::Duration),
+    /// A refresh token this server did not issue, or of no session.
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
+    /// A rotated refresh token came back: the session has been ended.
     #[error("Refresh token was already used; the session has been ended")]
     RefreshTokenReused,
+    /// The token's session was revoked, expired or idle too long.
     #[error("Session has ended")]
     SessionEnded,
+    /// No such session of this user.
     #[error("Session not found")]
     SessionNotFound,
+    /// `/logout` of this session with a token that has none (minted by Flask-JWT-Extended).
     #[error(
         "This token belongs to no session: nothing was logged out, and it stays valid until it expires"
     )]
     NoSession,
+    /// No such user (administration).
     #[error("User not found")]
     UserNotFound,
+    /// The current password given to confirm a change is wrong.
     #[error("Current password is incorrect")]
     WrongPassword,
+    /// The access token was refused (which check failed is given).
     #[error("{0}")]
     Token(#[from] TokenError),
+    /// The database cannot be reached or cannot write (503 with `Retry-After`).
     #[error("Database unavailable")]
     Unavailable(String),
+    /// Anything else: logged, answered as a generic 500.
     #[error("Internal error")]
     Internal(String),
 }
@@ -111,7 +131,7 @@ pub struct Tessera {
 
 struct Inner {
     config: Config,
-    limiters: RateLimiters,
+    limits: Limits,
     proxies: TrustedProxies,
     store: Arc<dyn Store>,
     /// Started at open for serving; on first use for administration (most commands hash
@@ -131,6 +151,7 @@ struct Inner {
 }
 
 impl Tessera {
+    /// The configuration in effect.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -144,8 +165,8 @@ impl Tessera {
         &self.inner.proxies
     }
 
-    fn limiters(&self) -> &RateLimiters {
-        &self.inner.limiters
+    fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The password hasher, started on first use where it was not started at open.

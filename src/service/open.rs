@@ -8,15 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 use once_cell::sync::OnceCell;
 
-use super::{Inner, Tessera, key_ring, redact_url};
-use crate::abuse::{RateLimiters, TrustedProxies};
+use super::{Inner, Tessera, key_ring, redact_url, shared_secrets};
+use crate::abuse::{Limits, RateLimiters, SharedCounter, TrustedProxies};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::revocation::RevocationSet;
 use crate::secret::{Secret, generate_token_urlsafe};
 use crate::store::{Store, StoreError};
-use crate::tokens::key_files::{check_hs256_secret, load_existing, load_or_generate};
 use crate::tokens::keyring::KeyRing;
 use crate::tokens::{AccessTokens, RefreshTokens};
 
@@ -54,30 +53,28 @@ impl Tessera {
                 file.display()
             );
         }
-        let jwt_secret = secret(&config, purpose, "jwt_secret", &config.jwt_secret_key)?;
-        if let Some(secret) = &jwt_secret {
-            check_hs256_secret(secret)?;
-        }
-        let refresh_key = secret(
-            &config,
-            purpose,
-            "refresh_token_key",
-            &config.refresh_token_key,
-        )?
-        // Administration never issues or reads refresh tokens: a key that is never written
-        // and never used stands in when none exists.
-        .unwrap_or_else(|| Secret::new(generate_token_urlsafe()));
-        check_hs256_secret(&refresh_key).context("refresh_token_key")?;
-        let kek = match secret(&config, purpose, "key_encryption_key", &config.kek)? {
-            Some(secret) => Some(key_ring::kek_from_secret(&secret)?),
-            None => None,
-        };
-
         let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
         let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         migrate_with_retry(store.as_ref(), connect_timeout).await?;
+        let secrets =
+            shared_secrets::load(&config, store.as_ref(), purpose == Purpose::Serve).await?;
+        let jwt_secret = secrets.jwt_secret;
+        let kek = secrets.kek;
+        // Names the deployment where instances meet outside the database (Redis keys):
+        // derived from the HS256 secret they all share (it changes only in a coordinated
+        // restart), revealing nothing of it.
+        let deployment_id = jwt_secret
+            .as_ref()
+            .map(|key| key.fingerprint("deployment")[..12].to_owned())
+            .unwrap_or_default();
+        let mut refresh_keys = secrets.refresh_keys.into_iter();
+        // Administration never issues or reads refresh tokens: a key that is never written
+        // and never used stands in when the deployment has none yet.
+        let refresh_key = refresh_keys
+            .next()
+            .unwrap_or_else(|| Secret::new(generate_token_urlsafe()));
 
         let metrics = Metrics::new(config.metrics_enabled)?;
         let hasher = OnceCell::new();
@@ -117,36 +114,30 @@ impl Tessera {
         let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
         Ok(Self {
             inner: Arc::new(Inner {
-                limiters: RateLimiters::new(&config.rate_limits, &metrics),
+                limits: Limits::new(
+                    config.rate_limits,
+                    RateLimiters::new(&config.rate_limits, &metrics),
+                    SharedCounter::from_settings(
+                        config.rate_limit_url.as_deref(),
+                        &store,
+                        &deployment_id,
+                    )?,
+                ),
                 metrics,
                 proxies: TrustedProxies::new(config.trusted_proxies.clone()),
                 hasher,
                 access,
                 configured_keys,
                 kek,
-                name_digests: super::audit::NameDigests::new(&refresh_key),
-                refresh: RefreshTokens::new(refresh_key),
+                name_digests: super::audit::NameDigests::new(
+                    jwt_secret.as_ref().unwrap_or(&refresh_key),
+                ),
+                refresh: RefreshTokens::new(refresh_key, refresh_keys.collect()),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,
                 config,
             }),
         })
-    }
-}
-
-/// A secret from the configuration or the data directory: generated there when serving,
-/// only read when administering.
-fn secret(
-    config: &Config,
-    purpose: Purpose,
-    file_name: &str,
-    configured: &Option<Secret>,
-) -> anyhow::Result<Option<Secret>> {
-    match purpose {
-        Purpose::Serve => {
-            load_or_generate(&config.data_dir, file_name, configured.as_ref()).map(Some)
-        }
-        Purpose::Administer => load_existing(&config.data_dir, file_name, configured.as_ref()),
     }
 }
 

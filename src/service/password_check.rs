@@ -57,7 +57,7 @@ impl Tessera {
         // Submitted names reach the log only as digests unless they name an account.
         let digest = self.inner.name_digests.digest(&key);
         if let Some(ip) = client.ip
-            && let Err(refused) = self.limiters().check_login(rate_key(ip), &key)
+            && let Err(refused) = self.limits().check_login(rate_key(ip), &key).await
         {
             // Refused before any lookup: whether the name exists is not worth a query.
             let account = user.as_ref().map(|u| u.username.as_str());

@@ -11,6 +11,7 @@ use super::{AuthError, Tessera};
 pub struct ClientInfo {
     /// The client's address, resolved through trusted proxies (see `abuse::client_ip`).
     pub ip: Option<std::net::IpAddr>,
+    /// The `User-Agent` header, kept (cut to 256 characters) for the user to see.
     pub user_agent: Option<String>,
 }
 
@@ -22,20 +23,30 @@ pub struct IssuedSession {
     pub expires_in: i64,
 }
 
+/// A refresh's new tokens.
 pub struct RefreshOutcome {
+    /// The access token and the next refresh token.
     pub session: IssuedSession,
     /// The request was a concurrent duplicate answered from the grace window.
     pub grace_replay: bool,
 }
 
+/// A live session as `GET /sessions` shows it (never a token).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SessionView {
+    /// The session id (the `sid` claim of its access tokens).
     pub id: String,
+    /// When it was opened (Unix seconds).
     pub created_at: i64,
+    /// When its refresh token was last used.
     pub last_used_at: i64,
+    /// When it ends however it is used.
     pub expires_at: i64,
+    /// The user agent that opened it.
     pub user_agent: Option<String>,
+    /// The address that opened it.
     pub ip: Option<String>,
+    /// Whether it is the caller's own session.
     pub current: bool,
 }
 
@@ -116,7 +127,9 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<RefreshOutcome, AuthError> {
         if let Some(ip) = client.ip {
-            self.limiters().check_refresh(crate::abuse::rate_key(ip))?;
+            self.limits()
+                .check_refresh(crate::abuse::rate_key(ip))
+                .await?;
         }
         // The MAC proves the server made this token; the store checks that the nonce is this
         // session's and that the counter is current (or was, moments ago).
@@ -239,6 +252,7 @@ impl Tessera {
         Ok(ids.len())
     }
 
+    /// The caller's live sessions, newest first.
     pub async fn list_sessions(
         &self,
         claims: &AccessClaims,

@@ -198,6 +198,18 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// One generation of a secret the instances of a deployment share (see the migration
+/// `0006_shared_secrets.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SharedSecretRecord {
+    pub name: String,
+    pub generation: i64,
+    /// `None` when each instance's configuration supplies the secret.
+    pub value: Option<String>,
+    pub fingerprint: String,
+    pub created_at: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Applies the embedded migrations.
@@ -333,11 +345,38 @@ pub trait Store: Send + Sync {
     /// Forgets a name's counted attempts after a successful one.
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
 
+    /// Every generation of the shared secret `name`, newest first.
+    async fn shared_secrets(&self, name: &str) -> StoreResult<Vec<SharedSecretRecord>>;
+    /// Adds a generation of a shared secret unless that generation exists already
+    /// (whoever comes first wins a race); whether this call added it.
+    async fn add_shared_secret(&self, secret: &SharedSecretRecord) -> StoreResult<bool>;
+
     /// Every stored signing key, oldest first.
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key and, in the same transaction, retires every key not yet retired at the
     /// new key's activation time, so exactly one key is current at any moment.
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+
+    /// Whether rate limits can be counted here for every instance (PostgreSQL).
+    fn shares_rate_limits(&self) -> bool {
+        false
+    }
+    /// Takes one request from the GCRA bucket `key` in one atomic statement, on the
+    /// database's clock: `None` when it passes, else the wait in ms.
+    async fn take_rate_limit_token(
+        &self,
+        _key: &str,
+        _interval_ms: i64,
+        _tolerance_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        Err(StoreError::Other(
+            "this backend does not count rate limits".into(),
+        ))
+    }
+    /// Deletes rate-limit buckets that have fully recovered; how many.
+    async fn purge_rate_limits(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
 
     /// Hands revocations made by any process to `on_revoked` as they happen, where the
     /// backend can announce them (PostgreSQL `LISTEN`). Runs until dropped. Backends

@@ -16,7 +16,8 @@ use super::sql::{
 use super::{
     AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
     OnRevoked, ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState,
-    SessionOwner, SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
+    SessionOwner, SessionRecord, SharedSecretRecord, SigningKeyRecord, Store, StoreError,
+    StoreResult, UserRecord,
 };
 use crate::tokens::now_unix;
 
@@ -52,7 +53,57 @@ impl PostgresStore {
     shared_store_helpers!();
 }
 
+/// Now in ms on the database's clock (the same for the whole statement).
+const NOW_MS: &str = "(extract(epoch FROM now()) * 1000)::bigint";
+
 impl_sql_store!(PostgresStore, "migrations/postgres", {
+    fn shares_rate_limits(&self) -> bool {
+        true
+    }
+
+    async fn take_rate_limit_token(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        tolerance_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        // The request passes when the bucket's next arrival time stays within the
+        // tolerance; the conditional upsert moves it only then, so concurrent checks on
+        // any instance each take one token or none.
+        let taken = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, {NOW_MS} + $2) \
+             ON CONFLICT (key) DO UPDATE \
+             SET tat = GREATEST(rate_limit_buckets.tat, {NOW_MS}) + $2 \
+             WHERE GREATEST(rate_limit_buckets.tat, {NOW_MS}) + $2 - {NOW_MS} <= $3"
+        )))
+        .bind(key)
+        .bind(interval_ms)
+        .bind(tolerance_ms)
+        .execute(&self.pool)
+        .await?;
+        if taken.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let wait: Option<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT GREATEST(tat, {NOW_MS}) + $2 - {NOW_MS} - $3 FROM rate_limit_buckets WHERE key = $1"
+        )))
+        .bind(key)
+        .bind(interval_ms)
+        .bind(tolerance_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(Some(wait.map_or(interval_ms, |(ms,)| ms.max(1))))
+    }
+
+    async fn purge_rate_limits(&self) -> StoreResult<u64> {
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM rate_limit_buckets WHERE tat < {NOW_MS}"
+        )))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn watch_revocations(&self, on_revoked: OnRevoked) {
         loop {
             match self.listen(on_revoked.as_ref()).await {

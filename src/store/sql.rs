@@ -547,6 +547,31 @@ impl Store for $store {
         Ok(done.rows_affected())
     }
 
+    async fn shared_secrets(&self, name: &str) -> StoreResult<Vec<SharedSecretRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT name, generation, value, fingerprint, created_at FROM shared_secrets \
+             WHERE name = $1 ORDER BY generation DESC",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn add_shared_secret(&self, s: &SharedSecretRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO shared_secrets (name, generation, value, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, generation) DO NOTHING",
+        )
+        .bind(&s.name)
+        .bind(s.generation)
+        .bind(&s.value)
+        .bind(&s.fingerprint)
+        .bind(s.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         Ok(sqlx::query_as(
             "SELECT kid, alg, sealed_key, created_at, activate_at, retired_at \

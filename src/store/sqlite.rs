@@ -15,7 +15,8 @@ use super::sql::{
 use super::{
     AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
     ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner,
-    SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
+    SessionRecord, SharedSecretRecord, SigningKeyRecord, Store, StoreError, StoreResult,
+    UserRecord,
 };
 
 pub struct SqliteStore {

@@ -17,20 +17,28 @@ use serde::{Deserialize, Serialize};
 use super::keyring::{KeyAlg, KeyRing};
 use super::verified_cache::VerifiedCache;
 
+/// The claims of an access token, in Flask-JWT-Extended's layout plus `sid` and `iss`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// `true` right after a password check; a token from a refresh is not fresh.
     /// Flask-JWT-Extended also writes a timestamp here, so any JSON value is accepted.
     #[serde(default)]
     pub fresh: serde_json::Value,
+    /// Issued at (Unix seconds).
     pub iat: i64,
+    /// The token's unique id.
     #[serde(default)]
     pub jti: String,
+    /// `access` (a refresh JWT is refused).
     #[serde(rename = "type")]
     pub token_type: String,
+    /// The username, as the seed's `create_access_token(identity=username)` puts it.
     pub sub: String,
+    /// Not before (Unix seconds).
     pub nbf: i64,
+    /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The issuer, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// The session the token belongs to; absent on tokens minted by Flask-JWT-Extended.
@@ -41,28 +49,40 @@ pub struct AccessClaims {
 /// Why a presented access token was refused. Each maps to its own API error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// Not a JWT, `alg: none`, or a claim missing or of the wrong type.
     #[error("Token is malformed")]
     Malformed,
+    /// The signature does not verify with the key its `kid` names.
     #[error("Token signature is invalid")]
     BadSignature,
+    /// Past `exp` (beyond the leeway).
     #[error("Token has expired")]
     Expired,
+    /// Before `nbf` (beyond the leeway).
     #[error("Token is not valid yet")]
     NotYetValid,
+    /// Not an access token.
     #[error("Token is not an access token")]
     WrongType,
+    /// `iss` is not the configured issuer.
     #[error("Token was issued by another issuer")]
     WrongIssuer,
+    /// Its session has ended.
     #[error("Token has been revoked")]
     Revoked,
+    /// An algorithm tessera never accepts.
     #[error("Token algorithm is not accepted")]
     UnsupportedAlgorithm,
+    /// An algorithm other than the one pinned to its key.
     #[error("Token algorithm does not match its key")]
     AlgorithmMismatch,
+    /// A `kid` the key ring does not hold.
     #[error("Token names an unknown key")]
     UnknownKey,
+    /// Its key was retired long enough ago that none of its tokens can still be valid.
     #[error("Token was signed by a retired key")]
     KeyRetired,
+    /// No `kid`, where tokens without one are not accepted.
     #[error("Token has no key id")]
     MissingKeyId,
 }

@@ -16,11 +16,16 @@ use sha2::{Digest, Sha256};
 
 use crate::secret::Secret;
 
+/// A signing algorithm of the key ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KeyAlg {
+    /// HMAC-SHA256 with a shared secret (the seed's, and Flask-JWT-Extended's).
     Hs256,
+    /// Ed25519.
     EdDsa,
+    /// ECDSA on P-256 with SHA-256.
     Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
     Rs256,
 }
 
@@ -35,6 +40,7 @@ impl KeyAlg {
         }
     }
 
+    /// The algorithm a JWS `alg` names.
     pub fn from_jws_name(name: &str) -> Option<Self> {
         [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256]
             .into_iter()
@@ -52,6 +58,7 @@ impl KeyAlg {
         }
     }
 
+    /// The jsonwebtoken algorithm.
     pub fn algorithm(self) -> Algorithm {
         match self {
             KeyAlg::Hs256 => Algorithm::HS256,

@@ -19,6 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use std::sync::{Arc, RwLock};
+
 use crate::secret::{Secret, random_bytes};
 
 const VERSION: u8 = 1;
@@ -49,8 +51,17 @@ impl std::fmt::Debug for RefreshToken {
 #[error("refresh token is invalid")]
 pub struct RefreshTokenError;
 
+/// Encodes refresh tokens with the newest key and accepts those of every key still held
+/// (earlier generations keep working until their sessions have rotated or expired).
 pub struct RefreshTokens {
-    key: Secret,
+    /// Swapped whole when a rotation is loaded.
+    keys: RwLock<Arc<KeySet>>,
+}
+
+struct KeySet {
+    current: Secret,
+    /// Newest first.
+    previous: Vec<Secret>,
 }
 
 impl RefreshToken {
@@ -87,14 +98,33 @@ impl RefreshToken {
 }
 
 impl RefreshTokens {
-    pub fn new(key: Secret) -> Self {
-        Self { key }
+    /// `current` signs; `previous` (newest first) still verify.
+    pub fn new(current: Secret, previous: Vec<Secret>) -> Self {
+        Self {
+            keys: RwLock::new(Arc::new(KeySet { current, previous })),
+        }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
+    /// Takes a rotation in: `current` signs from now on.
+    pub fn replace(&self, current: Secret, previous: Vec<Secret>) {
+        let keys = Arc::new(KeySet { current, previous });
+        if let Ok(mut held) = self.keys.write() {
+            *held = keys;
+        }
+    }
+
+    fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            // A panic while swapping keys left the old list, which is still whole.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn mac(key: &Secret) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
         #[allow(clippy::expect_used)]
-        <Hmac<Sha256> as KeyInit>::new_from_slice(self.key.expose().as_bytes())
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose().as_bytes())
             .expect("HMAC takes any key length")
     }
 
@@ -108,7 +138,7 @@ impl RefreshTokens {
         bytes.extend_from_slice(&sid);
         bytes.extend_from_slice(&token.counter.to_be_bytes());
         bytes.extend_from_slice(&token.nonce);
-        let mut mac = self.mac();
+        let mut mac = Self::mac(&self.keys().current);
         mac.update(&bytes);
         bytes.extend_from_slice(&mac.finalize().into_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
@@ -126,9 +156,18 @@ impl RefreshTokens {
             return Err(RefreshTokenError);
         }
         let (body, tag) = bytes.split_at(BODY_LEN);
-        let mut mac = self.mac();
-        mac.update(body);
-        mac.verify_slice(tag).map_err(|_| RefreshTokenError)?;
+        // Every held key is tried (each comparison in constant time), newest first.
+        let keys = self.keys();
+        let verified = std::iter::once(&keys.current)
+            .chain(&keys.previous)
+            .any(|key| {
+                let mut mac = Self::mac(key);
+                mac.update(body);
+                mac.verify_slice(tag).is_ok()
+            });
+        if !verified {
+            return Err(RefreshTokenError);
+        }
         let sid = &body[1..1 + SID_LEN];
         let mut counter = [0u8; 8];
         counter.copy_from_slice(&body[1 + SID_LEN..1 + SID_LEN + 8]);
@@ -147,7 +186,10 @@ mod tests {
     use super::*;
 
     fn tokens() -> RefreshTokens {
-        RefreshTokens::new(Secret::new("refresh-key-for-tests-0123456789".into()))
+        RefreshTokens::new(
+            Secret::new("refresh-key-for-tests-0123456789".into()),
+            Vec::new(),
+        )
     }
 
     #[test]
@@ -173,11 +215,31 @@ mod tests {
             t.parse(&URL_SAFE_NO_PAD.encode(&bytes)),
             Err(RefreshTokenError)
         );
-        let other = RefreshTokens::new(Secret::new("another-key-another-key-another".into()));
+        let other = RefreshTokens::new(
+            Secret::new("another-key-another-key-another".into()),
+            Vec::new(),
+        );
         assert_eq!(other.parse(&encoded), Err(RefreshTokenError));
         assert_eq!(
             t.parse("eyJhbGciOiJIUzI1NiJ9.e30.sig"),
             Err(RefreshTokenError)
         );
+    }
+
+    #[test]
+    fn after_a_rotation_new_tokens_use_the_new_key_and_old_ones_still_verify()
+    -> Result<(), RefreshTokenError> {
+        let t = tokens();
+        let old = t.encode(&RefreshToken::new_session());
+        let new_key = Secret::new("the-next-refresh-key-0123456789ab".into());
+        let old_key = Secret::new("refresh-key-for-tests-0123456789".into());
+        t.replace(new_key.clone(), vec![old_key]);
+        let parsed = t.parse(&old)?;
+        let successor = t.encode(&parsed.successor());
+        // Only the new key makes the successor: without the old key it still verifies.
+        let new_only = RefreshTokens::new(new_key, Vec::new());
+        assert!(new_only.parse(&successor).is_ok());
+        assert_eq!(new_only.parse(&old), Err(RefreshTokenError));
+        Ok(())
     }
 }

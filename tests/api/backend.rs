@@ -61,6 +61,18 @@ impl TestDatabase {
             admin_url,
         }
     }
+
+    /// Runs `sql` on this database; the first column of each row, as text.
+    pub async fn query_texts(&self, sql: &str) -> Vec<String> {
+        let mut db = PgConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|(text,)| text).collect()
+    }
 }
 
 impl Drop for TestDatabase {

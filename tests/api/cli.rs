@@ -263,6 +263,30 @@ fn an_administration_command_writes_no_key_into_a_servers_data_directory() {
 }
 
 #[test]
+fn global_flags_are_accepted_anywhere_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().to_str().unwrap_or_else(|| panic!("path"));
+    let migrated = tessera_command()
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(migrated.status.success(), "{migrated:?}");
+    for args in [
+        ["--data-dir", data, "--json", "user", "list"],
+        ["user", "list", "--data-dir", data, "--json"],
+        ["user", "--json", "--data-dir", data, "list"],
+        ["--json", "user", "--data-dir", data, "list"],
+    ] {
+        let output = tessera_command()
+            .args(args)
+            .env("TESSERA_LOG_LEVEL", "warn")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json_of(&output), json!([]), "{args:?}");
+    }
+}
+
+#[test]
 fn check_config_reports_problems_without_changing_anything() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let data = dir.path().join("not-yet");

@@ -80,20 +80,15 @@ pub fn only_limits(set: impl FnOnce(&mut RateLimitsConfig)) -> RateLimitsConfig 
     limits
 }
 
-/// A second instance on `app`'s database, with the same keys: another process of the
-/// same deployment.
+/// A second instance on `app`'s database, with its own (empty) data directory and the
+/// same `JWT_SECRET_KEY`: another process of the same deployment. Every other secret it
+/// finds in the database.
 pub async fn spawn_instance_beside(app: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let source = app.tessera.config();
     let mut config = Config::for_tests(data_dir.path());
     config.database_url = Some(source.effective_database_url());
     config.jwt_secret_key = source.jwt_secret_key.clone();
-    config.refresh_token_key = Some(tessera::secret::Secret::new(
-        std::fs::read_to_string(source.data_dir.join("refresh_token_key")).unwrap_or_default(),
-    ));
-    config.kek = Some(tessera::secret::Secret::new(
-        std::fs::read_to_string(source.data_dir.join("key_encryption_key")).unwrap_or_default(),
-    ));
     adjust(&mut config);
     let instance = Application::build(config)
         .await
@@ -314,6 +309,16 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The header of a JWT, decoded without checking anything.
+pub fn jwt_header(token: &str) -> Value {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
 /// The payload of a JWT, decoded without checking anything.

@@ -23,5 +23,7 @@ mod openapi;
 mod password_guessing;
 mod process;
 mod sessions;
+mod shared_limits;
+mod shared_secrets;
 mod startup;
 mod tokens;

@@ -83,11 +83,15 @@ impl Application {
             Duration::from_secs(config.request_timeout_secs),
         );
         let app = http::metrics::track_requests(app, self.tessera.metrics().clone());
-        let _background = self.tessera.spawn_background_tasks();
+        let background = self.tessera.spawn_background_tasks();
         let limits = http::server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             max_header_bytes: config.max_header_bytes,
             drain_timeout: Duration::from_secs(config.request_timeout_secs + 5),
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            trusted_proxies: self.tessera.trusted_proxies().clone(),
+            first_byte_timeout: Duration::from_millis(config.first_byte_timeout_ms.max(1)),
         };
         tracing::info!(address = %self.local_addr, "tessera listening");
         // One shutdown for both listeners: the signal flips a watch both servers wait on.
@@ -108,7 +112,7 @@ impl Application {
             tokio::spawn(http::server::serve(
                 listener,
                 router,
-                limits,
+                limits.clone(),
                 until_stopped(),
             ))
         });
@@ -116,6 +120,10 @@ impl Application {
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
+        drop(background);
+        // Closing the pool lets SQLite copy the write-ahead log back into the database
+        // file and remove it, so a stopped server leaves one file behind.
+        self.tessera.store().close().await;
         tracing::info!("tessera stopped");
         Ok(())
     }

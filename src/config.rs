@@ -26,6 +26,12 @@ pub struct Config {
     pub db_max_connections: u32,
     /// How long a request waits for a database connection before `503 unavailable`.
     pub db_connect_timeout_secs: u64,
+    /// SQLite only: when a commit counts as done. `full` (the default) survives a power
+    /// loss; `normal` is faster but may lose the last commits to one (see the README).
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite only: how often the write-ahead log is copied back into the database file
+    /// (a passive checkpoint, or a truncating one when no write came since the last).
+    pub sqlite_checkpoint_interval_secs: u64,
     /// HS256 signing secret (`JWT_SECRET_KEY`); created once in the database (shared by
     /// every instance) when unset.
     #[serde(skip_serializing)]
@@ -109,9 +115,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tessera=debug`.
     pub log_level: String,
-    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (CIDR list).
+    /// Peers whose forwarding header (`forwarded_header`) is believed (CIDR list).
     /// Empty (the default): the TCP peer is the client, whatever headers say.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxies write: `x-forwarded-for` (default) or
+    /// `forwarded` (RFC 7239). The other is never read.
+    pub forwarded_header: ForwardedHeader,
     /// Per-source request limits (GCRA).
     pub rate_limits: RateLimitsConfig,
     /// Where rate limits are counted: `redis://…`, `database` (PostgreSQL) or `memory`
@@ -125,6 +134,14 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Largest accepted request head (request line and headers); beyond it: 431.
     pub max_header_bytes: usize,
+    /// Open connections at most; 0 (default): the open-files limit (raised to the hard
+    /// limit at start) minus 128. Beyond: `503 overloaded`, closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client address (IPv6: one /64) at most; 0: no cap.
+    /// Trusted proxies are exempt. Beyond: `503 overloaded`, closed at once.
+    pub max_connections_per_ip: usize,
+    /// A new connection that sends nothing for this long is closed.
+    pub first_byte_timeout_ms: u64,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
@@ -224,6 +241,34 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
+/// Which forwarding header trusted proxies write. Exactly one is read: a proxy that
+/// writes one header passes the other through from the client untouched, so reading both
+/// (or falling back from one to the other) would let the client choose its address.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=…` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+/// SQLite's `synchronous` setting in WAL mode.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every commit is synced to disk before it is acknowledged: a power loss or an
+    /// operating-system crash loses nothing that was acknowledged. An auth server's
+    /// default, since a lost logout or password change revives a session.
+    #[default]
+    Full,
+    /// The log is synced at checkpoints only: faster, and consistent after a power loss,
+    /// but the last commits before it may be rolled back.
+    Normal,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -255,6 +300,8 @@ impl Default for Config {
             database_url: None,
             db_max_connections: 8,
             db_connect_timeout_secs: 3,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_checkpoint_interval_secs: 10,
             jwt_secret_key: None,
             refresh_token_key: None,
             previous_refresh_token_keys: Vec::new(),
@@ -287,11 +334,15 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             rate_limits: RateLimitsConfig::default(),
             rate_limit_url: None,
             login_backoff: LoginBackoffConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
+            max_connections: 0,
+            max_connections_per_ip: 128,
+            first_byte_timeout_ms: 5_000,
             metrics_enabled: true,
             metrics_listen: None,
             metrics_token: None,
@@ -473,6 +524,10 @@ impl Config {
             );
         }
         anyhow::ensure!(
+            self.sqlite_checkpoint_interval_secs >= 1,
+            "sqlite_checkpoint_interval_secs must be at least 1"
+        );
+        anyhow::ensure!(
             self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
             "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"
         );
@@ -527,6 +582,7 @@ mod tests {
             jail.set_env("TESSERA_ARGON2__ITERATIONS", "3");
             jail.set_env("TESSERA_DATABASE_URL", "postgres://u@db/tessera");
             jail.set_env("TESSERA_TRUSTED_PROXIES", r#"["10.0.0.0/8", "fd00::/8"]"#);
+            jail.set_env("TESSERA_FORWARDED_HEADER", "forwarded");
             jail.set_env("TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE", "0");
             let config =
                 Config::load(Some(Path::new("tessera.toml"))).map_err(|e| e.to_string())?;
@@ -547,6 +603,7 @@ mod tests {
             );
             assert_eq!(config.session_ttl_secs, Config::default().session_ttl_secs);
             assert_eq!(config.trusted_proxies.len(), 2);
+            assert_eq!(config.forwarded_header, ForwardedHeader::Forwarded);
             assert_eq!(config.rate_limits.login_per_ip.per_minute, 0);
             assert_eq!(
                 config.rate_limits.login_per_ip.burst,
@@ -615,6 +672,23 @@ mod tests {
             assert!(
                 !unknown.contains(&"TESSERA_LOG_LEVEL".to_owned()),
                 "{unknown:?}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sqlite_durability_is_full_unless_set_to_normal() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_synchronous, SqliteSynchronous::Full);
+            jail.set_env("TESSERA_SQLITE_SYNCHRONOUS", "normal");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.sqlite_synchronous, SqliteSynchronous::Normal);
+            jail.set_env("TESSERA_SQLITE_SYNCHRONOUS", "off");
+            assert!(
+                Config::load(None).is_err(),
+                "only full and normal are offered"
             );
             Ok(())
         });

@@ -37,6 +37,7 @@ pub mod app;
 #[doc(hidden)]
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod domain;
 pub mod http;
 pub mod import;
@@ -61,3 +62,6 @@ pub use secret::Secret;
 pub use service::{AuthError, BackgroundTasks, Tessera};
 pub use tokens::keyring::KeyAlg;
 pub use tokens::{AccessClaims, TokenError};
+
+#[doc(hidden)]
+pub use store::InjectedFault;

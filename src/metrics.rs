@@ -1,6 +1,6 @@
 //! Prometheus metrics of one tessera instance: HTTP requests by matched route and status,
-//! and domain events (logins, registrations, refreshes, revocations, rate-limit hits,
-//! password hashing).
+//! domain events (logins, registrations, refreshes, revocations, rate-limit hits,
+//! password hashing), and writes the database refused, by reason.
 //!
 //! Each instance owns its recorder instead of installing a global one: tests start many
 //! apps in one process, and an embedding application may have a recorder of its own. The
@@ -19,11 +19,13 @@ use metrics::{Counter, Histogram, Key, KeyName, Label, Metadata, Recorder, Share
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
 use crate::domain::RevocationReason;
+use crate::store::WRITE_FAULTS;
 
 const HTTP_REQUESTS: &str = "tessera_http_requests_total";
 const HTTP_DURATION: &str = "tessera_http_request_duration_seconds";
 const HASH_DURATION: &str = "tessera_password_hash_duration_seconds";
 const HASH_QUEUE: &str = "tessera_password_hash_queue_depth";
+const WRITE_FAILURES: &str = "tessera_storage_write_failures_total";
 
 /// Request latency buckets: a bare route takes tens of microseconds, a login tens of
 /// milliseconds, a stuck request up to the 10 s time limit.
@@ -71,6 +73,8 @@ pub struct Metrics {
     refreshes: Vec<Counter>,
     revocations: Vec<Counter>,
     rate_limited: Vec<Counter>,
+    /// By [`WRITE_FAULTS`] reason; set from the store's own counts at each scrape.
+    write_failures: Vec<Counter>,
     hash_duration: Histogram,
     /// Live sessions across all instances as last counted; `u64::MAX`: not known.
     active_sessions: AtomicU64,
@@ -105,6 +109,7 @@ impl Metrics {
                 &RevocationReason::ALL.map(RevocationReason::as_str),
             ),
             rate_limited: counters("tessera_rate_limited_total", "limit", &RATE_LIMITS),
+            write_failures: counters(WRITE_FAILURES, "reason", &WRITE_FAULTS),
             hash_duration: recorder
                 .register_histogram(&Key::from_static_name(HASH_DURATION), &METADATA),
             recorder: Some(recorder),
@@ -120,6 +125,7 @@ impl Metrics {
             refreshes: Vec::new(),
             revocations: Vec::new(),
             rate_limited: Vec::new(),
+            write_failures: Vec::new(),
             hash_duration: Histogram::noop(),
             active_sessions: AtomicU64::new(u64::MAX),
         }
@@ -185,6 +191,14 @@ impl Metrics {
     pub fn set_active_sessions(&self, count: Option<u64>) {
         self.active_sessions
             .store(count.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Sets the failed-writes counters to the store's counts (the store counts every write
+    /// it makes, including those of code that has no metrics handle).
+    pub fn storage_write_failures(&self, totals: [u64; WRITE_FAULTS.len()]) {
+        for (counter, total) in self.write_failures.iter().zip(totals) {
+            counter.absolute(total);
+        }
     }
 
     /// The text exposition of every metric, with the hash queue depth read now.
@@ -256,6 +270,10 @@ fn describe(recorder: &PrometheusRecorder) {
     describe_counter(
         "tessera_rate_limited_total",
         "Requests refused by a rate limit, by limit.",
+    );
+    describe_counter(
+        WRITE_FAILURES,
+        "Writes the database refused (full disk, read-only, busy, unavailable), by reason.",
     );
     recorder.describe_histogram(
         KeyName::from_const_str(HTTP_DURATION),

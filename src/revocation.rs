@@ -2,12 +2,20 @@
 //!
 //! Only revocations younger than the access-token lifetime (plus leeway) matter: any older
 //! token of a revoked session has expired anyway, so the set stays small and is pruned.
+//! "Expired" is counted the way verification counts it: a token is still accepted *during*
+//! the second `exp + leeway` (the check is `now <= exp + leeway`), and an instance whose clock
+//! runs behind accepts it longer still, so an entry is kept one second past that, plus
+//! [`SKEW_MARGIN_SECS`].
 //! Revocations made by other processes (other instances, the CLI) are fed in by the
 //! background loops (`service/background.rs`): a poll of the database, which also reloads
 //! recent revocations after a restart, and PostgreSQL's announcements.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+
+/// How far instances' clocks may disagree: a token minted by an instance whose clock is
+/// ahead expires later, by this clock, than its `iat` suggests.
+pub const SKEW_MARGIN_SECS: i64 = 60;
 
 pub struct RevocationSet {
     /// session id -> time after which the entry can be forgotten.
@@ -24,7 +32,13 @@ impl RevocationSet {
     }
 
     pub fn insert(&self, session_id: &str, revoked_at: i64) {
-        let forget_after = revoked_at + self.remember_secs;
+        // A token of this session was minted at `revoked_at` at the latest, so it verifies
+        // through the second `revoked_at + ttl + leeway` inclusive; forgetting the entry at
+        // that second (as before) let it through again. Saturating: `revoked_at` may come
+        // from another process's row.
+        let forget_after = revoked_at
+            .saturating_add(self.remember_secs)
+            .saturating_add(1 + SKEW_MARGIN_SECS);
         if let Ok(mut map) = self.revoked.write() {
             map.insert(session_id.to_owned(), forget_after);
         }
@@ -45,9 +59,9 @@ impl RevocationSet {
         }
     }
 
-    /// How far back revocations must be loaded at start.
+    /// How far back revocations must be loaded at start (and kept in the database).
     pub fn remember_secs(&self) -> i64 {
-        self.remember_secs
+        self.remember_secs + 1 + SKEW_MARGIN_SECS
     }
 }
 
@@ -55,15 +69,59 @@ impl RevocationSet {
 mod tests {
     use super::*;
 
+    /// A token issued at the moment of revocation (ttl 900, leeway 5) still verifies
+    /// during the second `exp + leeway`, so the entry must outlive that second, and by the
+    /// skew margin more. (jsonwebtoken checks `exp` against the real clock, so the token is
+    /// minted `ttl + leeway` seconds in the past.)
+    #[test]
+    fn a_revoked_token_stays_refused_through_the_last_second_it_verifies() -> anyhow::Result<()> {
+        use crate::secret::Secret;
+        use crate::tokens::keyring::{KeyRing, KeySource, RingKey};
+        use crate::tokens::{AccessTokens, now_unix};
+
+        let (ttl, leeway) = (900u64, 5u64);
+        let key = RingKey::hs256(&Secret::new("k".repeat(40)), KeySource::Secret)?;
+        let tokens = AccessTokens::new(
+            KeyRing::new(vec![key], None, 905, false),
+            "t".into(),
+            ttl,
+            leeway,
+        );
+        // Retried if the clock ticks over a second boundary in the middle.
+        let last_second = loop {
+            let last_second = now_unix();
+            let revoked_at = last_second - (ttl + leeway) as i64;
+            let token = tokens.issue("alice", "sid-1", true, revoked_at)?;
+            let verified = tokens.verify(&token.token, last_second).is_ok();
+            if now_unix() == last_second {
+                assert!(verified, "the token verifies during exp + leeway");
+                break last_second;
+            }
+        };
+        let set = RevocationSet::new((ttl + leeway) as i64);
+        set.insert("sid-1", last_second - (ttl + leeway) as i64);
+        set.prune(last_second);
+        assert!(
+            set.is_revoked("sid-1"),
+            "forgotten while the token still verifies"
+        );
+        // Another instance whose clock runs up to the skew margin behind still refuses it.
+        set.prune(last_second + SKEW_MARGIN_SECS);
+        assert!(set.is_revoked("sid-1"));
+        set.prune(last_second + 1 + SKEW_MARGIN_SECS);
+        assert!(!set.is_revoked("sid-1"), "and forgotten after that");
+        Ok(())
+    }
+
     #[test]
     fn entries_are_forgotten_after_the_token_lifetime() {
         let set = RevocationSet::new(900);
         set.insert("a", 1_000);
         assert!(set.is_revoked("a"));
         assert!(!set.is_revoked("b"));
-        set.prune(1_899);
+        set.prune(1_900 + SKEW_MARGIN_SECS);
         assert!(set.is_revoked("a"));
-        set.prune(1_900);
+        set.prune(1_901 + SKEW_MARGIN_SECS);
         assert!(!set.is_revoked("a"));
     }
 }

@@ -1,24 +1,40 @@
 //! The client's address: the TCP peer, unless the peer is a trusted proxy; then the
-//! rightmost address in `X-Forwarded-For` (or `Forwarded`) that is not itself a trusted
-//! proxy. Anything to the left of that was written by the client and proves nothing, so a
-//! spoofed header from an untrusted peer changes nothing.
+//! rightmost address in the configured forwarding header (`X-Forwarded-For` or
+//! `Forwarded`) that is not itself a trusted proxy. Anything to the left of that was
+//! written by the client and proves nothing, so a spoofed header from an untrusted peer
+//! changes nothing.
+//!
+//! Exactly one header is read, the one the operator names (`forwarded_header`): a proxy
+//! rewrites the header it knows and passes the other through from the client untouched, so
+//! a fallback from one to the other (as before) let a client behind a `Forwarded`-writing
+//! proxy choose its address with `X-Forwarded-For`.
 
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
+use crate::config::ForwardedHeader;
+
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
-    pub fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
+    pub fn new(networks: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { networks, header }
     }
 
     fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        self.networks.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.contains(ip)
     }
 
     /// The client address for a request that arrived from `peer` with `headers`.
@@ -27,7 +43,10 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let hops = forwarded_for(headers);
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+            ForwardedHeader::Forwarded => forwarded(headers),
+        };
         let mut client = peer;
         // Walk from the nearest hop outwards while the hops are our own proxies.
         for hop in hops.iter().rev() {
@@ -66,10 +85,10 @@ pub fn rate_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The hops of `X-Forwarded-For` (all such headers, in order), or else of `Forwarded`'s
-/// `for=` parameters; `None` for a hop that is not an address (`unknown`, obfuscated, junk).
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let xff: Vec<Option<IpAddr>> = headers
+/// The hops of `X-Forwarded-For` (all such headers, in order); `None` for a hop that is
+/// not an address (`unknown`, junk).
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
         .get_all("x-forwarded-for")
         .iter()
         .flat_map(|v| {
@@ -79,10 +98,12 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
                 .map(|s| parse_hop(s.trim()))
                 .collect::<Vec<_>>()
         })
-        .collect();
-    if !xff.is_empty() {
-        return xff;
-    }
+        .collect()
+}
+
+/// The `for=` parameters of `Forwarded` (RFC 7239; all such headers, in order); `None` for
+/// a hop that is not an address (`unknown`, obfuscated, missing, junk).
+fn forwarded(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     headers
         .get_all("forwarded")
         .iter()
@@ -136,7 +157,17 @@ mod tests {
     }
 
     fn proxies(list: &[&str]) -> TrustedProxies {
-        TrustedProxies::new(list.iter().filter_map(|n| n.parse().ok()).collect())
+        TrustedProxies::new(
+            list.iter().filter_map(|n| n.parse().ok()).collect(),
+            ForwardedHeader::XForwardedFor,
+        )
+    }
+
+    fn forwarded_proxies(list: &[&str]) -> TrustedProxies {
+        TrustedProxies {
+            header: ForwardedHeader::Forwarded,
+            ..proxies(list)
+        }
     }
 
     #[test]
@@ -166,13 +197,27 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_read_when_there_is_no_x_forwarded_for() {
-        let p = proxies(&["10.0.0.0/8"]);
+    fn forwarded_is_read_when_configured_and_x_forwarded_for_then_ignored() {
+        let p = forwarded_proxies(&["10.0.0.0/8"]);
         let h = headers(&[(
             "forwarded",
             r#"for=1.1.1.1, for="[2001:db8::17]:4711";proto=https"#,
         )]);
         assert_eq!(p.client_ip(ip("10.1.2.3"), &h), ip("2001:db8::17"));
+        let both = headers(&[
+            ("x-forwarded-for", "9.9.9.9"),
+            ("forwarded", "for=198.51.100.4"),
+        ]);
+        assert_eq!(p.client_ip(ip("10.1.2.3"), &both), ip("198.51.100.4"));
+        let xff_only = headers(&[("x-forwarded-for", "9.9.9.9")]);
+        assert_eq!(p.client_ip(ip("10.1.2.3"), &xff_only), ip("10.1.2.3"));
+    }
+
+    #[test]
+    fn x_forwarded_for_never_falls_back_to_forwarded() {
+        let p = proxies(&["10.0.0.0/8"]);
+        let h = headers(&[("forwarded", "for=198.51.100.4")]);
+        assert_eq!(p.client_ip(ip("10.1.2.3"), &h), ip("10.1.2.3"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!   `domain::backoff`; the check that applies it is `service::password_check`.
 
 pub mod client_ip;
+mod key_store;
 pub mod limits;
 pub mod shared;
 

@@ -21,8 +21,10 @@ use tokio::sync::OnceCell;
 
 use super::limits::{RateLimited, RateLimiters};
 use crate::config::{RateLimit, RateLimitsConfig};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tokens::now_unix;
+use metrics::Counter;
 
 /// Where limits are counted.
 pub enum SharedCounter {
@@ -139,6 +141,8 @@ pub struct Limits {
     config: RateLimitsConfig,
     local: RateLimiters,
     shared: Option<SharedCounter>,
+    /// Refusals by the shared counter, per limit (the local limiter counts its own).
+    refusals: SharedRefusals,
     /// When the last fallback was logged (Unix seconds), to log it at most every 10 s.
     fallback_logged_at: AtomicI64,
 }
@@ -148,11 +152,18 @@ impl Limits {
         config: RateLimitsConfig,
         local: RateLimiters,
         shared: Option<SharedCounter>,
+        metrics: &Metrics,
     ) -> Self {
         Self {
             config,
             local,
             shared,
+            refusals: SharedRefusals {
+                login_per_ip: metrics.rate_limit_counter("login_per_ip"),
+                login_per_user_ip: metrics.rate_limit_counter("login_per_user_ip"),
+                register_per_ip: metrics.rate_limit_counter("register_per_ip"),
+                refresh_per_ip: metrics.rate_limit_counter("refresh_per_ip"),
+            },
             fallback_logged_at: AtomicI64::new(0),
         }
     }
@@ -170,7 +181,12 @@ impl Limits {
         // The name enters the key as a fixed-size digest: names are attacker-chosen.
         let name = hex::encode(&Sha256::digest(canonical_name.as_bytes())[..16]);
         let by_ip = self
-            .take(shared, &format!("login_ip:{ip}"), self.config.login_per_ip)
+            .take(
+                shared,
+                &format!("login_ip:{ip}"),
+                self.config.login_per_ip,
+                &self.refusals.login_per_ip,
+            )
             .await;
         let checked = match by_ip {
             Ok(()) => {
@@ -178,6 +194,7 @@ impl Limits {
                     shared,
                     &format!("login_user_ip:{name}:{ip}"),
                     self.config.login_per_user_ip,
+                    &self.refusals.login_per_user_ip,
                 )
                 .await
             }
@@ -194,6 +211,7 @@ impl Limits {
             shared,
             &format!("register_ip:{ip}"),
             self.config.register_per_ip,
+            &self.refusals.register_per_ip,
         )
         .await
         .or_else(|fallback| fallback.resolve(|| self.local.check_register(ip)))
@@ -207,6 +225,7 @@ impl Limits {
             shared,
             &format!("refresh_ip:{ip}"),
             self.config.refresh_per_ip,
+            &self.refusals.refresh_per_ip,
         )
         .await
         .or_else(|fallback| fallback.resolve(|| self.local.check_refresh(ip)))
@@ -217,13 +236,17 @@ impl Limits {
         shared: &SharedCounter,
         key: &str,
         limit: RateLimit,
+        refusals: &Counter,
     ) -> Result<(), Refusal> {
         if limit.per_minute == 0 {
             return Ok(());
         }
         match shared.take(key, limit).await {
             Ok(None) => Ok(()),
-            Ok(Some(retry_after)) => Err(Refusal::Limited(RateLimited { retry_after })),
+            Ok(Some(retry_after)) => {
+                refusals.increment(1);
+                Err(Refusal::Limited(RateLimited { retry_after }))
+            }
             Err(cause) => {
                 let now = now_unix();
                 let last = self.fallback_logged_at.load(Ordering::Relaxed);
@@ -239,6 +262,14 @@ impl Limits {
             }
         }
     }
+}
+
+/// `tessera_rate_limited_total{limit}` for refusals by the shared counter.
+struct SharedRefusals {
+    login_per_ip: Counter,
+    login_per_user_ip: Counter,
+    register_per_ip: Counter,
+    refresh_per_ip: Counter,
 }
 
 /// Why a shared check did not pass.

@@ -1,9 +1,22 @@
-//! Usernames: 1–50 characters, no control characters, no surrounding white space.
+//! Usernames: 1–50 characters, no control characters, no surrounding white space, no
+//! invisible characters, and at least one letter or digit.
 //!
 //! Two names are the same when their NFKC case-folded forms are equal, so `alice`,
 //! `Alice` and `ａｌｉｃｅ` are one account. The form the user registered is kept for
 //! display and is the token's `sub`.
+//!
+//! Invisible characters are refused because they make names that render alike but are
+//! different accounts (`admin\u{200b}`, `admin\u{ad}`, `\u{202e}nimda`), which NFKC and
+//! case folding do not merge. The test is Unicode's own data (via ICU4X's
+//! `icu_properties`, Unicode 16+): General_Category `Cf` (format characters, which include
+//! every bidi control) and `Default_Ignorable_Code_Point` (which adds fillers such as
+//! U+3164 and the reserved ignorable ranges). A name must also hold at least one letter
+//! (`L*`) or decimal digit (`Nd`), so a name of blanks such as U+2800 is refused.
+//! Confusables (UTS #39 skeletons: Cyrillic `а` for Latin `a`) are *not* merged: see the
+//! README's note on usernames.
 
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_USERNAME_CHARS: usize = 50;
@@ -30,6 +43,12 @@ pub enum UsernameError {
     /// Holds a control character.
     #[error("Username must not contain control characters")]
     ControlCharacter,
+    /// Holds an invisible, formatting or bidi-control character.
+    #[error("Username must not contain invisible or formatting characters")]
+    InvisibleCharacter,
+    /// Holds no letter and no digit.
+    #[error("Username must contain at least one letter or digit")]
+    NoLetterOrDigit,
 }
 
 impl Username {
@@ -46,6 +65,12 @@ impl Username {
         }
         if raw.chars().any(char::is_control) {
             return Err(UsernameError::ControlCharacter);
+        }
+        if raw.chars().any(is_invisible) {
+            return Err(UsernameError::InvisibleCharacter);
+        }
+        if !raw.chars().any(is_letter_or_digit) {
+            return Err(UsernameError::NoLetterOrDigit);
         }
         Ok(Self {
             display: raw.to_owned(),
@@ -68,6 +93,19 @@ impl Username {
     pub fn canonical(&self) -> &str {
         &self.canonical
     }
+}
+
+/// Format characters (`Cf`: zero-width joiners, soft hyphen, bidi controls, BOM…) and
+/// default-ignorable code points (rendered as nothing: U+3164 HANGUL FILLER, variation
+/// selectors, tags…).
+fn is_invisible(c: char) -> bool {
+    CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+fn is_letter_or_digit(c: char) -> bool {
+    let category = CodePointMapData::<GeneralCategory>::new().get(c);
+    GeneralCategoryGroup::Letter.contains(category) || category == GeneralCategory::DecimalNumber
 }
 
 /// NFKC, then full case folding, then NFKC again (folding can denormalize): Unicode's
@@ -116,5 +154,44 @@ mod tests {
             Username::parse(&"é".repeat(50)).is_ok(),
             "the limit counts characters, not bytes"
         );
+    }
+
+    #[test]
+    fn invisible_and_bidi_characters_are_refused() {
+        for name in [
+            "admin\u{200b}",
+            "admin\u{200d}",
+            "admin\u{2060}",
+            "admin\u{feff}",
+            "admin\u{ad}",
+            "\u{202e}admin",
+            "ad\u{2066}min",
+            "admin\u{200e}",
+            "admin\u{fe0f}",
+            "admin\u{e0061}",
+            "\u{3164}",
+            "a\u{3164}",
+            "\u{115f}x",
+        ] {
+            assert_eq!(
+                Username::parse(name),
+                Err(UsernameError::InvisibleCharacter),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_needs_a_letter_or_a_digit() {
+        for name in ["\u{2800}", "\u{2800}\u{2800}", "---", "._.", "☃"] {
+            assert_eq!(
+                Username::parse(name),
+                Err(UsernameError::NoLetterOrDigit),
+                "{name:?}"
+            );
+        }
+        for name in ["7", "a-b", "李雷", "ümlaut", "अनु", "x_y.z", "o'neil", "a b"] {
+            assert!(Username::parse(name).is_ok(), "{name:?}");
+        }
     }
 }

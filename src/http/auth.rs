@@ -64,7 +64,8 @@ pub struct RefreshRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct RegisterRequest {
-    /// 1–50 characters, no control characters, no white space at either end.
+    /// 1–50 characters, no control characters, no white space at either end, no invisible
+    /// characters (`Cf`, `Default_Ignorable_Code_Point`), at least one letter or digit.
     #[schema(
         min_length = 1,
         max_length = 50,

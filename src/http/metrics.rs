@@ -51,7 +51,7 @@ pub async fn render_metrics(State(tessera): State<Tessera>, headers: HeaderMap) 
     if let Err(refused) = check_metrics_token(&tessera, &headers) {
         return refused.into_response();
     }
-    let Some(text) = tessera.metrics().render(tessera.hash_queue_depth()) else {
+    let Some(text) = tessera.render_metrics() else {
         return ApiError::NotFound.into_response();
     };
     let mut response = text.into_response();

@@ -2,8 +2,11 @@
 
 mod account;
 mod auth;
+#[doc(hidden)]
+pub mod connections;
 pub mod error;
 pub mod extract;
+mod headers;
 pub(crate) mod metrics;
 mod openapi;
 mod ops;
@@ -32,10 +35,14 @@ use error::ApiError;
 
 /// The account and session routes (everything but `/protected`).
 fn auth_routes() -> OpenApiRouter<Tessera> {
-    OpenApiRouter::new()
-        .routes(routes!(auth::create_user))
+    // The routes that answer with tokens; a new one belongs here too.
+    let token_routes = OpenApiRouter::new()
         .routes(routes!(auth::create_session))
         .routes(routes!(auth::refresh_session))
+        .layer(middleware::map_response(headers::no_store));
+    OpenApiRouter::new()
+        .routes(routes!(auth::create_user))
+        .merge(token_routes)
         .routes(routes!(sessions::end_sessions))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
@@ -103,6 +110,7 @@ fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::map_response(headers::nosniff))
         .with_state(tessera)
 }
 
@@ -143,6 +151,8 @@ pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router 
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outermost, so the time-limit and panic answers made above carry it too.
+        .layer(middleware::map_response(headers::nosniff))
 }
 
 async fn limit_duration(State(limit): State<Duration>, req: Request, next: Next) -> Response {

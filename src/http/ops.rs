@@ -21,11 +21,13 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do its work: the database answers.
+/// The process can do its work: the database takes writes. Not ready while writes are
+/// refused (a full disk, a read-only or unreachable database), ready again by itself once
+/// they get through.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
         (status = 200, description = "Ready", body = StatusResponse),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable or refusing writes", body = ErrorBody),
     ))]
 pub async fn readyz(State(tessera): State<Tessera>) -> ApiResult<Json<Value>> {
     tessera.ready().await?;

@@ -1,7 +1,9 @@
 //! The HTTP/1.1 accept loop, with the connection-level limits `axum::serve` does not offer:
-//! how long a client may take to send a request head (which also bounds idle keep-alive
-//! connections), and how large the head may be. Slow-loris clients are cut off instead of
-//! holding connections forever.
+//! how many connections are open, in total and per client address (see `connections`);
+//! how long a new connection may stay silent before its first byte; how long a client may
+//! take to send a request head (which also bounds idle keep-alive connections), and how
+//! large the head may be. Slow-loris and idle-socket clients are cut off instead of holding
+//! connections (and file descriptors) forever.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,12 +18,23 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-#[derive(Debug, Clone, Copy)]
+use super::connections::{self, ConnectionCounter, REFUSAL};
+use crate::abuse::TrustedProxies;
+
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     /// How long requests in flight may take to finish after shutdown begins.
     pub drain_timeout: Duration,
+    /// Open connections at most; 0: the open-files limit minus a reserve.
+    pub max_connections: usize,
+    /// Open connections per client address (IPv6: per /64) at most; 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// Exempt from the per-address cap (they carry many clients).
+    pub trusted_proxies: TrustedProxies,
+    /// How long a new connection may stay silent before its first byte.
+    pub first_byte_timeout: Duration,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and waits
@@ -39,6 +52,23 @@ pub async fn serve(
         .max_header_size(limits.max_header_bytes)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
+    let open_files = connections::raise_open_files_limit();
+    let max_total = connections::effective_max_connections(limits.max_connections, open_files);
+    let counter = ConnectionCounter::new(
+        max_total,
+        limits.max_connections_per_ip,
+        limits.trusted_proxies.clone(),
+    );
+    tracing::info!(
+        max_connections = max_total,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        open_files_limit = ?open_files,
+        "connection limits"
+    );
+    let first_byte_timeout = limits.first_byte_timeout;
+    // Tells connections still waiting for their first byte that shutdown has begun, so
+    // they do not hold the drain up.
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -53,13 +83,34 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Some(slot) = counter.try_acquire(peer.ip()) else {
+                    // Over a cap: answered and closed at once, so the descriptor comes back
+                    // before the client can hold it.
+                    let _ = stream.try_write(REFUSAL);
+                    tracing::debug!(%peer, "connection refused: connection limit reached");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let service = app.clone().map_request(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request
                 });
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let mut stop_signal = stop_signal.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
+                    // A connection that sends nothing is closed soon: idle sockets cost a
+                    // client nothing and hold a descriptor and a slot each.
+                    let mut first = [0u8; 1];
+                    tokio::select! {
+                        peeked = tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)) => {
+                            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                                return;
+                            }
+                        }
+                        _ = stop_signal.changed() => return,
+                    }
+                    let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
                     if let Err(e) = connection.await {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }
@@ -69,6 +120,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    let _ = stopping.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.drain_timeout) => {

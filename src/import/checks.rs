@@ -57,13 +57,14 @@ pub(super) fn accept(
         Ok(_) | Err(FormatError::WeakRefused) => {}
         Err(e) => {
             summary.invalid += 1;
-            skip("unusable_hash", &username);
-            report.add(
-                "unusable_hash",
-                record.row,
-                username.as_str(),
-                &e.to_string(),
-            )?;
+            // Costs above the limits get their own reason: the hash is sound, but every
+            // login attempt against it would cost too much time or memory.
+            let reason = match e {
+                FormatError::TooCostly(_) => "hash_too_costly",
+                _ => "unusable_hash",
+            };
+            skip(reason, &username);
+            report.add(reason, record.row, username.as_str(), &e.to_string())?;
             return Ok(None);
         }
     }

@@ -240,11 +240,10 @@ pub async fn run(
 }
 
 async fn open_store(config: &crate::config::Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    crate::data_dir::prepare(config)?;
     let url = config.effective_database_url();
     let timeout = std::time::Duration::from_secs(config.db_connect_timeout_secs.max(5));
-    let store = crate::store::connect(&url, 2, timeout)
+    let store = crate::store::connect_with(&url, 2, timeout, config.sqlite_synchronous)
         .await
         .context("cannot open the database")?;
     store

@@ -78,7 +78,9 @@ impl FlaskSqliteSource {
             "SELECT rowid, CAST({user} AS TEXT), CAST({password} AS TEXT) FROM {table} \
              WHERE rowid > $1 ORDER BY rowid LIMIT $2"
         );
-        // Fail now, with the names, rather than at the first page.
+        // Fail now, with the names, rather than at the first page. (A SELECT on the source
+        // database, which is only read: no commit to lose.)
+        #[allow(clippy::disallowed_methods)]
         sqlx::query(AssertSqlSafe(query.clone()))
             .bind(i64::MAX)
             .bind(1i64)

@@ -6,8 +6,10 @@
 //!
 //! - **Cost limits.** A stored hash chooses its own cost. An imported or tampered row
 //!   with `pbkdf2:sha256:4000000000` or `scrypt:1048576:64:64` would pin a hashing
-//!   worker for hours or exhaust memory on every login attempt, so costs above the
-//!   limits in [`limits`] are refused as corrupt (the login fails like a wrong password).
+//!   worker for hours or exhaust memory on every login attempt, so every parameter that
+//!   drives memory or time is bounded ([`limits`]: about half a second and 68 MiB at
+//!   most); costs above are refused as corrupt (the login fails like a wrong password,
+//!   the import reports them).
 //! - **Weak formats** (werkzeug < 2.3's salted `sha1$…`/`sha256$…` HMAC, unsalted
 //!   digests and `plain$$…`) are one fast hash or the password itself: a leaked
 //!   database is as good as cleartext. They are refused unless the operator turns on
@@ -24,27 +26,7 @@ mod werkzeug;
 
 use subtle::ConstantTimeEq;
 
-/// Upper bounds on stored cost parameters. Each is a few times the strongest default
-/// of the software that writes such hashes, and keeps one verification under about a
-/// second and its memory bounded per hashing worker (memory ≈ workers × the limit).
-pub mod limits {
-    /// werkzeug 3.1 writes 1,000,000 (≈ 200 ms for SHA-256 here); 2,000,000 leaves room
-    /// for operators who raised it, at ≈ 0.4 s (SHA-1/SHA-256) to 0.8 s (SHA-512).
-    pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
-    /// scrypt memory is 128·N·r bytes: werkzeug's default (N=2^15, r=8) uses 32 MiB.
-    pub const MAX_SCRYPT_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
-    /// scrypt time grows with 128·N·r·p: four times the memory limit's worth of work.
-    pub const MAX_SCRYPT_WORK_BYTES: u64 = 4 * MAX_SCRYPT_MEMORY_BYTES;
-    /// bcrypt cost is a power of two: 12 (a common default) is ≈ 0.3 s here, 14 ≈ 1.1 s.
-    pub const MAX_BCRYPT_COST: u32 = 14;
-    /// Argon2 memory from other sources (tessera's own configuration may be higher: the
-    /// hasher accepts its configured parameters whatever these say).
-    pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
-    /// Most Argon2 passes accepted.
-    pub const MAX_ARGON2_ITERATIONS: u32 = 16;
-    /// Most Argon2 lanes accepted.
-    pub const MAX_ARGON2_PARALLELISM: u32 = 8;
-}
+pub mod limits;
 
 /// What the operator allows beyond the safe default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,22 +125,8 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// Whether scrypt parameters are within [`limits`].
-fn scrypt_within_limits(log_n: u8, r: u32, p: u32) -> Result<(), FormatError> {
-    let memory = 128u64
-        .checked_shl(u32::from(log_n))
-        .and_then(|m| m.checked_mul(u64::from(r)))
-        .ok_or(FormatError::TooCostly("scrypt N·r"))?;
-    if memory > limits::MAX_SCRYPT_MEMORY_BYTES {
-        return Err(FormatError::TooCostly("scrypt memory (128·N·r)"));
-    }
-    if memory.saturating_mul(u64::from(p)) > limits::MAX_SCRYPT_WORK_BYTES {
-        return Err(FormatError::TooCostly("scrypt work (128·N·r·p)"));
-    }
-    Ok(())
-}
-
-/// Derives scrypt output into `out`; parameters must have passed [`scrypt_within_limits`].
+/// Derives scrypt output into `out`; parameters must have passed
+/// [`limits::scrypt_within_limits`].
 fn scrypt_derive(
     password: &[u8],
     salt: &[u8],

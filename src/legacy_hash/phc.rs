@@ -8,7 +8,10 @@ use hmac::Hmac;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
-use super::{FormatError, ct_eq, limits, scrypt_derive, scrypt_within_limits};
+use super::limits::{
+    self, argon2_params_within_limits, pbkdf2_within_limits, scrypt_within_limits,
+};
+use super::{FormatError, ct_eq, scrypt_derive};
 
 #[derive(Debug)]
 enum Kdf {
@@ -48,9 +51,15 @@ pub(super) fn parse(stored: &str) -> Result<PhcHash, FormatError> {
             if rounds == 0 {
                 return Err(FormatError::Malformed("pbkdf2 rounds"));
             }
-            if rounds > limits::MAX_PBKDF2_ITERATIONS {
-                return Err(FormatError::TooCostly("pbkdf2 rounds"));
-            }
+            // The output length is the stored hash's: each digest-sized block of it is a
+            // full run of `rounds`.
+            let output_len = hash.hash.as_ref().map_or(0, |h| h.len());
+            let (block_len, wide) = match name {
+                "pbkdf2" => (20, false),
+                "pbkdf2-sha256" => (32, false),
+                _ => (64, true),
+            };
+            pbkdf2_within_limits(rounds, output_len, block_len, wide)?;
             match name {
                 "pbkdf2" => Kdf::Pbkdf2Sha1(rounds),
                 "pbkdf2-sha256" => Kdf::Pbkdf2Sha256(rounds),
@@ -142,14 +151,5 @@ pub(super) fn verify_bcrypt(password: &[u8], stored: &str) -> Result<bool, Forma
 /// hashes that tessera's configuration did not produce).
 pub fn argon2_within_limits(hash: &PasswordHash) -> Result<(), FormatError> {
     let get = |name: &'static str| hash.params.get_decimal(name).unwrap_or(0);
-    if get("m") > limits::MAX_ARGON2_MEMORY_KIB {
-        return Err(FormatError::TooCostly("argon2 memory"));
-    }
-    if get("t") > limits::MAX_ARGON2_ITERATIONS {
-        return Err(FormatError::TooCostly("argon2 iterations"));
-    }
-    if get("p") > limits::MAX_ARGON2_PARALLELISM {
-        return Err(FormatError::TooCostly("argon2 parallelism"));
-    }
-    Ok(())
+    argon2_params_within_limits(get("m"), get("t"), get("p"))
 }

@@ -100,6 +100,21 @@ fn costs_above_the_limits_are_refused_before_running() {
         "$scrypt$ln=20,r=8,p=1$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
         "$pbkdf2-sha256$i=90000000,l=32$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
         "$2b$31$R9xnvN6QMjTexDsRBPDpeuAPkXOvlfmXSmjV5ilZ34ZGOoY1bmZda".into(),
+        // 128·r·p = 256 MiB with a tiny N: 2.8 s and 256 MiB per attempt before.
+        format!("scrypt:2:1:2097152${salt}${hex128}"),
+        // N = 2^57: 128·N wrapped to 0 in the old check, so it was "within limits".
+        format!("scrypt:144115188075855872:1:1${salt}${hex128}"),
+        format!("scrypt:9223372036854775808:8:1${salt}${hex128}"),
+        "$scrypt$ln=57,r=1,p=1$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        format!("scrypt:65536:8:4${salt}${hex128}"),
+        format!("scrypt:131072:8:1${salt}${hex128}"),
+        format!("pbkdf2:sha512:2000000${salt}${}", "0".repeat(128)),
+        format!("pbkdf2:sha512:1000000${salt}${}", "0".repeat(128)),
+        // Without a count werkzeug's dearest default (1,000,000) must be tried.
+        format!("pbkdf2:sha512${salt}${}", "0".repeat(128)),
+        "$pbkdf2$i=700000,l=64$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        "$pbkdf2$i=2000000,l=64$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        "$2b$13$R9xnvN6QMjTexDsRBPDpeuAPkXOvlfmXSmjV5ilZ34ZGOoY1bmZda".into(),
     ];
     for hash in &too_costly {
         assert!(
@@ -109,6 +124,18 @@ fn costs_above_the_limits_are_refused_before_running() {
             ),
             "{hash}"
         );
+        assert!(
+            matches!(classify(hash), Err(FormatError::TooCostly(_))),
+            "{hash}"
+        );
+    }
+    let argon2_too_costly = [
+        "$argon2id$v=19$m=262144,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "$argon2id$v=19$m=65536,t=7,p=1$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "$argon2id$v=19$m=32768,t=16,p=1$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "$argon2id$v=19$m=8192,t=1,p=9$c2FsdHNhbHRzYWx0c2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ];
+    for hash in argon2_too_costly {
         assert!(
             matches!(classify(hash), Err(FormatError::TooCostly(_))),
             "{hash}"

@@ -15,7 +15,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Sha224, Sha256, Sha384, Sha512};
 
-use super::{FormatError, ct_eq, limits, scrypt_derive, scrypt_within_limits};
+use super::limits::{pbkdf2_within_limits, scrypt_within_limits};
+use super::{FormatError, ct_eq, scrypt_derive};
 
 /// Default PBKDF2 iteration counts of werkzeug releases, for the forms that omit it:
 /// 0.x before 0.15: 50,000; 0.15–1.0: 150,000; 2.0–2.2: 260,000; 2.3–3.0: 600,000;
@@ -123,13 +124,23 @@ fn parse_pbkdf2(args: &[&str]) -> Result<Method, FormatError> {
             if count == 0 {
                 return Err(FormatError::Malformed("pbkdf2 iteration count"));
             }
-            if count > limits::MAX_PBKDF2_ITERATIONS {
-                return Err(FormatError::TooCostly("pbkdf2 iterations"));
-            }
             (Digest::parse(digest)?, Iterations::Exact(count))
         }
         _ => return Err(FormatError::Malformed("pbkdf2 takes two arguments")),
     };
+    // werkzeug's output is one digest-sized block; a form without a count runs up to the
+    // dearest default.
+    let rounds = match iterations {
+        Iterations::Exact(count) => count,
+        Iterations::AnyDefault => DEFAULT_ITERATIONS.iter().copied().max().unwrap_or(0),
+    };
+    let len = digest.output_len();
+    pbkdf2_within_limits(
+        rounds,
+        len,
+        len,
+        matches!(digest, Digest::Sha384 | Digest::Sha512),
+    )?;
     Ok(Method::Pbkdf2(digest, iterations))
 }
 

@@ -6,6 +6,12 @@
 //! and under a login flood resident memory reached ~250 MiB with two hashing threads.
 //! Reusing one buffer per thread makes it exactly `threads × memory_kib`, and saves the
 //! page faults of a fresh allocation on every hash.
+//!
+//! The kept buffer never grows past the configured parameters: an imported hash with more
+//! memory (up to the legacy limits) is verified in memory allocated for that one call and
+//! freed after it. Growing the kept buffer instead made every hashing thread hold the
+//! largest imported hash's memory for life (two threads kept 526 MiB after a few logins
+//! against 256 MiB hashes).
 
 use std::cell::RefCell;
 
@@ -16,11 +22,12 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with `count` blocks of this thread's buffer, growing it if needed. Only the
-/// hashing pool's threads keep a buffer; any other thread (start-up's dummy hash,
-/// `tessera calibrate`) gets memory that is freed again, so it keeps no 19 MiB for life.
-fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    if !crate::password::workers::on_worker_thread() {
+/// Runs `f` with `count` blocks of this thread's buffer, growing it up to `keep` blocks
+/// (the configured parameters' count). Only the hashing pool's threads keep a buffer; any
+/// other thread (start-up's dummy hash, `tessera calibrate`), and any call needing more
+/// than `keep`, gets memory that is freed again when `f` returns.
+fn with_blocks<T>(count: usize, keep: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    if count > keep || !crate::password::workers::on_worker_thread() {
         return f(&mut vec![Block::default(); count]);
     }
     BLOCKS.with(|cell| {
@@ -36,7 +43,8 @@ fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
 pub fn hash(params: &Params, password: &[u8], salt: &[u8]) -> Result<String, String> {
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    with_blocks(params.block_count(), |blocks| {
+    let count = params.block_count();
+    with_blocks(count, count, |blocks| {
         argon2.hash_password_into_with_memory(password, salt, &mut out, blocks)
     })
     .map_err(|e| e.to_string())?;
@@ -53,7 +61,8 @@ pub fn hash(params: &Params, password: &[u8], salt: &[u8]) -> Result<String, Str
 /// Whether `password` matches an Argon2 (id, i or d) PHC hash. Errors mean the stored
 /// hash is not one tessera can check (unknown algorithm, corrupt). Cost limits for
 /// imported hashes are the caller's business (`legacy_hash::argon2_within_limits`).
-pub fn verify(password: &[u8], hash: &PasswordHash) -> Result<bool, String> {
+/// `configured` are the parameters new hashes use: memory beyond theirs is not kept.
+pub fn verify(password: &[u8], hash: &PasswordHash, configured: &Params) -> Result<bool, String> {
     let algorithm = Algorithm::try_from(hash.algorithm.as_str()).map_err(|e| e.to_string())?;
     let version = match hash.version {
         Some(v) => Version::try_from(v).map_err(|e| e.to_string())?,
@@ -65,7 +74,7 @@ pub fn verify(password: &[u8], hash: &PasswordHash) -> Result<bool, String> {
     };
     let mut out = vec![0u8; expected.len()];
     let argon2 = Argon2::new(algorithm, version, params.clone());
-    with_blocks(params.block_count(), |blocks| {
+    with_blocks(params.block_count(), configured.block_count(), |blocks| {
         argon2.hash_password_into_with_memory(password, salt, &mut out, blocks)
     })
     .map_err(|e| e.to_string())?;
@@ -91,8 +100,8 @@ mod tests {
             .to_string();
         assert_eq!(ours, theirs, "same PHC string as the argon2 crate");
         let parsed = PasswordHash::new(&ours).map_err(|e| e.to_string())?;
-        assert!(verify(b"secret-password", &parsed)?);
-        assert!(!verify(b"wrong-password", &parsed)?);
+        assert!(verify(b"secret-password", &parsed, &params())?);
+        assert!(!verify(b"wrong-password", &parsed, &params())?);
         let crate_check = Argon2::default().verify_password(b"secret-password", ours.as_str());
         assert!(crate_check.is_ok());
         Ok(())
@@ -106,7 +115,35 @@ mod tests {
             .map_err(|e| e.to_string())?
             .to_string();
         let parsed = PasswordHash::new(&argon2i).map_err(|e| e.to_string())?;
-        assert!(verify(b"pw-pw-pw-pw", &parsed)?);
+        assert!(verify(b"pw-pw-pw-pw", &parsed, &params())?);
+        Ok(())
+    }
+
+    /// The kept buffer stays at the configured size after verifying a dearer hash.
+    #[tokio::test]
+    async fn a_dearer_hash_leaves_no_bigger_buffer_behind() -> anyhow::Result<()> {
+        use argon2::PasswordHasher;
+        let dearer = Params::new(8 * 1024, 1, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, dearer)
+            .hash_password_with_salt(b"pw-pw-pw-pw", b"saltsaltsaltsalt")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .to_string();
+        let pool = crate::password::workers::WorkerPool::new("test-argon2", 1, 1)?;
+        let (matched, kept) = pool
+            .run(move || {
+                let parsed = PasswordHash::new(&stored).map_err(|e| e.to_string())?;
+                hash(&params(), b"configured", b"0123456789abcdef")?;
+                let matched = verify(b"pw-pw-pw-pw", &parsed, &params())?;
+                Ok::<_, String>((matched, BLOCKS.with(|b| b.borrow().len())))
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        assert!(matched);
+        assert_eq!(
+            kept,
+            params().block_count(),
+            "only the configured size is kept"
+        );
         Ok(())
     }
 }

@@ -206,7 +206,7 @@ fn verify_argon2(
         return Err(e);
     }
     // Computed in this thread's reused Argon2 memory (see crate::password::argon2_memory).
-    let matches = crate::password::argon2_memory::verify(password, &hash)
+    let matches = crate::password::argon2_memory::verify(password, &hash, params)
         .map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
     let needs_rehash = matches && is_weaker_than(&hash, params);
     Ok(Verification {

@@ -9,7 +9,7 @@
 //! token from `/login` with the same password, under the same limits, so freshness would
 //! add no protection, only a second login for users whose token came from a refresh.
 
-use crate::domain::{LogoutScope, NewPassword, RevocationReason};
+use crate::domain::{NewPassword, RevocationReason};
 use crate::store::UserRecord;
 use crate::tokens::{AccessClaims, now_unix};
 
@@ -79,17 +79,28 @@ impl Tessera {
             .await?;
         let hash = self.hasher()?.hash(new.into_string()).await?;
         let now = now_unix();
-        self.store().set_password_hash(user.id, &hash, now).await?;
-        let ended = self
+        // The new hash and the end of the other sessions are one transaction: a refused
+        // change leaves both as they were, and the answer says so.
+        let stored = self
             .store()
-            .revoke_user_sessions(
+            .replace_password(
                 user.id,
-                claims.sid.as_deref(),
-                LogoutScope::Others,
+                &hash,
                 now,
+                claims.sid.as_deref(),
                 RevocationReason::PasswordChanged,
             )
-            .await?;
+            .await
+            .map_err(AuthError::from)
+            .and_then(|ended| ended.ok_or(AuthError::SessionEnded));
+        let ended = match stored {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::warn!(target: "tessera::audit", event = "password_change",
+                    outcome = super::auth::failure_outcome(&e), username = %user.username, "audit");
+                return Err(e);
+            }
+        };
         self.remember_revoked(&ended, now, RevocationReason::PasswordChanged);
         tracing::info!(target: "tessera::audit", event = "password_change", outcome = "success",
             username = %user.username, ended_sessions = ended.len(), "audit");

@@ -94,13 +94,17 @@ impl Tessera {
     pub async fn admin_set_disabled(&self, name: &str, disabled: bool) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
         let now = now_unix();
-        self.store()
-            .set_user_disabled(user.id, disabled.then_some(now))
-            .await?;
         let ended = if disabled {
-            self.end_all_sessions(user.id, now, RevocationReason::UserDisabled)
+            // One transaction: never disabled with sessions left running, or the other way.
+            let ended = self
+                .store()
+                .disable_user(user.id, now)
                 .await?
+                .ok_or(AuthError::UserNotFound)?;
+            self.remember_revoked(&ended, now, RevocationReason::UserDisabled);
+            ended.len()
         } else {
+            self.store().set_user_disabled(user.id, None).await?;
             0
         };
         tracing::info!(target: "tessera::audit", event = if disabled { "user_disable" } else { "user_enable" },
@@ -118,10 +122,15 @@ impl Tessera {
         let password = NewPassword::parse(password, self.policy())?;
         let hash = self.hasher()?.hash(password.into_string()).await?;
         let now = now_unix();
-        self.store().set_password_hash(user.id, &hash, now).await?;
+        let reason = RevocationReason::PasswordReset;
+        // One transaction: the new hash is never stored without the end of the sessions.
         let ended = self
-            .end_all_sessions(user.id, now, RevocationReason::PasswordReset)
-            .await?;
+            .store()
+            .replace_password(user.id, &hash, now, None, reason)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        self.remember_revoked(&ended, now, reason);
+        let ended = ended.len();
         tracing::info!(target: "tessera::audit", event = "password_reset", outcome = "success",
             username = %user.username, ended_sessions = ended, "audit");
         Ok(ended)

@@ -80,7 +80,7 @@ impl Tessera {
             return Err(AuthError::UsernameTaken);
         }
         let hash = slot.hash(password.into_string()).await?;
-        let record = self
+        let created = self
             .store()
             .create_user(NewUser {
                 username: username.as_str(),
@@ -88,7 +88,16 @@ impl Tessera {
                 password_hash: &hash,
                 now: now_unix(),
             })
-            .await?;
+            .await;
+        // Only a user the database has kept is reported created, in the answer and here.
+        let record = match created {
+            Ok(record) => record,
+            Err(e) => {
+                let e = AuthError::from(e);
+                audit("register", failure_outcome(&e), username.as_str(), client);
+                return Err(e);
+            }
+        };
         audit("register", "success", username.as_str(), client);
         self.metrics().registered();
         Ok(RegisteredUser::from(&record))
@@ -135,7 +144,13 @@ impl Tessera {
         if checked.needs_rehash {
             self.upgrade_hash_in_background(&user, password);
         }
-        let session = self.open_session(&user, &client, true).await?;
+        let session = match self.open_session(&user, &client, true).await {
+            Ok(session) => session,
+            Err(e) => {
+                audit("login", failure_outcome(&e), &user.username, &client);
+                return Err(e);
+            }
+        };
         audit("login", "success", &user.username, &client);
         Ok(LoginOutcome {
             user: RegisteredUser::from(&user),
@@ -168,5 +183,15 @@ impl Tessera {
                 }
             }
         });
+    }
+}
+
+/// The `outcome` of an audit line for an operation that was refused or failed.
+pub(super) fn failure_outcome(e: &AuthError) -> &'static str {
+    match e {
+        AuthError::Unavailable(_) => "unavailable",
+        AuthError::UsernameTaken => "username_taken",
+        AuthError::Internal(_) => "error",
+        _ => "refused",
     }
 }

@@ -8,6 +8,7 @@
 //! | key-ring reload          | `key_reload_ms`                                   | warn, keep the current ring |
 //! | live-session count       | `active_sessions_refresh_secs`                    | warn, gauge left out        |
 //! | metrics upkeep           | 5 s (histograms folded without a scrape)          | cannot fail                 |
+//! | SQLite log checkpoint    | `sqlite_checkpoint_interval_secs` (none on PostgreSQL) | warn, retry next tick  |
 //!
 //! No loop ever ends the process: a database that is down makes them log and retry,
 //! while requests get `503 unavailable`.
@@ -19,12 +20,13 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::Tessera;
-use crate::store::{OnRevoked, RevokedSession};
+use crate::store::{CheckpointMode, OnRevoked, RevokedSession};
 use crate::tokens::now_unix;
 
 /// The background loops of a [`Tessera`] (see [`Tessera::spawn_background_tasks`]).
 #[must_use = "dropping BackgroundTasks stops the revocation sync, the purge of ended \
-              sessions, key-ring reloads and metrics upkeep: keep it for as long as you serve"]
+              sessions, key-ring reloads, metrics upkeep and SQLite checkpoints: keep it for as \
+              long as you serve"]
 pub struct BackgroundTasks {
     handles: Vec<JoinHandle<()>>,
 }
@@ -48,6 +50,7 @@ impl Tessera {
             tokio::spawn(reload_keys(self.clone())),
             tokio::spawn(count_live_sessions(self.clone())),
             tokio::spawn(metrics_upkeep(self.clone())),
+            tokio::spawn(checkpoint_sqlite_log(self.clone())),
         ];
         BackgroundTasks { handles }
     }
@@ -103,7 +106,7 @@ async fn purge_ended_sessions(tessera: Tessera) {
     let mut ticker = ticker(Duration::from_secs(config.purge_interval_secs.max(1)));
     // Revoked sessions stay until their last access token has expired, so that other
     // instances and restarts still learn of the revocation from the database.
-    let keep = (config.access_token_ttl_secs + config.leeway_secs) as i64 + 60;
+    let keep = tessera.inner.revocations.remember_secs() + 60;
     loop {
         ticker.tick().await;
         let store = tessera.store();
@@ -176,5 +179,48 @@ async fn metrics_upkeep(tessera: Tessera) {
     loop {
         ticker.tick().await;
         tessera.metrics().run_upkeep();
+    }
+}
+
+/// Keeps SQLite's write-ahead log bounded. Under steady load SQLite's automatic
+/// checkpoints cannot reset the log while readers keep old snapshots, so it grows (85 MB
+/// beside a 68 KB database under ~900 refreshes/s) and a log never shrinks by itself.
+/// This runs a passive checkpoint (never waits for anyone) every interval, and a truncating
+/// one when no write came since the last tick; `journal_size_limit` (see the SQLite store)
+/// caps what a reset log keeps. Returns at once for a backend without a log.
+async fn checkpoint_sqlite_log(tessera: Tessera) {
+    let store = tessera.store().clone();
+    let mut ticker = ticker(Duration::from_secs(
+        tessera.config().sqlite_checkpoint_interval_secs.max(1),
+    ));
+    ticker.tick().await;
+    let mut writes_seen = store.write_health().writes();
+    loop {
+        ticker.tick().await;
+        // Idle: no write since the last tick. Probes (`/readyz`) do not count, but their
+        // few frames are truncated away too, so an idle server's log stays empty.
+        let writes = store.write_health().writes();
+        let idle = writes == writes_seen;
+        writes_seen = writes;
+        let mode = if idle {
+            CheckpointMode::Truncate
+        } else {
+            CheckpointMode::Passive
+        };
+        match store.checkpoint(mode).await {
+            Ok(None) => return,
+            Ok(Some(done)) => {
+                tracing::debug!(
+                    ?mode,
+                    busy = done.busy,
+                    log_frames = done.log_frames,
+                    checkpointed_frames = done.checkpointed_frames,
+                    "WAL checkpoint"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ?mode, "WAL checkpoint failed; will retry");
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ mod open;
 mod password_check;
 mod sessions;
 mod shared_secrets;
+mod storage;
 
 use std::sync::Arc;
 
@@ -220,14 +221,6 @@ impl Tessera {
             return Err(TokenError::Revoked);
         }
         Ok(verified)
-    }
-
-    /// Whether this instance can do its work: the database answers.
-    pub async fn ready(&self) -> Result<(), AuthError> {
-        self.store()
-            .ping()
-            .await
-            .map_err(|e| AuthError::Unavailable(e.to_string()))
     }
 }
 

@@ -42,9 +42,7 @@ impl Tessera {
         config.validate()?;
         let url = config.effective_database_url();
         if purpose == Purpose::Serve {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
+            crate::data_dir::prepare(&config)?;
         } else if let Some(file) = crate::store::sqlite_file(&url)
             && !file.exists()
         {
@@ -54,9 +52,14 @@ impl Tessera {
             );
         }
         let connect_timeout = Duration::from_secs(config.db_connect_timeout_secs);
-        let store = crate::store::connect(&url, config.db_max_connections, connect_timeout)
-            .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let store = crate::store::connect_with(
+            &url,
+            config.db_max_connections,
+            connect_timeout,
+            config.sqlite_synchronous,
+        )
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
         migrate_with_retry(store.as_ref(), connect_timeout).await?;
         let secrets =
             shared_secrets::load(&config, store.as_ref(), purpose == Purpose::Serve).await?;
@@ -122,9 +125,13 @@ impl Tessera {
                         &store,
                         &deployment_id,
                     )?,
+                    &metrics,
                 ),
                 metrics,
-                proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+                proxies: TrustedProxies::new(
+                    config.trusted_proxies.clone(),
+                    config.forwarded_header,
+                ),
                 hasher,
                 access,
                 configured_keys,

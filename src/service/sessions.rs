@@ -237,6 +237,7 @@ impl Tessera {
             return Err(AuthError::NoSession);
         }
         let now = now_unix();
+        // A refused logout is an error to the client: its session is not reported ended.
         let ids = self
             .store()
             .revoke_user_sessions(
@@ -246,7 +247,13 @@ impl Tessera {
                 now,
                 RevocationReason::Logout,
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                let e = AuthError::from(e);
+                tracing::warn!(target: "tessera::audit", event = "logout",
+                    outcome = super::auth::failure_outcome(&e), user_id = user.id, ?scope, "audit");
+                e
+            })?;
         self.remember_revoked(&ids, now, RevocationReason::Logout);
         tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
         Ok(ids.len())

@@ -3,6 +3,10 @@
 //! Multi-step invariants (refresh rotation, reuse revocation) are single store methods so
 //! each backend can make them atomic. Timestamps are Unix seconds computed in Rust.
 
+#[cfg(test)]
+mod commit_errors;
+mod faults;
+mod health;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -12,9 +16,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use faults::{CheckpointMode, InjectedFault, WalCheckpoint, storage_fault};
+pub use health::{WRITE_FAULTS, WriteFault, WriteHealth, WriteKind};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use crate::config::SqliteSynchronous;
 pub use crate::domain::{
     AttemptState, LogoutScope, RevocationReason, RotationPolicy, RotationState,
 };
@@ -37,29 +44,10 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
-            sqlx::Error::Database(db)
-                if db.code().as_deref().is_some_and(is_connection_failure) =>
-            {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            _ if storage_fault(&e).is_some() => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Other(e.to_string()),
         }
     }
-}
-
-/// SQLSTATE classes that mean "the database went away", not "the query was wrong":
-/// 08 connection exception, 57 operator intervention (shutdown, terminated backend),
-/// 53 insufficient resources (too many connections).
-fn is_connection_failure(sqlstate: &str) -> bool {
-    ["08", "57", "53"]
-        .iter()
-        .any(|class| sqlstate.starts_with(class))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -78,9 +66,25 @@ pub async fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> StoreResult<Arc<dyn Store>> {
+    connect_with(
+        url,
+        max_connections,
+        acquire_timeout,
+        SqliteSynchronous::default(),
+    )
+    .await
+}
+
+/// [`connect`], with SQLite's `synchronous` setting (ignored by PostgreSQL).
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    synchronous: SqliteSynchronous,
+) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::connect(url, max_connections, acquire_timeout).await?,
+            SqliteStore::connect(url, max_connections, acquire_timeout, synchronous).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
@@ -216,6 +220,19 @@ pub trait Store: Send + Sync {
     async fn migrate(&self) -> StoreResult<()>;
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// How this store's writes have been going: every write reports to it.
+    fn write_health(&self) -> &WriteHealth;
+    /// Makes one small write (upserts the one row of `write_probe`) and reports it to
+    /// [`Store::write_health`], to tell whether writes get through at all.
+    async fn probe_write(&self, now: i64) -> StoreResult<()>;
+    /// Closes the pool, waiting for connections in use. On SQLite the last connection to
+    /// close copies the write-ahead log into the database file and removes it.
+    async fn close(&self);
+    /// Copies the write-ahead log into the database file (SQLite); `None` where there is
+    /// no such log (PostgreSQL, which checkpoints by itself, and in-memory SQLite).
+    async fn checkpoint(&self, _mode: CheckpointMode) -> StoreResult<Option<WalCheckpoint>> {
+        Ok(None)
+    }
 
     /// Inserts a user; [`StoreError::UsernameTaken`] when the canonical name exists or is
     /// reserved.
@@ -303,8 +320,20 @@ pub trait Store: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
     /// Disables (`Some(time)`) or enables (`None`) a user; `false` if there is no such user.
     async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool>;
-    /// Replaces a user's password hash (a password change, not an upgrade).
-    async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool>;
+    /// Disables a user and revokes all their live sessions in one transaction. Returns the
+    /// revoked ids, or `None` if there is no such user.
+    async fn disable_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>>;
+    /// Replaces a user's password hash and revokes their live sessions but `keep`, in one
+    /// transaction: a password change is never stored without its revocations, or the
+    /// other way round. Returns the revoked ids, or `None` if there is no such user.
+    async fn replace_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        now: i64,
+        keep: Option<&str>,
+        reason: RevocationReason,
+    ) -> StoreResult<Option<Vec<String>>>;
     /// Deletes a user and their sessions in one transaction, recording the revocation of
     /// every live session so other processes still refuse its access tokens. Returns the
     /// revoked session ids, or `None` if there was no such user.
@@ -376,6 +405,16 @@ pub trait Store: Send + Sync {
     /// Deletes rate-limit buckets that have fully recovered; how many.
     async fn purge_rate_limits(&self) -> StoreResult<u64> {
         Ok(0)
+    }
+
+    /// Puts every pooled connection (and every later one) in `fault`, so tests can make
+    /// SQLite refuse writes the way a full disk or a read-only file does, without root.
+    /// Not for production use; backends other than SQLite refuse.
+    #[doc(hidden)]
+    async fn inject_fault_for_tests(&self, _fault: InjectedFault) -> StoreResult<()> {
+        Err(StoreError::Other(
+            "fault injection is only for SQLite".into(),
+        ))
     }
 
     /// Hands revocations made by any process to `on_revoked` as they happen, where the

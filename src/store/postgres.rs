@@ -10,14 +10,14 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
-    EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
-    impl_sql_store, migration_error, shared_store_helpers,
+    EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
+    USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
     AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
     OnRevoked, ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState,
     SessionOwner, SessionRecord, SharedSecretRecord, SigningKeyRecord, Store, StoreError,
-    StoreResult, UserRecord,
+    StoreResult, UserRecord, WriteHealth,
 };
 use crate::tokens::now_unix;
 
@@ -26,6 +26,7 @@ pub const REVOCATION_CHANNEL: &str = "tessera_revocations";
 
 pub struct PostgresStore {
     pool: PgPool,
+    health: WriteHealth,
 }
 
 impl PostgresStore {
@@ -47,10 +48,13 @@ impl PostgresStore {
             // before a request gets it.
             .test_before_acquire(true)
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            health: WriteHealth::default(),
+        })
     }
 
-    shared_store_helpers!();
+    shared_store_helpers!(sqlx::Postgres);
 }
 
 /// Now in ms on the database's clock (the same for the whole statement).
@@ -70,7 +74,7 @@ impl_sql_store!(PostgresStore, "migrations/postgres", {
         // The request passes when the bucket's next arrival time stays within the
         // tolerance; the conditional upsert moves it only then, so concurrent checks on
         // any instance each take one token or none.
-        let taken = sqlx::query(AssertSqlSafe(format!(
+        let take = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO rate_limit_buckets (key, tat) VALUES ($1, {NOW_MS} + $2) \
              ON CONFLICT (key) DO UPDATE \
              SET tat = GREATEST(rate_limit_buckets.tat, {NOW_MS}) + $2 \
@@ -78,30 +82,29 @@ impl_sql_store!(PostgresStore, "migrations/postgres", {
         )))
         .bind(key)
         .bind(interval_ms)
-        .bind(tolerance_ms)
-        .execute(&self.pool)
-        .await?;
-        if taken.rows_affected() == 1 {
+        .bind(tolerance_ms);
+        if self.write(take).await? == 1 {
             return Ok(None);
         }
-        let wait: Option<(i64,)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT GREATEST(tat, {NOW_MS}) + $2 - {NOW_MS} - $3 FROM rate_limit_buckets WHERE key = $1"
-        )))
-        .bind(key)
-        .bind(interval_ms)
-        .bind(tolerance_ms)
-        .fetch_optional(&self.pool)
-        .await?;
+        let wait: Option<(i64,)> = self
+            .read_optional(
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT GREATEST(tat, {NOW_MS}) + $2 - {NOW_MS} - $3 FROM rate_limit_buckets \
+                     WHERE key = $1"
+                )))
+                .bind(key)
+                .bind(interval_ms)
+                .bind(tolerance_ms),
+            )
+            .await?;
         Ok(Some(wait.map_or(interval_ms, |(ms,)| ms.max(1))))
     }
 
     async fn purge_rate_limits(&self) -> StoreResult<u64> {
-        let done = sqlx::query(AssertSqlSafe(format!(
+        self.write(sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM rate_limit_buckets WHERE tat < {NOW_MS}"
-        )))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        ))))
+        .await
     }
 
     async fn watch_revocations(&self, on_revoked: OnRevoked) {

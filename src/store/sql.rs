@@ -4,6 +4,13 @@
 //!
 //! Dynamic SQL (wrapped in `AssertSqlSafe`) only ever interpolates the constants below;
 //! every value goes through `bind`.
+//!
+//! Every write goes through one of three helpers (`write`, `write_returning`, `written`
+//! for transactions): they read each statement to its end, so the outcome of its commit is
+//! known before an answer is built (see `commit_errors.rs` for the driver trap this
+//! avoids), and they report the outcome to the store's [`WriteHealth`](super::WriteHealth).
+//! Reads go through `read_one`/`read_optional`. `clippy.toml` forbids calling
+//! `fetch_one`/`fetch_optional` anywhere else.
 
 pub(super) const USER_COLUMNS: &str = "id, username, password_hash, created_at, disabled_at";
 pub(super) const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
@@ -38,8 +45,30 @@ pub(super) const OWNER_COLUMNS: &str = "user_id, \
      (SELECT username FROM users WHERE users.id = sessions.user_id), \
      (SELECT disabled_at FROM users WHERE users.id = sessions.user_id)";
 
-/// Implements [`Store`](super::Store) for a struct with a `pool` field of a sqlx pool
-/// type, with the given embedded migrations, plus any backend-specific methods given.
+/// Upserts the one row of `write_probe`: the smallest write that still goes through the
+/// whole write path (lock, log, commit), for `/readyz`.
+pub(super) const PROBE: &str = "INSERT INTO write_probe (id, probed_at) VALUES (1, $1) \
+     ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at";
+
+/// Runs a statement that writes and returns rows to its end and returns all the rows. On
+/// SQLite the commit of a statement outside a transaction happens when it finishes: only
+/// a statement read to its end reports a commit that failed.
+pub(super) async fn rows_of_write<'q, DB, O>(
+    pool: &sqlx::Pool<DB>,
+    query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+) -> Result<Vec<O>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    O: Send + Unpin + for<'r> sqlx::FromRow<'r, DB::Row>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    query.fetch_all(pool).await
+}
+
+/// Implements [`Store`](super::Store) for a struct with `pool` (a sqlx pool of database
+/// type `$db`) and `health` fields, with the given embedded migrations, plus any
+/// backend-specific methods given.
 /// (The whole impl is generated here because `#[async_trait]` must see every method.)
 macro_rules! impl_sql_store {
     ($store:ty, $migrations:literal, { $($extra:tt)* }) => {
@@ -54,6 +83,21 @@ impl Store for $store {
         Ok(())
     }
 
+    fn write_health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    async fn probe_write(&self, now: i64) -> StoreResult<()> {
+        let result = sqlx::query(PROBE).bind(now).execute(&self.pool).await;
+        // A probe tells whether writes get through, but is no activity of its own: the
+        // WAL upkeep must still see an idle server as idle.
+        self.health.record(result.map(|_| ()), super::WriteKind::Probe)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord> {
         // A reserved name is refused in the same statement that inserts, so the check
         // and the insert cannot be told apart by a concurrent request.
@@ -63,14 +107,16 @@ impl Store for $store {
              WHERE NOT EXISTS (SELECT 1 FROM reserved_names WHERE username_canonical = $2) \
              RETURNING {USER_COLUMNS}"
         );
-        let record: Option<UserRecord> = sqlx::query_as(AssertSqlSafe(sql))
+        let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.username)
             .bind(user.username_canonical)
             .bind(user.password_hash)
-            .bind(user.now)
-            .fetch_optional(&self.pool)
-            .await?;
-        record.ok_or(StoreError::UsernameTaken)
+            .bind(user.now);
+        // No row back: the name is reserved (a taken name is a unique violation).
+        self.write_returning(query)
+            .await?
+            .pop()
+            .ok_or(StoreError::UsernameTaken)
     }
 
     async fn find_user_by_canonical_name(
@@ -78,18 +124,12 @@ impl Store for $store {
         canonical: &str,
     ) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_canonical = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(canonical)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(canonical)).await
     }
 
     async fn find_user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id)).await
     }
 
     async fn upgrade_password_hash(
@@ -98,14 +138,12 @@ impl Store for $store {
         old_hash: &str,
         new_hash: &str,
     ) -> StoreResult<bool> {
-        let done =
+        let query =
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
                 .bind(new_hash)
                 .bind(user_id)
-                .bind(old_hash)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+                .bind(old_hash);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn import_users(
@@ -116,58 +154,64 @@ impl Store for $store {
         // Insert first, read after: a transaction that reads and then writes can fail on
         // SQLite with SQLITE_BUSY_SNAPSHOT when a server commits in between (busy_timeout
         // does not help there); one that starts by writing just waits for the lock.
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = std::collections::HashSet::new();
-        for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at, \
-                 imported_hash_sha256) ",
-            );
-            query.push_values(chunk, |mut row, user| {
-                row.push_bind(&user.username)
-                    .push_bind(&user.username_canonical)
-                    .push_bind(&user.password_hash)
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(&user.hash_sha256);
-            });
-            // Names already taken (in any spelling) are skipped, never overwritten.
-            query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
-            let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            inserted.extend(rows.into_iter().map(|(c,)| c));
-        }
-        let mut report = ImportBatchReport {
-            inserted: inserted.len() as u64,
-            ..ImportBatchReport::default()
-        };
-        let lifted: Vec<&String> = inserted.iter().collect();
-        for chunk in lifted.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "DELETE FROM reserved_names WHERE username_canonical IN (",
-            );
-            let mut list = query.separated(", ");
-            for canonical in chunk {
-                list.push_bind(*canonical);
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let mut inserted = std::collections::HashSet::new();
+            for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at, \
+                     imported_hash_sha256) ",
+                );
+                query.push_values(chunk, |mut row, user| {
+                    row.push_bind(&user.username)
+                        .push_bind(&user.username_canonical)
+                        .push_bind(&user.password_hash)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(&user.hash_sha256);
+                });
+                // Names already taken (in any spelling) are skipped, never overwritten.
+                query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
+                let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *tx).await?;
+                inserted.extend(rows.into_iter().map(|(c,)| c));
             }
-            query.push(")");
-            query.build().execute(&mut *tx).await?;
-        }
-        let skipped: Vec<&ImportedUser> = batch
-            .iter()
-            .filter(|u| !inserted.contains(&u.username_canonical))
-            .collect();
-        for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(EXISTING_USERS);
-            let mut list = query.separated(", ");
-            for user in chunk {
-                list.push_bind(&user.username_canonical);
+            let mut report = ImportBatchReport {
+                inserted: inserted.len() as u64,
+                ..ImportBatchReport::default()
+            };
+            // The import brought these users over: their reservations are resolved.
+            let lifted: Vec<&String> = inserted.iter().collect();
+            for chunk in lifted.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "DELETE FROM reserved_names WHERE username_canonical IN (",
+                );
+                let mut list = query.separated(", ");
+                for canonical in chunk {
+                    list.push_bind(*canonical);
+                }
+                query.push(")");
+                query.build().execute(&mut *tx).await?;
             }
-            query.push(")");
-            let rows: Vec<ExistingUser> = query.build_query_as().fetch_all(&mut *tx).await?;
-            report.existing.extend(rows);
+            let skipped: Vec<&ImportedUser> = batch
+                .iter()
+                .filter(|u| !inserted.contains(&u.username_canonical))
+                .collect();
+            for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(EXISTING_USERS);
+                let mut list = query.separated(", ");
+                for user in chunk {
+                    list.push_bind(&user.username_canonical);
+                }
+                query.push(")");
+                let rows: Vec<ExistingUser> = query.build_query_as().fetch_all(&mut *tx).await?;
+                report.existing.extend(rows);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(report)
         }
-        tx.commit().await?;
-        Ok(report)
+        .await;
+        self.written(result)
     }
 
     async fn existing_users(&self, canonicals: &[String]) -> StoreResult<Vec<ExistingUser>> {
@@ -186,35 +230,37 @@ impl Store for $store {
     }
 
     async fn reserve_names(&self, names: &[ReservedName], now: i64) -> StoreResult<u64> {
-        let mut reserved = 0;
-        let mut tx = self.pool.begin().await?;
-        for chunk in names.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO reserved_names (username_canonical, username, reason, reserved_at) ",
-            );
-            query.push_values(chunk, |mut row, name| {
-                row.push_bind(&name.username_canonical)
-                    .push_bind(&name.username)
-                    .push_bind(&name.reason)
-                    .push_bind(now);
-            });
-            query.push(" ON CONFLICT (username_canonical) DO NOTHING");
-            reserved += query.build().execute(&mut *tx).await?.rows_affected();
+        let result = async {
+            let mut reserved = 0;
+            let mut tx = self.pool.begin().await?;
+            for chunk in names.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO reserved_names (username_canonical, username, reason, reserved_at) ",
+                );
+                query.push_values(chunk, |mut row, name| {
+                    row.push_bind(&name.username_canonical)
+                        .push_bind(&name.username)
+                        .push_bind(&name.reason)
+                        .push_bind(now);
+                });
+                query.push(" ON CONFLICT (username_canonical) DO NOTHING");
+                reserved += query.build().execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(reserved)
         }
-        tx.commit().await?;
-        Ok(reserved)
+        .await;
+        self.written(result)
     }
 
     async fn release_name(&self, canonical: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM reserved_names WHERE username_canonical = $1")
-            .bind(canonical)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let query = sqlx::query("DELETE FROM reserved_names WHERE username_canonical = $1")
+            .bind(canonical);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn create_session(&self, s: NewSession<'_>) -> StoreResult<()> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
              refresh_nonce_digest, refresh_counter) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0)",
         )
@@ -224,18 +270,14 @@ impl Store for $store {
         .bind(s.expires_at)
         .bind(s.user_agent)
         .bind(s.ip)
-        .bind(s.refresh_nonce_digest)
-        .execute(&self.pool)
-        .await?;
+        .bind(s.refresh_nonce_digest);
+        self.write(query).await?;
         Ok(())
     }
 
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        Ok(sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id)).await
     }
 
     async fn advance_refresh_counter(
@@ -254,14 +296,13 @@ impl Store for $store {
              WHERE id = $1 AND refresh_counter = $4 AND refresh_nonce_digest = $5 AND {LIVE} \
              RETURNING refresh_counter, {OWNER_COLUMNS}"
         );
-        let rotated: Option<(i64, i64, String, Option<i64>)> = sqlx::query_as(AssertSqlSafe(sql))
+        let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(id)
             .bind(p.now)
             .bind(p.idle_timeout_secs)
             .bind(counter)
-            .bind(nonce_digest)
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(nonce_digest);
+        let rotated: Option<(i64, i64, String, Option<i64>)> = self.write_returning(query).await?.pop();
         Ok(rotated.map(|(counter, user_id, username, disabled_at)| {
             (counter, SessionOwner { user_id, username, disabled: disabled_at.is_some() })
         }))
@@ -277,10 +318,8 @@ impl Store for $store {
              FROM sessions WHERE id = $1 AND refresh_nonce_digest = $2"
         );
         type Row = (i64, Option<i64>, Option<i64>, i64, i64, i64, String, Option<i64>);
-        let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(nonce_digest)
-            .fetch_optional(&self.pool)
+        let row: Option<Row> = self
+            .read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id).bind(nonce_digest))
             .await?;
         Ok(row.map(
             |(counter, rotated_at, revoked_at, expires_at, last_used_at, user_id, username, disabled_at)| {
@@ -308,14 +347,16 @@ impl Store for $store {
 
     async fn count_live_sessions(&self, p: RotationPolicy) -> StoreResult<u64> {
         // The rule of `LIVE`, with the parameters numbered from 1.
-        let (count,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 \
-             AND ($2 = 0 OR last_used_at > $1 - $2)",
-        )
-        .bind(p.now)
-        .bind(p.idle_timeout_secs)
-        .fetch_one(&self.pool)
-        .await?;
+        let (count,): (i64,) = self
+            .read_one(
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 \
+                     AND ($2 = 0 OR last_used_at > $1 - $2)",
+                )
+                .bind(p.now)
+                .bind(p.idle_timeout_secs),
+            )
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -373,50 +414,67 @@ impl Store for $store {
     }
 
     async fn set_user_disabled(&self, user_id: i64, disabled_at: Option<i64>) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+        let query = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(user_id)
-            .bind(disabled_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(disabled_at);
+        Ok(self.write(query).await? == 1)
     }
 
-    async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+    async fn replace_password(
+        &self,
+        user_id: i64,
+        hash: &str,
+        now: i64,
+        keep: Option<&str>,
+        reason: RevocationReason,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let update =
+            sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(hash)
+                .bind(now);
+        self.change_user_ending_sessions(update, user_id, now, keep, reason).await
+    }
+
+    async fn disable_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
+        let update = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(user_id)
-            .bind(hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(now);
+        self.change_user_ending_sessions(update, user_id, now, None, RevocationReason::UserDisabled)
+            .await
     }
 
     async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
-        let mut tx = self.pool.begin().await?;
-        let revoked: Vec<(String,)> = sqlx::query_as(
-            "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
-             WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(RevocationReason::AccountDeleted.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        // Every session revoked recently, not only now: their rows are about to go.
-        sqlx::query(
-            "INSERT INTO revocations (session_id, revoked_at) \
-             SELECT id, revoked_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL",
-        )
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
-        if deleted.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(None);
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let revoked: Vec<(String,)> = sqlx::query_as(
+                "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
+                 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(RevocationReason::AccountDeleted.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            // Every session revoked recently, not only now: their rows are about to go.
+            sqlx::query(
+                "INSERT INTO revocations (session_id, revoked_at) \
+                 SELECT id, revoked_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+            if deleted.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
         }
-        tx.commit().await?;
-        Ok(Some(revoked.into_iter().map(|(id,)| id).collect()))
+        .await;
+        self.written(result)
     }
 
     async fn list_sessions_with_owner(
@@ -456,25 +514,26 @@ impl Store for $store {
         now: i64,
         reason: RevocationReason,
     ) -> StoreResult<Option<i64>> {
-        let owner: Option<(i64,)> = sqlx::query_as(
+        let query = sqlx::query_as(
             "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
              WHERE id = $1 AND revoked_at IS NULL RETURNING user_id",
         )
         .bind(session_id)
         .bind(now)
-        .bind(reason.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        .bind(reason.as_str());
+        let owner: Option<(i64,)> = self.write_returning(query).await?.pop();
         Ok(owner.map(|(id,)| id))
     }
 
     async fn login_attempts(&self, canonical: &str) -> StoreResult<Option<AttemptState>> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT failures, last_attempt_ms FROM login_failures WHERE username_canonical = $1",
-        )
-        .bind(canonical)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(i64, i64)> = self
+            .read_optional(
+                sqlx::query_as(
+                    "SELECT failures, last_attempt_ms FROM login_failures WHERE username_canonical = $1",
+                )
+                .bind(canonical),
+            )
+            .await?;
         Ok(row.map(|(attempts, last_attempt_ms)| AttemptState {
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
             last_attempt_ms,
@@ -493,19 +552,18 @@ impl Store for $store {
         let last_seconds = next.last_attempt_ms.div_euclid(1000);
         let done = match expected {
             None => {
-                sqlx::query(
+                let query = sqlx::query(
                     "INSERT INTO login_failures (username_canonical, failures, last_failed_at, last_attempt_ms) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (username_canonical) DO NOTHING",
                 )
                 .bind(canonical)
                 .bind(i64::from(next.attempts))
                 .bind(last_seconds)
-                .bind(next.last_attempt_ms)
-                .execute(&self.pool)
-                .await?
+                .bind(next.last_attempt_ms);
+                self.write(query).await?
             }
             Some(old) => {
-                sqlx::query(
+                let query = sqlx::query(
                     "UPDATE login_failures SET failures = $2, last_failed_at = $3, last_attempt_ms = $4 \
                      WHERE username_canonical = $1 AND failures = $5 AND last_attempt_ms = $6",
                 )
@@ -514,37 +572,28 @@ impl Store for $store {
                 .bind(last_seconds)
                 .bind(next.last_attempt_ms)
                 .bind(i64::from(old.attempts))
-                .bind(old.last_attempt_ms)
-                .execute(&self.pool)
-                .await?
+                .bind(old.last_attempt_ms);
+                self.write(query).await?
             }
         };
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM login_failures WHERE last_failed_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.write(sqlx::query("DELETE FROM login_failures WHERE last_failed_at < $1").bind(cutoff))
+            .await
     }
 
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE username_canonical = $1")
-            .bind(canonical)
-            .execute(&self.pool)
+        self.write(sqlx::query("DELETE FROM login_failures WHERE username_canonical = $1").bind(canonical))
             .await?;
         Ok(())
     }
 
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
-        sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff).execute(&self.pool).await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.write(sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff)).await?;
+        self.write(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(cutoff))
+            .await
     }
 
     async fn shared_secrets(&self, name: &str) -> StoreResult<Vec<SharedSecretRecord>> {
@@ -558,7 +607,7 @@ impl Store for $store {
     }
 
     async fn add_shared_secret(&self, s: &SharedSecretRecord) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO shared_secrets (name, generation, value, fingerprint, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, generation) DO NOTHING",
         )
@@ -566,10 +615,8 @@ impl Store for $store {
         .bind(s.generation)
         .bind(&s.value)
         .bind(&s.fingerprint)
-        .bind(s.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(s.created_at);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -582,26 +629,30 @@ impl Store for $store {
     }
 
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
-        )
-        .bind(key.activate_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, sealed_key, created_at, activate_at, retired_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.sealed_key)
-        .bind(key.created_at)
-        .bind(key.activate_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        // One transaction; its outcome (commit included) is reported as one write.
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
+            )
+            .bind(key.activate_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, sealed_key, created_at, activate_at, retired_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.sealed_key)
+            .bind(key.created_at)
+            .bind(key.activate_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        self.written(result)
     }
 
     $($extra)*
@@ -609,9 +660,100 @@ impl Store for $store {
     };
 }
 
-/// The inherent helpers the shared methods use.
+/// The inherent helpers the shared methods use, for a store on database type `$db`.
 macro_rules! shared_store_helpers {
-    () => {
+    ($db:ty) => {
+        /// Reports a write's outcome (a whole transaction's, commit included) to the
+        /// store's [`WriteHealth`](super::WriteHealth).
+        fn written<T>(&self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
+            self.health.record(result, super::WriteKind::Request)
+        }
+
+        /// Runs `update` (a statement that changes one user) and revokes the user's live
+        /// sessions but `keep`, in one transaction: neither is stored without the other.
+        /// The revoked ids, or `None` if `update` found no user.
+        async fn change_user_ending_sessions<'q>(
+            &self,
+            update: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            user_id: i64,
+            now: i64,
+            keep: Option<&str>,
+            reason: RevocationReason,
+        ) -> StoreResult<Option<Vec<String>>> {
+            let result = async {
+                let mut tx = self.pool.begin().await?;
+                if update.execute(&mut *tx).await?.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let revoked: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
+                     WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4 RETURNING id",
+                )
+                .bind(user_id)
+                .bind(now)
+                .bind(reason.as_str())
+                .bind(keep.unwrap_or(""))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
+            }
+            .await;
+            self.written(result)
+        }
+
+        /// Runs a statement that writes; returns the rows it changed.
+        async fn write<'q>(
+            &self,
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<u64> {
+            self.written(
+                query
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected()),
+            )
+        }
+
+        /// Runs a statement that writes and returns rows (`… RETURNING`) to its end, so
+        /// its commit is known to have succeeded before any row is used.
+        async fn write_returning<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<Vec<O>>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            self.written(super::sql::rows_of_write(&self.pool, query).await)
+        }
+
+        /// Runs a `SELECT` for at most one row. Never for a statement that writes: see
+        /// [`Self::write_returning`].
+        #[allow(clippy::disallowed_methods)]
+        async fn read_optional<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<Option<O>>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            Ok(query.fetch_optional(&self.pool).await?)
+        }
+
+        /// Runs a `SELECT` for exactly one row. Never for a statement that writes: see
+        /// [`Self::write_returning`].
+        #[allow(clippy::disallowed_methods)]
+        async fn read_one<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<O>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            Ok(query.fetch_one(&self.pool).await?)
+        }
+
         async fn revoke_where(
             &self,
             condition: &str,
@@ -623,13 +765,12 @@ macro_rules! shared_store_helpers {
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
              WHERE revoked_at IS NULL AND user_id = $3 AND {condition} RETURNING id"
             );
-            let ids: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql))
+            let query = sqlx::query_as(AssertSqlSafe(sql))
                 .bind(now)
                 .bind(reason.as_str())
                 .bind(binds.0)
-                .bind(binds.1)
-                .fetch_all(&self.pool)
-                .await?;
+                .bind(binds.1);
+            let ids: Vec<(String,)> = self.write_returning(query).await?;
             Ok(ids.into_iter().map(|(id,)| id).collect())
         }
     };

@@ -31,7 +31,9 @@ impl VerifiedCache {
     pub fn get(&self, token: &str, now: i64, leeway_secs: i64) -> Option<AccessClaims> {
         self.entries
             .get(&Self::key(token))
-            .filter(|claims| claims.exp + leeway_secs > now)
+            // Saturating: `exp` is the signer's to choose, and a validly signed token with
+            // `exp` near i64::MAX must not overflow (a panic in debug builds).
+            .filter(|claims| claims.exp.saturating_add(leeway_secs) > now)
     }
 
     pub fn insert(&self, token: &str, claims: &AccessClaims) {
@@ -77,5 +79,12 @@ mod tests {
         assert!(cache.entries.len() <= 2, "bounded");
         cache.clear();
         assert!(cache.get("t99", 50, 0).is_none());
+    }
+
+    #[test]
+    fn an_exp_near_i64_max_does_not_overflow() {
+        let cache = VerifiedCache::new(2);
+        cache.insert("far", &claims(i64::MAX));
+        assert!(cache.get("far", 50, 5).is_some());
     }
 }

@@ -144,7 +144,8 @@ async fn forged_kids_and_algorithm_confusion_are_refused() {
 
 async fn a_rotation_is_published_first_then_signs_and_the_old_key_retires() {
     let app = spawn_app_with(|c| {
-        c.key_prepublish_secs = 1;
+        // Long enough that a loaded machine still checks "not promoted yet" in time.
+        c.key_prepublish_secs = 3;
         c.access_token_ttl_secs = 1;
         c.leeway_secs = 0;
     })
@@ -175,7 +176,7 @@ async fn a_rotation_is_published_first_then_signs_and_the_old_key_retires() {
         first.kid.as_str()
     );
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let new = login_token(&app, "carol").await;
     assert_eq!(header(&new)["kid"], next.kid.as_str());
     assert_eq!(app.protected(&new).await.status(), StatusCode::OK);

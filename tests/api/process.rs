@@ -22,7 +22,20 @@ impl Drop for ServerProcess {
 
 /// `tessera` with none of the developer's tessera settings in its environment.
 pub fn tessera_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    without_tessera_env(Command::new(env!("CARGO_BIN_EXE_tessera")))
+}
+
+/// `tessera` run by `sh` after `ulimit -n limit` (soft and hard: it cannot raise it).
+fn tessera_command_with_open_files(limit: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(r#"ulimit -n {limit} && exec "$0" "$@""#))
+        .arg(env!("CARGO_BIN_EXE_tessera"));
+    without_tessera_env(command)
+}
+
+fn without_tessera_env(mut command: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
         if key_text.starts_with("TESSERA_")
@@ -39,7 +52,20 @@ impl ServerProcess {
     /// Starts `tessera serve` on a free loopback port with cheap Argon2 and JSON logs, plus
     /// `env`, and waits for its "listening" line.
     pub fn start(data_dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
-        let mut command = tessera_command();
+        Self::start_with(data_dir, env, None)
+    }
+
+    /// [`ServerProcess::start`], with the open-files limit set to `open_files` (soft and
+    /// hard) when given.
+    pub fn start_with(
+        data_dir: &std::path::Path,
+        env: &[(&str, &str)],
+        open_files: Option<u64>,
+    ) -> ServerProcess {
+        let mut command = match open_files {
+            Some(limit) => tessera_command_with_open_files(limit),
+            None => tessera_command(),
+        };
         command
             .args([
                 "--log-format",

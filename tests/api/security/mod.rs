@@ -1,0 +1,10 @@
+//! Issue 12 (security review): each attack found, as a black-box test that failed before
+//! its fix.
+
+mod connections;
+mod files;
+mod headers;
+mod legacy_costs;
+mod proxies;
+mod tokens;
+mod usernames;

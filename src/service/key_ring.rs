@@ -84,15 +84,6 @@ fn short_digest(bytes: Vec<u8>) -> String {
     hex::encode(Sha256::digest(bytes))[..16].to_owned()
 }
 
-/// The KEK made from its secret (configured, or kept in the data directory).
-pub(super) fn kek_from_secret(secret: &Secret) -> anyhow::Result<Kek> {
-    anyhow::ensure!(
-        secret.expose().len() >= 32,
-        "the key-encryption key must be at least 32 characters (TESSERA_KEK / TESSERA_KEK_FILE)"
-    );
-    Kek::from_secret(secret)
-}
-
 /// The KEK, or an error that says how to supply one.
 fn require_kek(kek: Option<&Kek>) -> anyhow::Result<&Kek> {
     kek.ok_or_else(|| {

@@ -68,7 +68,7 @@ pub(super) async fn load(
         .await?
         .first()
     {
-        Some(secret) => Some(super::key_ring::kek_from_secret(secret)?),
+        Some(secret) => Some(kek_from_secret(secret)?),
         None => None,
     };
     // Seal what is created in the database only with a KEK that is not stored there.
@@ -95,6 +95,15 @@ pub(super) async fn load(
         refresh_keys,
         kek,
     })
+}
+
+/// The KEK made from its secret (configured, or kept in the database).
+fn kek_from_secret(secret: &Secret) -> anyhow::Result<Kek> {
+    anyhow::ensure!(
+        secret.expose().len() >= 32,
+        "the key-encryption key must be at least 32 characters (TESSERA_KEK / TESSERA_KEK_FILE)"
+    );
+    Kek::from_secret(secret)
 }
 
 /// The refresh-token keys, newest first.

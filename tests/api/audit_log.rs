@@ -58,6 +58,56 @@ async fn a_failed_login_logs_the_name_only_when_it_belongs_to_an_account() {
     assert_eq!(audit[1]["username"], "jules", "{}", audit[1]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failed_password_check_of_the_account_routes_is_audited() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = ServerProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    post(&server, "/register", "kim", "correct-horse").await;
+    let login = client
+        .post(server.url("/login"))
+        .json(&json!({ "username": "kim", "password": "correct-horse" }))
+        .send()
+        .await;
+    let (_, login) = status_and_json(unwrap_response(login)).await;
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let change = client
+        .post(server.url("/me/password"))
+        .bearer_auth(&token)
+        .json(&json!({ "current_password": "guess-1", "new_password": "a-new-password" }))
+        .send()
+        .await;
+    assert_eq!(unwrap_response(change).status(), StatusCode::FORBIDDEN);
+    let delete = client
+        .delete(server.url("/me"))
+        .bearer_auth(&token)
+        .json(&json!({ "password": "guess-2" }))
+        .send()
+        .await;
+    assert_eq!(unwrap_response(delete).status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = server.log_text();
+    for event in ["password_change", "account_delete"] {
+        let found = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|e| {
+                e["event"] == event
+                    && e["outcome"] == "invalid_credentials"
+                    && e["username"] == "kim"
+                    && e["ip"] == "127.0.0.1"
+            });
+        assert!(found, "no failed {event} audit event in:\n{logs}");
+    }
+    assert!(
+        !logs.contains("guess-1") && !logs.contains("guess-2"),
+        "{logs}"
+    );
+}
+
 /// A source of fixed records, for the report's sake.
 struct Rows(Vec<SourceRecord>, bool);
 

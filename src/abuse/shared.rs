@@ -129,9 +129,10 @@ impl SharedCounter {
 }
 
 /// GCRA parameters of a limit, in ms: the emission interval (one request per interval
-/// on average) and the tolerance (`burst` requests at once).
+/// on average) and the tolerance (`burst` requests at once). The interval is at least
+/// 1 ms: a shared limit counts at most 60,000 requests a minute per key.
 fn gcra(limit: RateLimit) -> (i64, i64) {
-    let interval = 60_000 / i64::from(limit.per_minute.max(1));
+    let interval = (60_000 / i64::from(limit.per_minute.max(1))).max(1);
     (interval, interval * i64::from(limit.burst.max(1)))
 }
 
@@ -299,5 +300,8 @@ mod tests {
         assert_eq!(gcra(limit(600, 100)), (100, 10_000));
         // A burst of 0 still lets one request through, as the in-process limiter does.
         assert_eq!(gcra(limit(6, 0)), (10_000, 10_000));
+        // Beyond 60,000 a minute the interval stays 1 ms (a zero one would never refuse,
+        // and Redis refuses a zero expiry).
+        assert_eq!(gcra(limit(1_000_000, 5)), (1, 5));
     }
 }

@@ -180,10 +180,9 @@ async fn a_rotation_is_published_first_then_signs_and_the_old_key_retires() {
     let new = login_token(&app, "carol").await;
     assert_eq!(header(&new)["kid"], next.kid.as_str());
     assert_eq!(app.protected(&new).await.status(), StatusCode::OK);
-    // The first key retired and its tokens lived one second; a key verifies through the
-    // whole second `retired_at + lifetime` (whole-second timestamps), so two seconds on it
-    // is gone whatever the phase of the clock.
     tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The first key retired two seconds ago and its tokens lived one second (verifying
+    // through their last second): it is gone.
     assert_refused(&app, &old, "key_retired").await;
     let body = jwks(&app).await.1;
     assert!(!body.to_string().contains(&first.kid), "{body}");

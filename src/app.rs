@@ -16,6 +16,8 @@ pub struct Application {
     listener: TcpListener,
     tessera: Tessera,
     local_addr: SocketAddr,
+    /// The listener of `metrics_listen`, serving `/metrics` only.
+    metrics: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Application {
@@ -27,11 +29,27 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local_addr = listener.local_addr()?;
+        let metrics = match tessera.config().metrics_listen {
+            Some(address) if tessera.config().metrics_enabled => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (metrics_listen)"))?;
+                let bound = listener.local_addr()?;
+                Some((listener, bound))
+            }
+            _ => None,
+        };
         Ok(Self {
             listener,
             tessera,
             local_addr,
+            metrics,
         })
+    }
+
+    /// Where `/metrics` is served when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     /// The address actually bound.
@@ -76,7 +94,32 @@ impl Application {
             first_byte_timeout: Duration::from_millis(config.first_byte_timeout_ms.max(1)),
         };
         tracing::info!(address = %self.local_addr, "tessera listening");
-        http::server::serve(self.listener, app, limits, shutdown).await;
+        // One shutdown for both listeners: the signal flips a watch both servers wait on.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let metrics_server = self.metrics.map(|(listener, address)| {
+            tracing::info!(%address, "metrics listening");
+            let router = http::metrics::metrics_router(self.tessera.clone());
+            tokio::spawn(http::server::serve(
+                listener,
+                router,
+                limits.clone(),
+                until_stopped(),
+            ))
+        });
+        http::server::serve(self.listener, app, limits, until_stopped()).await;
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         drop(background);
         // Closing the pool lets SQLite copy the write-ahead log back into the database
         // file and remove it, so a stopped server leaves one file behind.

@@ -44,6 +44,10 @@ pub struct Config {
     /// against the HS256 secrets. Unset: on while the HS256 secret signs, off once an
     /// asymmetric key (`tessera keys generate`) signs.
     pub accept_tokens_without_kid: Option<bool>,
+    /// Keep the HS256 secrets verifying after an asymmetric key signs (a fleet whose Flask
+    /// apps still mint tokens with the shared secret). Off: the secrets verify only until
+    /// the last token they signed has expired (switch time + access TTL + leeway).
+    pub keep_hs256_verifying: bool,
     /// Key-encryption key sealing private signing keys and shared secrets in the database
     /// (`TESSERA_KEK`, `TESSERA_KEK_FILE`). Unset: created in the database beside what it
     /// seals, which is no encryption at rest (see the README).
@@ -87,6 +91,10 @@ pub struct Config {
     pub hash_workers: usize,
     /// Requests allowed to wait for a hashing worker before `503 overloaded`.
     pub hash_queue: usize,
+    /// Whether `POST /register` creates accounts. Off: it answers `403 registration_closed`
+    /// (`tessera user add` still works). Close it during a Flask cut-over, while the
+    /// Flask app still registers users (see the README's cut-over guide).
+    pub registration_enabled: bool,
     /// Password policy for new passwords (login never applies it).
     pub password_min_bytes: usize,
     /// Longest new password accepted, in bytes.
@@ -118,7 +126,8 @@ pub struct Config {
     /// Where rate limits are counted: `redis://…`, `database` (PostgreSQL) or `memory`
     /// (per process). Unset: the database when it is PostgreSQL, else per process.
     pub rate_limit_url: Option<String>,
-    /// Growing delay for logins to a name after repeated failures, from any source.
+    /// Growing spacing between password checks for a name after repeated attempts, from
+    /// any source (excess attempts: `429`).
     pub login_backoff: LoginBackoffConfig,
     /// Longest time a client may take to send a request's headers; also how long an idle
     /// keep-alive connection is kept (slow-loris clients cannot hold connections).
@@ -138,6 +147,12 @@ pub struct Config {
     pub hsts: bool,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
+    /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When set, `/metrics` requires `Authorization: Bearer <this>` (compared in constant
+    /// time); `TESSERA_METRICS_TOKEN_FILE` reads it from a file.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<Secret>,
     /// How often the `tessera_active_sessions` gauge is recounted in the database (one
     /// query per interval, never one per scrape).
     pub active_sessions_refresh_secs: u64,
@@ -195,13 +210,14 @@ impl Default for RateLimitsConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginBackoffConfig {
-    /// Failures in a row before logins to a name slow down; 0 turns the back-off off.
+    /// Password checks for a name (since its last success) before they are spaced out;
+    /// 0 turns the back-off off. See `domain::backoff`.
     pub threshold: u32,
-    /// Delay at the threshold; doubles with each further failure.
+    /// Spacing at the threshold; doubles with each further attempt.
     pub base_delay_ms: u64,
-    /// The delay never grows beyond this.
+    /// The spacing never grows beyond this.
     pub max_delay_ms: u64,
-    /// Failures older than this are forgotten.
+    /// Attempts are forgotten this long after the last one.
     pub window_secs: u64,
 }
 
@@ -294,6 +310,7 @@ impl Default for Config {
             previous_refresh_token_keys: Vec::new(),
             previous_jwt_secret_keys: Vec::new(),
             accept_tokens_without_kid: None,
+            keep_hs256_verifying: false,
             kek: None,
             signing_key_file: None,
             signing_key_alg: None,
@@ -309,6 +326,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             hash_workers: 0,
             hash_queue: 64,
+            registration_enabled: true,
             password_min_bytes: 8,
             password_max_bytes: 1024,
             allow_weak_legacy_hashes: false,
@@ -330,6 +348,8 @@ impl Default for Config {
             first_byte_timeout_ms: 5_000,
             hsts: false,
             metrics_enabled: true,
+            metrics_listen: None,
+            metrics_token: None,
             active_sessions_refresh_secs: 15,
         }
     }
@@ -403,6 +423,9 @@ impl Config {
         }
         if let Some(secret) = read("TESSERA_REFRESH_TOKEN_KEY_FILE")? {
             self.refresh_token_key = Some(secret);
+        }
+        if let Some(secret) = read("TESSERA_METRICS_TOKEN_FILE")? {
+            self.metrics_token = Some(secret);
         }
         Ok(())
     }
@@ -498,6 +521,12 @@ impl Config {
             self.key_reload_ms >= 10,
             "key_reload_ms must be at least 10"
         );
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(
+                token.expose().len() >= 16,
+                "metrics_token must be at least 16 characters (tessera secret prints one)"
+            );
+        }
         anyhow::ensure!(
             self.sqlite_checkpoint_interval_secs >= 1,
             "sqlite_checkpoint_interval_secs must be at least 1"
@@ -516,6 +545,7 @@ const NON_SETTING_VARS: &[&str] = &[
     "TESSERA_TEST_DATABASE_URL",
     "TESSERA_JWT_SECRET_KEY_FILE",
     "TESSERA_REFRESH_TOKEN_KEY_FILE",
+    "TESSERA_METRICS_TOKEN_FILE",
 ];
 
 /// Whether a (lower-case, dotted) key names a setting.
@@ -528,6 +558,7 @@ fn known_env_key(key: &str) -> bool {
         "previous_refresh_token_keys",
         "previous_jwt_secret_keys",
         "kek",
+        "metrics_token",
     ];
     secret_keys.contains(&top) || defaults.get(top).is_some()
 }

@@ -53,11 +53,13 @@ pub const REFRESH_OUTCOMES: [&str; 8] = [
     "rate_limited",
     "error",
 ];
-pub const RATE_LIMITS: [&str; 4] = [
+pub const RATE_LIMITS: [&str; 5] = [
     "login_per_ip",
     "login_per_user_ip",
     "register_per_ip",
     "refresh_per_ip",
+    // Not a rate limit of `abuse::limits` but the per-name back-off (`domain::backoff`).
+    "login_backoff",
 ];
 
 static METADATA: Metadata<'static> =

@@ -81,7 +81,12 @@ mod tests {
 
         let (ttl, leeway) = (900u64, 5u64);
         let key = RingKey::hs256(&Secret::new("k".repeat(40)), KeySource::Secret)?;
-        let tokens = AccessTokens::new(KeyRing::new(vec![key], None, 905), "t".into(), ttl, leeway);
+        let tokens = AccessTokens::new(
+            KeyRing::new(vec![key], None, 905, false),
+            "t".into(),
+            ttl,
+            leeway,
+        );
         // Retried if the clock ticks over a second boundary in the middle.
         let last_second = loop {
             let last_second = now_unix();

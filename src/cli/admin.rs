@@ -22,6 +22,11 @@ pub enum UserCommand {
     SetPassword { name: String },
     /// Delete a user and all their sessions.
     Delete { name: String },
+    /// Reserve a name: nobody can register it (e.g. a Flask user not yet imported).
+    Reserve { name: String },
+    /// Lift a reservation (made by `reserve` or `import --reserve-skipped`), once its
+    /// owner is known: then register or import the user.
+    Release { name: String },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +104,24 @@ pub async fn run_user(
                 &serde_json::json!({ "password_set": name, "ended_sessions": ended }),
                 || format!("set the password of {name}; ended {ended} session(s)"),
             );
+        }
+        UserCommand::Reserve { name } => {
+            let reserved = tessera.admin_reserve_name(&name).await?;
+            format.done(
+                &serde_json::json!({ "reserved": name, "newly": reserved }),
+                || match reserved {
+                    true => format!("reserved {name}"),
+                    false => format!("{name} was already reserved"),
+                },
+            );
+        }
+        UserCommand::Release { name } => {
+            if !tessera.admin_release_name(&name).await? {
+                anyhow::bail!("{name} is not reserved");
+            }
+            format.done(&serde_json::json!({ "released": name }), || {
+                format!("released {name}: it can be registered or imported now")
+            });
         }
         UserCommand::Delete { name } => {
             tessera.admin_delete_user(&name).await?;

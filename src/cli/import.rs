@@ -54,6 +54,11 @@ pub struct ImportArgs {
     /// tessera-import-report-TIME.csv in the current directory].
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Reserve the names that could not be imported (conflicts within the source,
+    /// unusable hashes): nobody can register them on tessera until `tessera user release
+    /// NAME`.
+    #[arg(long)]
+    reserve_skipped: bool,
 }
 
 pub async fn run(source: ImportSource, config: Config) -> anyhow::Result<()> {
@@ -110,6 +115,7 @@ pub async fn run(source: ImportSource, config: Config) -> anyhow::Result<()> {
         batch_size: common.batch_size,
         report_path,
         progress: std::io::stderr().is_terminal(),
+        reserve_skipped: common.reserve_skipped,
     };
     let summary = import::run(&target, source.as_mut(), &options).await?;
     let verb = if summary.dry_run {
@@ -118,14 +124,34 @@ pub async fn run(source: ImportSource, config: Config) -> anyhow::Result<()> {
         "imported"
     };
     println!(
-        "{verb} {} of {} users in {:.1} s; {} already present, {} conflicts, {} invalid",
+        "{verb} {} of {} users in {:.1} s; {} already present, {} conflicts, \
+         {} with a different password, {} invalid",
         summary.imported,
         summary.read,
         started.elapsed().as_secs_f64(),
         summary.already_present,
         summary.conflicts,
+        summary.different_password,
         summary.invalid
     );
+    if common.reserve_skipped {
+        let verb = if summary.dry_run {
+            "would reserve"
+        } else {
+            "reserved"
+        };
+        println!(
+            "{verb} {} names that were not imported; nobody can register them until \
+             `tessera user release NAME`",
+            summary.reserved
+        );
+    }
+    if summary.different_password > 0 {
+        println!(
+            "note: accounts with exactly an imported name but another password were left \
+             alone (conflict_different_password in the report): check who owns each"
+        );
+    }
     let formats: Vec<String> = summary
         .formats
         .iter()

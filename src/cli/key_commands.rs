@@ -78,6 +78,8 @@ pub async fn run_keys(
                     "activate_at",
                     "retired_at",
                     "verifies",
+                    "verifies_until",
+                    "kept_verifying",
                 ],
             );
         }

@@ -2,11 +2,15 @@
 //! (once a value exists, it is valid), the vocabulary of sessions, and the rules that
 //! decide security outcomes as pure functions with a table test each.
 
+mod backoff;
+mod import_match;
 mod password;
 mod rotation;
 mod session;
 mod username;
 
+pub use backoff::{AttemptDecision, AttemptState, BackoffPolicy, decide_attempt};
+pub use import_match::{ExistingAccount, ImportMatch, IncomingUser, decide_import_match};
 pub use password::{NewPassword, PasswordError, PasswordPolicy};
 pub use rotation::{RotationDecision, RotationPolicy, RotationState, decide_rotation};
 pub use session::{LogoutScope, RevocationReason};

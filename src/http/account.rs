@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, AuthUser, Client};
 use crate::service::{AccountView, Tessera};
 
 #[derive(Serialize, ToSchema)]
@@ -43,6 +43,7 @@ pub struct MessageResponse {
     responses(
         (status = 200, description = "The caller's account", body = MeResponse),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn show_account(
@@ -60,16 +61,23 @@ pub async fn show_account(
         (status = 200, description = "Password changed; the caller's other sessions ended", body = ChangePasswordResponse),
         (status = 400, description = "New password outside the policy, or bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
-        (status = 403, description = "The current password is wrong", body = ErrorBody),
+        (status = 403, description = "The current password is wrong (`wrong_password`) or the account is disabled", body = ErrorBody),
+        (status = 429, description = "Too many password checks from this address or for this name (as `/login`)", body = ErrorBody),
         (status = 503, description = "Database unavailable or hashing overloaded", body = ErrorBody),
     ))]
 pub async fn change_password(
     State(tessera): State<Tessera>,
     user: AuthUser,
+    Client(client): Client,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<ChangePasswordResponse>> {
     let ended_sessions = tessera
-        .change_password(user.claims(), body.current_password, body.new_password)
+        .change_password(
+            user.claims(),
+            body.current_password,
+            body.new_password,
+            &client,
+        )
         .await?;
     Ok(Json(ChangePasswordResponse {
         message: "Password changed",
@@ -83,15 +91,19 @@ pub async fn change_password(
         (status = 200, description = "Account deleted; all its sessions ended", body = MessageResponse),
         (status = 400, description = "Bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
-        (status = 403, description = "The password is wrong", body = ErrorBody),
+        (status = 403, description = "The password is wrong (`wrong_password`) or the account is disabled", body = ErrorBody),
+        (status = 429, description = "Too many password checks from this address or for this name (as `/login`)", body = ErrorBody),
         (status = 503, description = "Database unavailable or hashing overloaded", body = ErrorBody),
     ))]
 pub async fn delete_account(
     State(tessera): State<Tessera>,
     user: AuthUser,
+    Client(client): Client,
     ApiJson(body): ApiJson<DeleteAccountRequest>,
 ) -> ApiResult<Json<MessageResponse>> {
-    tessera.delete_account(user.claims(), body.password).await?;
+    tessera
+        .delete_account(user.claims(), body.password, &client)
+        .await?;
     Ok(Json(MessageResponse {
         message: "Account deleted",
     }))

@@ -97,7 +97,8 @@ pub struct ProtectedResponse {
 #[utoipa::path(post, path = "/register", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created", body = RegisterResponse),
-        (status = 400, description = "Missing or invalid fields, bad JSON, or name taken", body = ErrorBody),
+        (status = 400, description = "Missing or invalid fields, bad JSON, or name taken (or reserved)", body = ErrorBody),
+        (status = 403, description = "Registration is closed (`registration_enabled = false`)", body = ErrorBody),
         (status = 429, description = "Too many registrations from this address", body = ErrorBody),
         (status = 503, description = "Hashing pool full or database unavailable", body = ErrorBody),
     ))]

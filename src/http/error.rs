@@ -21,6 +21,9 @@ pub enum ApiError {
     /// An `Authorization` header that is not `Bearer <token>`.
     #[error("Authorization header must be 'Bearer <token>'")]
     MalformedAuthorization,
+    /// A bearer token compared with a configured one (`metrics_token`) that does not match.
+    #[error("Token is not valid here")]
+    WrongBearerToken,
     /// A body that is not the JSON the route expects.
     #[error("Request body is not valid JSON")]
     InvalidJson,
@@ -62,6 +65,7 @@ impl ApiError {
                 AuthError::InvalidUsername(_) => "invalid_username",
                 AuthError::InvalidPassword(_) => "invalid_password",
                 AuthError::UsernameTaken => "username_taken",
+                AuthError::RegistrationClosed => "registration_closed",
                 AuthError::InvalidCredentials => "invalid_credentials",
                 AuthError::AccountDisabled => "account_disabled",
                 AuthError::Overloaded => "overloaded",
@@ -70,6 +74,7 @@ impl ApiError {
                 AuthError::RefreshTokenReused => "refresh_token_reused",
                 AuthError::SessionEnded => "session_ended",
                 AuthError::SessionNotFound => "session_not_found",
+                AuthError::NoSession => "no_session",
                 AuthError::UserNotFound => "user_not_found",
                 AuthError::WrongPassword => "wrong_password",
                 AuthError::Token(t) => match t {
@@ -90,7 +95,7 @@ impl ApiError {
                 AuthError::Internal(_) => "internal_error",
             },
             ApiError::MissingToken => "missing_token",
-            ApiError::MalformedAuthorization => "invalid_token",
+            ApiError::MalformedAuthorization | ApiError::WrongBearerToken => "invalid_token",
             ApiError::InvalidJson => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -114,16 +119,19 @@ impl ApiError {
                 | AuthError::RefreshTokenReused
                 | AuthError::SessionEnded
                 | AuthError::Token(_) => StatusCode::UNAUTHORIZED,
-                AuthError::AccountDisabled => StatusCode::FORBIDDEN,
+                AuthError::AccountDisabled | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
+                AuthError::NoSession => StatusCode::CONFLICT,
                 AuthError::WrongPassword => StatusCode::FORBIDDEN,
                 AuthError::Overloaded | AuthError::Unavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ApiError::MissingToken | ApiError::MalformedAuthorization => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken
+            | ApiError::MalformedAuthorization
+            | ApiError::WrongBearerToken => StatusCode::UNAUTHORIZED,
             ApiError::InvalidJson | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -137,7 +145,9 @@ impl ApiError {
     fn is_bearer_token_failure(&self) -> bool {
         matches!(
             self,
-            ApiError::MalformedAuthorization | ApiError::Auth(AuthError::Token(_))
+            ApiError::MalformedAuthorization
+                | ApiError::WrongBearerToken
+                | ApiError::Auth(AuthError::Token(_))
         )
     }
 }
@@ -209,6 +219,11 @@ mod tests {
             ),
             (AuthError::UsernameTaken.into(), 400, "username_taken"),
             (
+                AuthError::RegistrationClosed.into(),
+                403,
+                "registration_closed",
+            ),
+            (
                 AuthError::InvalidCredentials.into(),
                 401,
                 "invalid_credentials",
@@ -232,6 +247,7 @@ mod tests {
             ),
             (AuthError::SessionEnded.into(), 401, "session_ended"),
             (AuthError::SessionNotFound.into(), 404, "session_not_found"),
+            (AuthError::NoSession.into(), 409, "no_session"),
             (AuthError::UserNotFound.into(), 404, "user_not_found"),
             (AuthError::WrongPassword.into(), 403, "wrong_password"),
             (
@@ -306,6 +322,7 @@ mod tests {
             ),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::MalformedAuthorization, 401, "invalid_token"),
+            (ApiError::WrongBearerToken, 401, "invalid_token"),
             (ApiError::InvalidJson, 400, "invalid_json"),
             (ApiError::InvalidRequest("x".into()), 400, "invalid_request"),
             (

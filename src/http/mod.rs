@@ -95,7 +95,10 @@ pub fn document(metrics_enabled: bool) -> utoipa::openapi::OpenApi {
 /// The standalone server's routes (see [`documented_routes`]), guarded by the same
 /// [`extract::AuthUser`] an embedding app uses.
 pub fn router(tessera: Tessera) -> Router {
-    let (routes, _) = documented_routes(tessera.config().metrics_enabled).split_for_parts();
+    // With a listener of its own (`metrics_listen`), `/metrics` is served only there.
+    let config = tessera.config();
+    let metrics_here = config.metrics_enabled && config.metrics_listen.is_none();
+    let (routes, _) = documented_routes(metrics_here).split_for_parts();
     finish(routes, tessera)
 }
 

@@ -133,5 +133,8 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 #[utoipa::path(get, path = "/openapi.json", tag = "ops",
     responses((status = 200, description = "This OpenAPI document", body = Object)))]
 pub async fn serve_document(State(tessera): State<Tessera>) -> Json<OpenApi> {
-    Json(super::document(tessera.config().metrics_enabled))
+    let config = tessera.config();
+    Json(super::document(
+        config.metrics_enabled && config.metrics_listen.is_none(),
+    ))
 }

@@ -49,6 +49,8 @@ pub struct MessageResponse {
         (status = 200, description = "Sessions ended", body = LogoutResponse),
         (status = 400, description = "Unknown scope or bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 409, description = "`local` scope with a token that has no session (minted by Flask-JWT-Extended): nothing to end", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn end_sessions(
@@ -72,6 +74,7 @@ pub async fn end_sessions(
     responses(
         (status = 200, description = "The caller's live sessions", body = SessionsResponse),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn list_sessions(
@@ -87,6 +90,7 @@ pub async fn list_sessions(
     responses(
         (status = 200, description = "Session ended", body = MessageResponse),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 404, description = "No live session of the caller has this id", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]

@@ -9,19 +9,23 @@
 //! and it is safe while servers run on the same database. Everything not imported is
 //! written to the report file (reason, source row, username — never a hash).
 
+mod checks;
+mod report;
 mod sources;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use async_trait::async_trait;
 
+use checks::{accept, account, dry_run_batch, incoming};
+use report::Report;
 pub use sources::{CsvSource, FlaskSqliteSource, JsonLinesSource, TableSpec};
 
-use crate::domain::Username;
-use crate::legacy_hash::{self, FormatError};
-use crate::store::{ImportedUser, Store};
+use crate::domain::{ImportMatch, Username, decide_import_match};
+use crate::legacy_hash;
+use crate::store::{ExistingUser, ReservedName, Store};
 use crate::tokens::now_unix;
 
 /// One user as the source has it.
@@ -55,6 +59,10 @@ pub struct ImportOptions {
     pub report_path: PathBuf,
     /// Show a progress bar (only drawn on a terminal).
     pub progress: bool,
+    /// Reserve the names of users that could not be imported (`conflict_in_source`,
+    /// `unusable_hash`), so nobody can register them on tessera until an operator
+    /// releases them (`tessera user release NAME`).
+    pub reserve_skipped: bool,
 }
 
 /// Totals of a run. `formats` counts the hash families imported (or, in a dry run, that
@@ -71,56 +79,17 @@ pub struct ImportSummary {
     pub already_present: u64,
     /// Names whose canonical form another account holds (left untouched, listed in the report).
     pub conflicts: u64,
+    /// Accounts with exactly the imported name but not its password (registered on
+    /// tessera meanwhile, or the password changed on the source since the last import).
+    pub different_password: u64,
     /// Records refused: bad name or unusable hash (listed in the report).
     pub invalid: u64,
+    /// Names reserved (or, in a dry run, that would be) with `reserve_skipped`.
+    pub reserved: u64,
     /// Imported hashes by format (werkzeug pbkdf2, scrypt, bcrypt, …).
     pub formats: BTreeMap<&'static str, u64>,
     /// The report file, if anything was worth reporting.
     pub report_path: Option<PathBuf>,
-}
-
-/// Report lines: `reason,row,username,detail`. The file is created at the first line,
-/// so a run with nothing to report (or one that fails first) leaves no file behind.
-struct Report {
-    path: PathBuf,
-    writer: Option<csv::Writer<std::fs::File>>,
-    lines: u64,
-}
-
-impl Report {
-    fn new(path: &std::path::Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            writer: None,
-            lines: 0,
-        }
-    }
-
-    fn add(&mut self, reason: &str, row: u64, username: &str, detail: &str) -> anyhow::Result<()> {
-        let writer = match &mut self.writer {
-            Some(writer) => writer,
-            None => {
-                let mut writer = csv::Writer::from_path(&self.path).with_context(|| {
-                    format!("cannot create the report file {}", self.path.display())
-                })?;
-                writer.write_record(["reason", "source_row", "username", "detail"])?;
-                self.writer.insert(writer)
-            }
-        };
-        writer.write_record([reason, &row.to_string(), username, detail])?;
-        self.lines += 1;
-        Ok(())
-    }
-
-    fn finish(&mut self) -> anyhow::Result<Option<PathBuf>> {
-        match &mut self.writer {
-            Some(writer) => {
-                writer.flush()?;
-                Ok(Some(self.path.clone()))
-            }
-            None => Ok(None),
-        }
-    }
 }
 
 /// The database an import writes to: opened on its own by [`ImportTarget::open`] (as
@@ -189,6 +158,8 @@ pub async fn run(
 
     // Pass 2: validate and import.
     let mut report = Report::new(&options.report_path);
+    // Canonical names reserved in this run: a name the source holds twice is reserved once.
+    let mut reserved: HashSet<String> = HashSet::new();
     let mut summary = ImportSummary {
         dry_run: options.dry_run,
         ..ImportSummary::default()
@@ -202,13 +173,24 @@ pub async fn run(
         summary.read += batch.len() as u64;
         let mut users = Vec::with_capacity(batch.len());
         let mut rows = HashMap::with_capacity(batch.len());
+        let mut to_reserve = Vec::new();
         for record in batch {
             let row = record.row;
-            if let Some(user) = accept(record, &names, &mut report, &mut summary)? {
+            let reserve = options.reserve_skipped.then_some(&mut to_reserve);
+            if let Some(user) = accept(record, &names, &mut report, &mut summary, reserve)? {
                 rows.insert(user.username.clone(), row);
                 users.push(user);
             }
         }
+        to_reserve.retain(|r: &ReservedName| reserved.insert(r.username_canonical.clone()));
+        summary.reserved += if options.dry_run || to_reserve.is_empty() {
+            to_reserve.len() as u64
+        } else {
+            store
+                .reserve_names(&to_reserve, now_unix())
+                .await
+                .context("reserving the names not imported")?
+        };
         let outcome = if options.dry_run {
             dry_run_batch(store, &users).await?
         } else {
@@ -218,19 +200,35 @@ pub async fn run(
                 .context("importing a batch of users")?
         };
         summary.imported += outcome.inserted;
-        summary.already_present += outcome.already_present;
-        summary.conflicts += outcome.conflicts.len() as u64;
-        let conflicted: HashMap<&str, &str> = outcome
-            .conflicts
+        let existing: HashMap<&str, &ExistingUser> = outcome
+            .existing
             .iter()
-            .map(|(imported, existing)| (imported.as_str(), existing.as_str()))
+            .map(|e| (e.username_canonical.as_str(), e))
             .collect();
         for user in &users {
-            if let Some(existing) = conflicted.get(user.username.as_str()) {
-                let row = rows.get(&user.username).copied().unwrap_or(0);
-                report.add("conflict_with_existing_user", row, &user.username, existing)?;
-            } else if let Ok(format) = legacy_hash::classify(&user.password_hash) {
-                *summary.formats.entry(format.name()).or_default() += 1;
+            let row = rows.get(&user.username).copied().unwrap_or(0);
+            let found = existing.get(user.username_canonical.as_str());
+            match decide_import_match(&incoming(user), found.map(|e| account(e)).as_ref()) {
+                ImportMatch::Free => {
+                    if let Ok(format) = legacy_hash::classify(&user.password_hash) {
+                        *summary.formats.entry(format.name()).or_default() += 1;
+                    }
+                }
+                ImportMatch::AlreadyPresent => summary.already_present += 1,
+                ImportMatch::NameTaken => {
+                    summary.conflicts += 1;
+                    let existing = found.map_or("", |e| e.username.as_str());
+                    report.add("conflict_with_existing_user", row, &user.username, existing)?;
+                }
+                ImportMatch::DifferentPassword => {
+                    summary.different_password += 1;
+                    report.add(
+                        "conflict_different_password",
+                        row,
+                        &user.username,
+                        "a tessera account has this exact name but another password; neither side was changed",
+                    )?;
+                }
             }
         }
         progress.inc(users.len() as u64);
@@ -239,82 +237,6 @@ pub async fn run(
     progress.finish_and_clear();
     summary.report_path = report.finish()?;
     Ok(summary)
-}
-
-/// Checks one record; returns the user to import, or reports why not.
-fn accept(
-    record: SourceRecord,
-    names: &HashMap<String, u32>,
-    report: &mut Report,
-    summary: &mut ImportSummary,
-) -> anyhow::Result<Option<ImportedUser>> {
-    let raw_name = record.username.unwrap_or_default();
-    let username = match Username::parse(&raw_name) {
-        Ok(name) => name,
-        Err(e) => {
-            summary.invalid += 1;
-            report.add("invalid_username", record.row, &raw_name, &e.to_string())?;
-            return Ok(None);
-        }
-    };
-    if names.get(username.canonical()).copied().unwrap_or(0) > 1 {
-        // `Alice` and `alice` are one account here; which of the two people should own
-        // it is not ours to guess, so neither is imported.
-        summary.conflicts += 1;
-        report.add(
-            "conflict_in_source",
-            record.row,
-            username.as_str(),
-            "another user in the source has the same name up to case or width",
-        )?;
-        return Ok(None);
-    }
-    let hash = record.hash.unwrap_or_default();
-    match legacy_hash::classify(&hash) {
-        // Weak formats are recognised: they are imported, and verify once the operator
-        // allows them.
-        Ok(_) | Err(FormatError::WeakRefused) => {}
-        Err(e) => {
-            summary.invalid += 1;
-            // Costs above the limits get their own reason: the hash is sound, but every
-            // login attempt against it would cost too much time or memory.
-            let reason = match e {
-                FormatError::TooCostly(_) => "hash_too_costly",
-                _ => "unusable_hash",
-            };
-            report.add(reason, record.row, username.as_str(), &e.to_string())?;
-            return Ok(None);
-        }
-    }
-    Ok(Some(ImportedUser {
-        username: username.as_str().to_owned(),
-        username_canonical: username.canonical().to_owned(),
-        password_hash: hash,
-    }))
-}
-
-/// What [`Store::import_users`] would do, read-only.
-async fn dry_run_batch(
-    store: &dyn Store,
-    users: &[ImportedUser],
-) -> anyhow::Result<crate::store::ImportBatchReport> {
-    let canonicals: Vec<String> = users.iter().map(|u| u.username_canonical.clone()).collect();
-    let existing: HashMap<String, String> = store
-        .existing_usernames(&canonicals)
-        .await?
-        .into_iter()
-        .collect();
-    let mut outcome = crate::store::ImportBatchReport::default();
-    for user in users {
-        match existing.get(&user.username_canonical) {
-            Some(name) if *name == user.username => outcome.already_present += 1,
-            Some(name) => outcome
-                .conflicts
-                .push((user.username.clone(), name.clone())),
-            None => outcome.inserted += 1,
-        }
-    }
-    Ok(outcome)
 }
 
 async fn open_store(config: &crate::config::Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {

@@ -90,7 +90,9 @@ impl PasswordHasher {
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no
-    /// user (`stored` is `None`), in which case the result never matches.
+    /// user (`stored` is `None`), in which case the result never matches. Tests only:
+    /// requests check passwords through `Tessera::check_password`, under its limits.
+    #[cfg(test)]
     pub async fn verify(
         &self,
         password: String,

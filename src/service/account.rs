@@ -1,13 +1,20 @@
 //! A user's own account: who am I, change my password, delete me.
 //!
 //! Changing credentials always takes the current password, whatever the token: a stolen
-//! access token alone (fresh or not) cannot take the account over or delete it.
+//! access token alone (fresh or not) cannot take the account over or delete it. The
+//! password is checked by the same code as `/login`, under the same limits, back-off and
+//! audit, so the token buys no extra guesses.
+//!
+//! A `fresh` token is not required on top: whoever passes this check could get a fresh
+//! token from `/login` with the same password, under the same limits, so freshness would
+//! add no protection, only a second login for users whose token came from a refresh.
 
 use crate::domain::{NewPassword, RevocationReason};
 use crate::store::UserRecord;
 use crate::tokens::{AccessClaims, now_unix};
 
-use super::{AuthError, Tessera};
+use super::password_check::Claimant;
+use super::{AuthError, ClientInfo, Tessera};
 
 /// What `GET /me` shows of an account.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -37,16 +44,22 @@ impl Tessera {
         Ok(AccountView::from(&user))
     }
 
-    /// Checks `password` against the user's stored hash; a mismatch is `WrongPassword`.
-    async fn confirm_password(&self, user: &UserRecord, password: String) -> Result<(), AuthError> {
-        let verification = self
-            .hasher()?
-            .verify(password, Some(user.password_hash.clone()))
-            .await?;
-        if verification.matches {
-            Ok(())
-        } else {
-            Err(AuthError::WrongPassword)
+    /// Checks `password` as `/login` would (same limits, back-off and audit: see
+    /// `password_check`); a mismatch is `WrongPassword` (the caller is known, so 403).
+    async fn confirm_password(
+        &self,
+        event: &'static str,
+        user: UserRecord,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<UserRecord, AuthError> {
+        match self
+            .check_password(event, Claimant::Account(user), password, client)
+            .await
+        {
+            Ok(checked) => Ok(checked.user),
+            Err(AuthError::InvalidCredentials) => Err(AuthError::WrongPassword),
+            Err(e) => Err(e),
         }
     }
 
@@ -57,10 +70,13 @@ impl Tessera {
         claims: &AccessClaims,
         current: String,
         new: String,
+        client: &ClientInfo,
     ) -> Result<usize, AuthError> {
         let user = self.caller(claims).await?;
         let new = NewPassword::parse(new, self.policy())?;
-        self.confirm_password(&user, current).await?;
+        let user = self
+            .confirm_password("password_change", user, current, client)
+            .await?;
         let hash = self.hasher()?.hash(new.into_string()).await?;
         let now = now_unix();
         // The new hash and the end of the other sessions are one transaction: a refused
@@ -96,9 +112,12 @@ impl Tessera {
         &self,
         claims: &AccessClaims,
         password: String,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let user = self.caller(claims).await?;
-        self.confirm_password(&user, password).await?;
+        let user = self
+            .confirm_password("account_delete", user, password, client)
+            .await?;
         self.delete_user_record(&user).await
     }
 

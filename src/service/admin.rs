@@ -3,7 +3,7 @@
 //! or PostgreSQL notifications) within about a second.
 
 use crate::domain::{LogoutScope, NewPassword, RevocationReason, RotationPolicy, Username};
-use crate::store::{SessionRecord, UserRecord};
+use crate::store::{ReservedName, SessionRecord, UserRecord};
 use crate::tokens::now_unix;
 
 use super::{AuthError, ClientInfo, Credentials, RegisteredUser, Tessera};
@@ -69,7 +69,8 @@ impl Tessera {
         username: String,
         password: String,
     ) -> Result<RegisteredUser, AuthError> {
-        self.register(Credentials { username, password }, &ClientInfo::default())
+        // Closing registration closes `POST /register`, not the operator's door.
+        self.create_account(Credentials { username, password }, &ClientInfo::default())
             .await
     }
 
@@ -133,6 +134,30 @@ impl Tessera {
         tracing::info!(target: "tessera::audit", event = "password_reset", outcome = "success",
             username = %user.username, ended_sessions = ended, "audit");
         Ok(ended)
+    }
+
+    /// Reserves a name so that nobody can register it; `false` if it already was.
+    pub async fn admin_reserve_name(&self, name: &str) -> Result<bool, AuthError> {
+        let name = Username::parse(name)?;
+        let reserved = ReservedName {
+            username_canonical: name.canonical().to_owned(),
+            username: name.as_str().to_owned(),
+            reason: "reserved_by_operator".into(),
+        };
+        let newly = self.store().reserve_names(&[reserved], now_unix()).await? == 1;
+        tracing::info!(target: "tessera::audit", event = "name_reserve", outcome = "success",
+            username = %name.as_str(), "audit");
+        Ok(newly)
+    }
+
+    /// Lifts a reservation; `false` if the name was not reserved.
+    pub async fn admin_release_name(&self, name: &str) -> Result<bool, AuthError> {
+        let name = Username::parse(name)?;
+        let released = self.store().release_name(name.canonical()).await?;
+        tracing::info!(target: "tessera::audit", event = "name_release",
+            outcome = if released { "success" } else { "not_reserved" },
+            username = %name.as_str(), "audit");
+        Ok(released)
     }
 
     /// Deletes a user; every session ends at once.

@@ -1,10 +1,12 @@
 //! Registration and login.
 
-use crate::abuse::{backoff_delay, rate_key};
+use crate::abuse::rate_key;
 use crate::domain::{NewPassword, Username};
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
+use super::audit::audit;
+use super::password_check::Claimant;
 use super::sessions::{ClientInfo, IssuedSession};
 use super::{AuthError, Tessera};
 
@@ -43,8 +45,20 @@ impl From<&UserRecord> for RegisteredUser {
 }
 
 impl Tessera {
-    /// Creates an account (`POST /register`): limits, name and password rules, one Argon2id hash.
+    /// Creates an account (`POST /register`), unless `registration_enabled` is off.
     pub async fn register(
+        &self,
+        credentials: Credentials,
+        client: &ClientInfo,
+    ) -> Result<RegisteredUser, AuthError> {
+        if !self.config().registration_enabled {
+            return Err(AuthError::RegistrationClosed);
+        }
+        self.create_account(credentials, client).await
+    }
+
+    /// Creates an account whether or not registration is open (for administrators).
+    pub(super) async fn create_account(
         &self,
         credentials: Credentials,
         client: &ClientInfo,
@@ -113,70 +127,22 @@ impl Tessera {
         credentials: Credentials,
         client: ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
-        let name = Username::parse(&credentials.username).ok();
-        // Limits key on the canonical name; a malformed name cannot exist but still counts.
-        let key: String = match &name {
-            Some(name) => name.canonical().to_owned(),
-            None => credentials.username.chars().take(64).collect(),
-        };
-        if let Some(ip) = client.ip {
-            self.limits().check_login(rate_key(ip), &key).await?;
-        }
-        // When the hashing pool is full, refuse before touching the database.
-        let mut slot = self.hasher()?.reserve()?;
-        let backoff = self.config().login_backoff;
-        let now = now_unix();
-        let failures_since = now - backoff.window_secs as i64;
-        let (user, failures) = match &name {
-            Some(name) => {
-                let user = self
-                    .store()
-                    .find_user_by_canonical_name(name.canonical())
-                    .await?;
-                let failures = match backoff.threshold {
-                    0 => 0,
-                    _ => {
-                        self.store()
-                            .recent_login_failures(name.canonical(), failures_since)
-                            .await?
-                    }
-                };
-                (user, failures)
-            }
-            None => (None, 0),
-        };
-        let delay = backoff_delay(&backoff, failures);
-        if !delay.is_zero() {
-            // Waiting costs this task nothing but time; the hash runs after it.
-            tracing::info!(target: "tessera::audit", event = "login", outcome = "delayed",
-                username = %key, ip = %client_ip_text(&client), failures,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-            // The place in the pool is given back while waiting, so names under back-off
-            // cannot hold the pool hostage.
-            drop(slot);
-            tokio::time::sleep(delay).await;
-            slot = self.hasher()?.reserve()?;
-        }
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let verification = slot.verify(credentials.password.clone(), stored).await?;
-        let Some(user) = user.filter(|_| verification.matches) else {
-            if name.is_some() && backoff.threshold > 0 {
-                self.store()
-                    .record_login_failure(&key, now, failures_since)
-                    .await?;
-            }
-            audit("login", "invalid_credentials", &key, &client);
-            return Err(AuthError::InvalidCredentials);
-        };
-        if failures > 0 {
-            self.store().clear_login_failures(&key).await?;
-        }
+        let password = credentials.password;
+        let checked = self
+            .check_password(
+                "login",
+                Claimant::Name(&credentials.username),
+                password.clone(),
+                &client,
+            )
+            .await?;
+        let user = checked.user;
         if user.disabled_at.is_some() {
             audit("login", "account_disabled", &user.username, &client);
             return Err(AuthError::AccountDisabled);
         }
-        if verification.needs_rehash {
-            self.upgrade_hash_in_background(&user, credentials.password);
+        if checked.needs_rehash {
+            self.upgrade_hash_in_background(&user, password);
         }
         let session = match self.open_session(&user, &client, true).await {
             Ok(session) => session,
@@ -220,13 +186,6 @@ impl Tessera {
     }
 }
 
-/// A structured audit event (target `tessera::audit`): what happened, to which name, from
-/// where. Never a password, hash or token.
-fn audit(event: &str, outcome: &str, username: &str, client: &ClientInfo) {
-    let ip = client_ip_text(client);
-    tracing::info!(target: "tessera::audit", event, outcome, username, ip = %ip, "audit");
-}
-
 /// The `outcome` of an audit line for an operation that was refused or failed.
 pub(super) fn failure_outcome(e: &AuthError) -> &'static str {
     match e {
@@ -235,11 +194,4 @@ pub(super) fn failure_outcome(e: &AuthError) -> &'static str {
         AuthError::Internal(_) => "error",
         _ => "refused",
     }
-}
-
-fn client_ip_text(client: &ClientInfo) -> String {
-    client
-        .ip
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".into())
 }

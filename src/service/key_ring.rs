@@ -35,6 +35,11 @@ pub struct KeyView {
     pub retired_at: Option<i64>,
     /// Whether the key's tokens are still accepted (a retired key stops once they expired).
     pub verifies: bool,
+    /// The last moment a token of this key verifies (`None`: no end planned). For the HS256
+    /// secret: when an asymmetric key took over signing, plus the access TTL and leeway.
+    pub verifies_until: Option<i64>,
+    /// An HS256 secret kept verifying on purpose (`keep_hs256_verifying`).
+    pub kept_verifying: bool,
 }
 
 /// Keys that come from the configuration rather than the database.
@@ -124,6 +129,7 @@ pub(super) async fn load_ring(
         keys,
         config.accept_tokens_without_kid,
         lifetime,
+        config.keep_hs256_verifying,
     ))
 }
 
@@ -254,6 +260,8 @@ impl Tessera {
                 activate_at: k.activate_at,
                 retired_at: k.retired_at,
                 verifies: k.still_verifies(now, ring.lifetime()),
+                verifies_until: k.verifies_until(ring.lifetime()),
+                kept_verifying: k.kept_verifying,
             })
             .collect()
     }

@@ -3,10 +3,12 @@
 
 mod account;
 mod admin;
+mod audit;
 mod auth;
 mod background;
 mod key_ring;
 mod open;
+mod password_check;
 mod sessions;
 mod shared_secrets;
 mod storage;
@@ -48,6 +50,9 @@ pub enum AuthError {
     /// The name is taken, in any case or width.
     #[error("Username already exists")]
     UsernameTaken,
+    /// Registration is closed (`registration_enabled = false`).
+    #[error("Registration is closed")]
+    RegistrationClosed,
     /// Unknown user or wrong password (the two are indistinguishable).
     #[error("Invalid credentials")]
     InvalidCredentials,
@@ -72,6 +77,11 @@ pub enum AuthError {
     /// No such session of this user.
     #[error("Session not found")]
     SessionNotFound,
+    /// `/logout` of this session with a token that has none (minted by Flask-JWT-Extended).
+    #[error(
+        "This token belongs to no session: nothing was logged out, and it stays valid until it expires"
+    )]
+    NoSession,
     /// No such user (administration).
     #[error("User not found")]
     UserNotFound,
@@ -137,6 +147,8 @@ struct Inner {
     refresh: RefreshTokens,
     revocations: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
+    /// Keyed digests of submitted names for audit events (see `audit`).
+    name_digests: audit::NameDigests,
 }
 
 impl Tessera {

@@ -103,6 +103,7 @@ impl Tessera {
                     configured_keys.clone(),
                     config.accept_tokens_without_kid,
                     (config.access_token_ttl_secs + config.leeway_secs) as i64,
+                    config.keep_hs256_verifying,
                 )
             }
             Err(e) => return Err(e),
@@ -135,6 +136,9 @@ impl Tessera {
                 access,
                 configured_keys,
                 kek,
+                name_digests: super::audit::NameDigests::new(
+                    jwt_secret.as_ref().unwrap_or(&refresh_key),
+                ),
                 refresh: RefreshTokens::new(refresh_key, refresh_keys.collect()),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,

@@ -189,25 +189,39 @@ impl Tessera {
     }
 
     /// The user behind an access token: through its session, or by name for tokens without
-    /// one (minted by Flask-JWT-Extended during a cut-over).
+    /// one (minted by Flask-JWT-Extended during a cut-over). A disabled account is refused
+    /// either way.
     pub(super) async fn caller(&self, claims: &AccessClaims) -> Result<UserRecord, AuthError> {
-        if let Some(sid) = &claims.sid {
-            let session = self
-                .store()
-                .find_session(sid)
-                .await?
-                .ok_or(AuthError::SessionEnded)?;
-            return self
-                .store()
-                .find_user_by_id(session.user_id)
-                .await?
-                .ok_or(AuthError::SessionEnded);
+        let user = match &claims.sid {
+            Some(sid) => {
+                let session = self
+                    .store()
+                    .find_session(sid)
+                    .await?
+                    .filter(|s| s.revoked_at.is_none())
+                    .ok_or(AuthError::SessionEnded)?;
+                self.store()
+                    .find_user_by_id(session.user_id)
+                    .await?
+                    .ok_or(AuthError::SessionEnded)?
+            }
+            None => {
+                // The Flask app's user table is another namespace, where `ALICE` and
+                // `alice` can be two people: a token naming only a `sub` belongs to the
+                // account registered under exactly that name, never to its canonical match.
+                let name = Username::parse(&claims.sub).map_err(|_| AuthError::SessionEnded)?;
+                self.store()
+                    .find_user_by_canonical_name(name.canonical())
+                    .await?
+                    .filter(|user| user.username == claims.sub)
+                    .ok_or(AuthError::SessionEnded)?
+            }
+        };
+        // Disabling ends sessions, but a token without one has nothing to end: refuse here.
+        if user.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
         }
-        let name = Username::parse(&claims.sub).map_err(|_| AuthError::SessionEnded)?;
-        self.store()
-            .find_user_by_canonical_name(name.canonical())
-            .await?
-            .ok_or(AuthError::SessionEnded)
+        Ok(user)
     }
 
     /// Ends this session, the user's other sessions, or all of them; returns how many ended.
@@ -217,6 +231,11 @@ impl Tessera {
         scope: LogoutScope,
     ) -> Result<usize, AuthError> {
         let user = self.caller(claims).await?;
+        // A token without a session (Flask-JWT-Extended's) cannot be ended: it stays valid
+        // until it expires. Saying "logged out" would make the client believe otherwise.
+        if claims.sid.is_none() && scope == LogoutScope::Local {
+            return Err(AuthError::NoSession);
+        }
         let now = now_unix();
         // A refused logout is an error to the client: its session is not reported ended.
         let ids = self

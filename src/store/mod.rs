@@ -22,7 +22,9 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
-pub use crate::domain::{LogoutScope, RevocationReason, RotationPolicy, RotationState};
+pub use crate::domain::{
+    AttemptState, LogoutScope, RevocationReason, RotationPolicy, RotationState,
+};
 
 /// Called with each revocation a backend hears of as it happens (see
 /// [`Store::watch_revocations`]).
@@ -117,17 +119,36 @@ pub struct ImportedUser {
     pub username: String,
     pub username_canonical: String,
     pub password_hash: String,
+    /// SHA-256 of `password_hash`, kept with the account: a later import recognises the
+    /// user it brought over even after the hash was upgraded (see `domain::import_match`).
+    pub hash_sha256: Vec<u8>,
+}
+
+/// The account under a canonical name, as an import compares it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExistingUser {
+    pub username_canonical: String,
+    pub username: String,
+    pub password_hash: String,
+    pub imported_hash_sha256: Option<Vec<u8>>,
 }
 
 /// What became of one batch of [`ImportedUser`]s.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportBatchReport {
     pub inserted: u64,
-    /// Already there under exactly this name (an earlier run of the same import).
-    pub already_present: u64,
-    /// `(imported name, existing name)`: the canonical name is taken by a different
-    /// spelling, or was registered while the batch ran. Neither side is changed.
-    pub conflicts: Vec<(String, String)>,
+    /// The accounts found under the canonical names of the users not inserted (taken
+    /// before, or registered while the batch ran). Neither side is changed.
+    pub existing: Vec<ExistingUser>,
+}
+
+/// A name nobody may register until an operator releases it.
+#[derive(Debug, Clone)]
+pub struct ReservedName {
+    pub username_canonical: String,
+    pub username: String,
+    /// Why (the import report's reason, or `reserved_by_operator`).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -213,7 +234,8 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
-    /// Inserts a user; [`StoreError::UsernameTaken`] when the canonical name exists.
+    /// Inserts a user; [`StoreError::UsernameTaken`] when the canonical name exists or is
+    /// reserved.
     async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord>;
     async fn find_user_by_canonical_name(&self, canonical: &str)
     -> StoreResult<Option<UserRecord>>;
@@ -229,14 +251,19 @@ pub trait Store: Send + Sync {
 
     /// Inserts a batch of imported users in one transaction, never touching existing
     /// users: a name already present (in any spelling) is reported, not overwritten.
+    /// Reservations of the names inserted are lifted (the operator's import resolved them).
     async fn import_users(
         &self,
         batch: &[ImportedUser],
         now: i64,
     ) -> StoreResult<ImportBatchReport>;
-    /// `(canonical, username)` of the users among `canonicals` that exist (for dry runs).
-    async fn existing_usernames(&self, canonicals: &[String])
-    -> StoreResult<Vec<(String, String)>>;
+    /// The users among `canonicals` that exist (for dry runs).
+    async fn existing_users(&self, canonicals: &[String]) -> StoreResult<Vec<ExistingUser>>;
+    /// Reserves names so that registration refuses them (`UsernameTaken`); names already
+    /// reserved keep their first reason. Returns how many were newly reserved.
+    async fn reserve_names(&self, names: &[ReservedName], now: i64) -> StoreResult<u64>;
+    /// Lifts a reservation; `false` if the name was not reserved.
+    async fn release_name(&self, canonical: &str) -> StoreResult<bool>;
 
     async fn create_session(&self, session: NewSession<'_>) -> StoreResult<()>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
@@ -337,13 +364,20 @@ pub trait Store: Send + Sync {
     /// Deletes sessions that expired, or were revoked, before `cutoff`; returns how many.
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64>;
 
-    /// Recent consecutive failed logins to a name: failures at or after `since` count.
-    async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32>;
-    /// Counts a failed login to a name (restarting the count if the last one is older than `since`).
-    async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()>;
+    /// What is stored of a name's recent login attempts (see `domain::backoff`).
+    async fn login_attempts(&self, canonical: &str) -> StoreResult<Option<AttemptState>>;
+    /// Stores `next` for a name if its state is still `expected` (`None`: no row), in one
+    /// conditional statement: of concurrent attempts decided from the same state, exactly
+    /// one gets `true` (on any backend and any number of instances).
+    async fn claim_login_attempt(
+        &self,
+        canonical: &str,
+        expected: Option<&AttemptState>,
+        next: &AttemptState,
+    ) -> StoreResult<bool>;
     /// Deletes failure counts last touched before `cutoff`; returns how many.
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64>;
-    /// Forgets a name's failed logins after a successful one.
+    /// Forgets a name's counted attempts after a successful one.
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
 
     /// Every generation of the shared secret `name`, newest first.

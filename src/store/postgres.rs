@@ -10,13 +10,14 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
-    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS, USER_COLUMNS,
-    impl_sql_store, migration_error, shared_store_helpers,
+    EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
+    USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
-    ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser, OnRevoked, RevocationReason,
-    RevokedSession, RotationPolicy, RotationState, SessionOwner, SessionRecord, SharedSecretRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord, WriteHealth,
+    AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
+    OnRevoked, ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState,
+    SessionOwner, SessionRecord, SharedSecretRecord, SigningKeyRecord, Store, StoreError,
+    StoreResult, UserRecord, WriteHealth,
 };
 use crate::tokens::now_unix;
 

@@ -22,6 +22,10 @@ pub(super) const SESSION_COLUMNS: &str = "id, user_id, created_at, last_used_at,
 /// 32,766 and PostgreSQL's 65,535 bind parameters per statement.
 pub(super) const IMPORT_ROWS_PER_STATEMENT: usize = 1000;
 
+/// The start of a query for the accounts under a list of canonical names (close the list).
+pub(super) const EXISTING_USERS: &str = "SELECT username_canonical, username, password_hash, imported_hash_sha256 \
+     FROM users WHERE username_canonical IN (";
+
 /// A session is live when it is not revoked, not expired, and (with an idle timeout) recently used.
 pub(super) const LIVE: &str =
     "revoked_at IS NULL AND expires_at > $2 AND ($3 = 0 OR last_used_at > $2 - $3)";
@@ -95,19 +99,24 @@ impl Store for $store {
     }
 
     async fn create_user(&self, user: NewUser<'_>) -> StoreResult<UserRecord> {
+        // A reserved name is refused in the same statement that inserts, so the check
+        // and the insert cannot be told apart by a concurrent request.
         let sql = format!(
             "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING {USER_COLUMNS}"
+             SELECT $1, $2, $3, $4, $4 \
+             WHERE NOT EXISTS (SELECT 1 FROM reserved_names WHERE username_canonical = $2) \
+             RETURNING {USER_COLUMNS}"
         );
         let query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.username)
             .bind(user.username_canonical)
             .bind(user.password_hash)
             .bind(user.now);
+        // No row back: the name is reserved (a taken name is a unique violation).
         self.write_returning(query)
             .await?
             .pop()
-            .ok_or_else(|| StoreError::Other("INSERT … RETURNING returned no row".into()))
+            .ok_or(StoreError::UsernameTaken)
     }
 
     async fn find_user_by_canonical_name(
@@ -151,14 +160,16 @@ impl Store for $store {
             let mut inserted = std::collections::HashSet::new();
             for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
                 let mut query = sqlx::QueryBuilder::new(
-                    "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) ",
+                    "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at, \
+                     imported_hash_sha256) ",
                 );
                 query.push_values(chunk, |mut row, user| {
                     row.push_bind(&user.username)
                         .push_bind(&user.username_canonical)
                         .push_bind(&user.password_hash)
                         .push_bind(now)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(&user.hash_sha256);
                 });
                 // Names already taken (in any spelling) are skipped, never overwritten.
                 query.push(" ON CONFLICT (username_canonical) DO NOTHING RETURNING username_canonical");
@@ -169,30 +180,32 @@ impl Store for $store {
                 inserted: inserted.len() as u64,
                 ..ImportBatchReport::default()
             };
+            // The import brought these users over: their reservations are resolved.
+            let lifted: Vec<&String> = inserted.iter().collect();
+            for chunk in lifted.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "DELETE FROM reserved_names WHERE username_canonical IN (",
+                );
+                let mut list = query.separated(", ");
+                for canonical in chunk {
+                    list.push_bind(*canonical);
+                }
+                query.push(")");
+                query.build().execute(&mut *tx).await?;
+            }
             let skipped: Vec<&ImportedUser> = batch
                 .iter()
                 .filter(|u| !inserted.contains(&u.username_canonical))
                 .collect();
             for chunk in skipped.chunks(IMPORT_ROWS_PER_STATEMENT) {
-                let mut query = sqlx::QueryBuilder::new(
-                    "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
-                );
+                let mut query = sqlx::QueryBuilder::new(EXISTING_USERS);
                 let mut list = query.separated(", ");
                 for user in chunk {
                     list.push_bind(&user.username_canonical);
                 }
                 query.push(")");
-                let existing: std::collections::HashMap<String, String> =
-                    query.build_query_as::<(String, String)>().fetch_all(&mut *tx).await?.into_iter().collect();
-                for user in chunk {
-                    match existing.get(&user.username_canonical) {
-                        Some(name) if *name == user.username => report.already_present += 1,
-                        Some(name) => report.conflicts.push((user.username.clone(), name.clone())),
-                        None => report
-                            .conflicts
-                            .push((user.username.clone(), "(unknown)".into())),
-                    }
-                }
+                let rows: Vec<ExistingUser> = query.build_query_as().fetch_all(&mut *tx).await?;
+                report.existing.extend(rows);
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(report)
@@ -201,24 +214,49 @@ impl Store for $store {
         self.written(result)
     }
 
-    async fn existing_usernames(
-        &self,
-        canonicals: &[String],
-    ) -> StoreResult<Vec<(String, String)>> {
+    async fn existing_users(&self, canonicals: &[String]) -> StoreResult<Vec<ExistingUser>> {
         let mut found = Vec::new();
         for chunk in canonicals.chunks(IMPORT_ROWS_PER_STATEMENT) {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT username_canonical, username FROM users WHERE username_canonical IN (",
-            );
+            let mut query = sqlx::QueryBuilder::new(EXISTING_USERS);
             let mut list = query.separated(", ");
             for canonical in chunk {
                 list.push_bind(canonical);
             }
             query.push(")");
-            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&self.pool).await?;
+            let rows: Vec<ExistingUser> = query.build_query_as().fetch_all(&self.pool).await?;
             found.extend(rows);
         }
         Ok(found)
+    }
+
+    async fn reserve_names(&self, names: &[ReservedName], now: i64) -> StoreResult<u64> {
+        let result = async {
+            let mut reserved = 0;
+            let mut tx = self.pool.begin().await?;
+            for chunk in names.chunks(IMPORT_ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO reserved_names (username_canonical, username, reason, reserved_at) ",
+                );
+                query.push_values(chunk, |mut row, name| {
+                    row.push_bind(&name.username_canonical)
+                        .push_bind(&name.username)
+                        .push_bind(&name.reason)
+                        .push_bind(now);
+                });
+                query.push(" ON CONFLICT (username_canonical) DO NOTHING");
+                reserved += query.build().execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(reserved)
+        }
+        .await;
+        self.written(result)
+    }
+
+    async fn release_name(&self, canonical: &str) -> StoreResult<bool> {
+        let query = sqlx::query("DELETE FROM reserved_names WHERE username_canonical = $1")
+            .bind(canonical);
+        Ok(self.write(query).await? == 1)
     }
 
     async fn create_session(&self, s: NewSession<'_>) -> StoreResult<()> {
@@ -502,32 +540,58 @@ impl Store for $store {
         Ok(owner.map(|(id,)| id))
     }
 
-    async fn recent_login_failures(&self, canonical: &str, since: i64) -> StoreResult<u32> {
-        let row: Option<(i64,)> = self
+    async fn login_attempts(&self, canonical: &str) -> StoreResult<Option<AttemptState>> {
+        let row: Option<(i64, i64)> = self
             .read_optional(
                 sqlx::query_as(
-                    "SELECT failures FROM login_failures WHERE username_canonical = $1 AND last_failed_at >= $2",
+                    "SELECT failures, last_attempt_ms FROM login_failures WHERE username_canonical = $1",
                 )
-                .bind(canonical)
-                .bind(since),
+                .bind(canonical),
             )
             .await?;
-        Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(0))
+        Ok(row.map(|(attempts, last_attempt_ms)| AttemptState {
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            last_attempt_ms,
+        }))
     }
 
-    async fn record_login_failure(&self, canonical: &str, now: i64, since: i64) -> StoreResult<()> {
-        // One upsert, so concurrent failures on several instances all count.
-        let query = sqlx::query(
-            "INSERT INTO login_failures (username_canonical, failures, last_failed_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (username_canonical) DO UPDATE SET \
-             failures = CASE WHEN login_failures.last_failed_at < $3 THEN 1 ELSE login_failures.failures + 1 END, \
-             last_failed_at = $2",
-        )
-        .bind(canonical)
-        .bind(now)
-        .bind(since);
-        self.write(query).await?;
-        Ok(())
+    async fn claim_login_attempt(
+        &self,
+        canonical: &str,
+        expected: Option<&AttemptState>,
+        next: &AttemptState,
+    ) -> StoreResult<bool> {
+        // The winner of a race is whoever's statement finds the state it decided from:
+        // an insert where there was no row, or an update guarded by the old values.
+        // (`last_failed_at`, in seconds, is what the purge of stale rows reads.)
+        let last_seconds = next.last_attempt_ms.div_euclid(1000);
+        let done = match expected {
+            None => {
+                let query = sqlx::query(
+                    "INSERT INTO login_failures (username_canonical, failures, last_failed_at, last_attempt_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (username_canonical) DO NOTHING",
+                )
+                .bind(canonical)
+                .bind(i64::from(next.attempts))
+                .bind(last_seconds)
+                .bind(next.last_attempt_ms);
+                self.write(query).await?
+            }
+            Some(old) => {
+                let query = sqlx::query(
+                    "UPDATE login_failures SET failures = $2, last_failed_at = $3, last_attempt_ms = $4 \
+                     WHERE username_canonical = $1 AND failures = $5 AND last_attempt_ms = $6",
+                )
+                .bind(canonical)
+                .bind(i64::from(next.attempts))
+                .bind(last_seconds)
+                .bind(next.last_attempt_ms)
+                .bind(i64::from(old.attempts))
+                .bind(old.last_attempt_ms);
+                self.write(query).await?
+            }
+        };
+        Ok(done == 1)
     }
 
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64> {

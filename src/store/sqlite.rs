@@ -16,14 +16,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::sql::{
-    IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS, USER_COLUMNS,
-    impl_sql_store, migration_error, shared_store_helpers,
+    EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
+    USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
 };
 use super::{
-    CheckpointMode, ImportBatchReport, ImportedUser, InjectedFault, LogoutScope, NewSession,
-    NewUser, RevocationReason, RevokedSession, RotationPolicy, RotationState, SessionOwner,
-    SessionRecord, SharedSecretRecord, SigningKeyRecord, Store, StoreError, StoreResult,
-    UserRecord, WalCheckpoint, WriteHealth,
+    AttemptState, CheckpointMode, ExistingUser, ImportBatchReport, ImportedUser, InjectedFault,
+    LogoutScope, NewSession, NewUser, ReservedName, RevocationReason, RevokedSession,
+    RotationPolicy, RotationState, SessionOwner, SessionRecord, SharedSecretRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord, WalCheckpoint, WriteHealth,
 };
 
 /// The log is truncated back to this size when a checkpoint resets it: large enough not to

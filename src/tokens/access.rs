@@ -256,8 +256,13 @@ impl AccessTokens {
                 if alg != KeyAlg::Hs256 {
                     return Err(TokenError::AlgorithmMismatch);
                 }
-                let mut outcome = Err(TokenError::BadSignature);
-                for key in ring.hs256_keys() {
+                // A secret retired by an asymmetric signer checks nothing after its last
+                // token expired, kid or no kid.
+                let mut outcome = Err(TokenError::KeyRetired);
+                for key in ring
+                    .hs256_keys()
+                    .filter(|k| k.still_verifies(now, ring.lifetime()))
+                {
                     outcome = self.decode(token, key.verifying(), alg);
                     if !matches!(outcome, Err(TokenError::BadSignature)) {
                         break;
@@ -312,7 +317,12 @@ mod tests {
     fn tokens() -> AccessTokens {
         let key = RingKey::hs256(&Secret::new("k".repeat(40)), KeySource::Secret)
             .unwrap_or_else(|e| panic!("{e}"));
-        AccessTokens::new(KeyRing::new(vec![key], None, 900), "tessera".into(), 900, 0)
+        AccessTokens::new(
+            KeyRing::new(vec![key], None, 900, false),
+            "tessera".into(),
+            900,
+            0,
+        )
     }
 
     #[test]

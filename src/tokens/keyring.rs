@@ -110,6 +110,9 @@ pub struct RingKey {
     verifying: DecodingKey,
     /// Public JWK (asymmetric keys only; HS256 secrets are never published).
     public_jwk: Option<Jwk>,
+    /// An HS256 secret that keeps verifying after an asymmetric key took over signing,
+    /// because the operator said so (`keep_hs256_verifying`).
+    pub kept_verifying: bool,
 }
 
 impl RingKey {
@@ -136,6 +139,7 @@ impl RingKey {
             signing,
             verifying: DecodingKey::from_secret(bytes)?,
             public_jwk: None,
+            kept_verifying: false,
         })
     }
 
@@ -166,6 +170,7 @@ impl RingKey {
             signing: Some(signing),
             verifying,
             public_jwk: Some(jwk),
+            kept_verifying: false,
         })
     }
 
@@ -180,7 +185,16 @@ impl RingKey {
 
     /// Whether tokens this key signed may still be unexpired (`lifetime` = ttl + leeway).
     pub fn still_verifies(&self, now: i64, lifetime: i64) -> bool {
-        self.retired_at.is_none_or(|at| at + lifetime >= now)
+        self.verifies_until(lifetime)
+            .is_none_or(|until| until >= now)
+    }
+
+    /// The last moment a token this key signed may verify (`None`: no end).
+    pub fn verifies_until(&self, lifetime: i64) -> Option<i64> {
+        if self.kept_verifying {
+            return None;
+        }
+        self.retired_at.map(|at| at.saturating_add(lifetime))
     }
 
     /// Bytes identifying the public key (its JWK JSON), for naming PEM-file keys.
@@ -206,18 +220,43 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn new(keys: Vec<RingKey>, accept_without_kid: Option<bool>, lifetime: i64) -> Self {
+    /// `keep_hs256_verifying`: HS256 secrets keep verifying after an asymmetric key took
+    /// over signing (a fleet where Flask apps still mint tokens with the secret).
+    pub fn new(
+        mut keys: Vec<RingKey>,
+        accept_without_kid: Option<bool>,
+        lifetime: i64,
+        keep_hs256_verifying: bool,
+    ) -> Self {
+        // Whoever holds the HS256 secret can mint a token for any `sub` and `sid` (its kid
+        // is computable from the secret). Once an asymmetric key signs, the secret has
+        // signed its last token, so it retires at that moment like any replaced key and
+        // verifies until that token has expired. A PEM key has no switch time (activate_at
+        // 0): the secret then verifies nothing.
+        let switch = keys
+            .iter()
+            .filter(|k| k.alg != KeyAlg::Hs256 && k.signing.is_some())
+            .map(|k| k.activate_at)
+            .min();
+        if let Some(switch) = switch {
+            for key in keys.iter_mut().filter(|k| k.alg == KeyAlg::Hs256) {
+                key.retired_at = Some(key.retired_at.map_or(switch, |at| at.min(switch)));
+                key.kept_verifying = keep_hs256_verifying;
+            }
+        }
         let mut ring = Self {
             keys,
             accept_without_kid: false,
             lifetime,
         };
         // Default: on while tokens are signed with the HS256 secret (seed compatibility:
-        // Flask-JWT-Extended mints kid-less tokens with it), off once an asymmetric key signs.
+        // Flask-JWT-Extended mints kid-less tokens with it) or the secret is kept on
+        // purpose for a mixed fleet; off once an asymmetric key signs.
         let signer_is_hs256 = ring
             .signer(crate::tokens::now_unix())
             .is_some_and(|k| k.alg == KeyAlg::Hs256);
-        ring.accept_without_kid = accept_without_kid.unwrap_or(signer_is_hs256);
+        ring.accept_without_kid =
+            accept_without_kid.unwrap_or(signer_is_hs256 || keep_hs256_verifying);
         ring
     }
 

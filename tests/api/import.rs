@@ -74,6 +74,7 @@ async fn import_into(app: &TestApp, db: &Path, report: &Path) -> import::ImportS
         batch_size: 3,
         report_path: report.to_path_buf(),
         progress: false,
+        reserve_skipped: false,
     };
     import::run(
         &import::ImportTarget::from(&app.tessera),

@@ -211,7 +211,84 @@ async fn a_second_instance_sees_a_rotation_without_restart() {
     assert!(jwks(&other).await.1.to_string().contains(&key.kid));
 }
 
+/// A token for any `sub`, signed with the app's HS256 secret under the kid that secret
+/// computes to: what anyone holding `JWT_SECRET_KEY` can mint.
+fn forged_with_secret_kid(app: &TestApp, kid: &str, sub: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    let key = jsonwebtoken::EncodingKey::from_secret(app.secret.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(&header, &flask_style_claims(sub), &key).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn the_hs256_secret_stops_verifying_once_its_last_token_has_expired() {
+    let app = spawn_app_with(|c| {
+        c.access_token_ttl_secs = 2;
+        c.leeway_secs = 0;
+    })
+    .await;
+    let hs = access_token(&app, "alice").await;
+    let kid = header(&hs)["kid"].as_str().unwrap_or_default().to_owned();
+    app.tessera
+        .add_signing_key(KeyAlg::Es256, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // Tokens the secret signed before the switch live out their lifetime.
+    assert_eq!(app.protected(&hs).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // After that, nothing signed with the secret verifies, whatever its claims say.
+    assert_refused(
+        &app,
+        &forged_with_secret_kid(&app, &kid, "root"),
+        "key_retired",
+    )
+    .await;
+    let keys = app.tessera.list_keys();
+    let secret = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .unwrap_or_else(|| panic!("no HS256 key in {keys:?}"));
+    assert!(!secret.verifies && !secret.kept_verifying, "{secret:?}");
+    assert!(secret.verifies_until.is_some(), "{secret:?}");
+    // The new key signs and verifies.
+    assert_eq!(
+        app.protected(&login_token(&app, "alice").await)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn keep_hs256_verifying_keeps_the_secret_for_a_mixed_fleet() {
+    let app = spawn_app_with(|c| {
+        c.access_token_ttl_secs = 2;
+        c.leeway_secs = 0;
+        c.keep_hs256_verifying = true;
+    })
+    .await;
+    let hs = access_token(&app, "bob").await;
+    let kid = header(&hs)["kid"].as_str().unwrap_or_default().to_owned();
+    app.tessera
+        .add_signing_key(KeyAlg::Es256, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let forged = forged_with_secret_kid(&app, &kid, "bob");
+    assert_eq!(app.protected(&forged).await.status(), StatusCode::OK);
+    // The Flask apps' kid-less tokens keep working too.
+    let flask = app.sign(&flask_style_claims("bob"));
+    assert_eq!(app.protected(&flask).await.status(), StatusCode::OK);
+    let keys = app.tessera.list_keys();
+    let secret = keys.iter().find(|k| k.kid == kid);
+    assert!(
+        secret.is_some_and(|k| k.verifies && k.kept_verifying && k.verifies_until.is_none()),
+        "{keys:?}"
+    );
+}
+
 crate::backend_tests!(
+    the_hs256_secret_stops_verifying_once_its_last_token_has_expired,
+    keep_hs256_verifying_keeps_the_secret_for_a_mixed_fleet,
     the_ring_switches_from_hs256_to_eddsa_and_both_tokens_verify,
     forged_kids_and_algorithm_confusion_are_refused,
     a_rotation_is_published_first_then_signs_and_the_old_key_retires,

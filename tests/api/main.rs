@@ -2,11 +2,13 @@
 
 mod abuse;
 mod account;
+mod audit_log;
 mod backend;
 mod bad_input;
 mod binary;
 mod cli;
 mod contract;
+mod cutover;
 mod faults;
 mod flask_interop;
 mod helpers;
@@ -16,7 +18,9 @@ mod instances;
 mod jwks_interop;
 mod keys;
 mod metrics;
+mod metrics_access;
 mod openapi;
+mod password_guessing;
 mod process;
 mod security;
 mod sessions;

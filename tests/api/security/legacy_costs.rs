@@ -49,6 +49,7 @@ async fn hashes_above_the_cost_limits_are_not_imported_and_the_report_says_why()
         batch_size: 100,
         report_path: report.clone(),
         progress: false,
+        reserve_skipped: false,
     };
     let target = import::ImportTarget::from(&app.tessera);
     let summary = import::run(&target, &mut source, &options)

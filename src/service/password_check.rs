@@ -1,0 +1,149 @@
+//! The one password check behind `POST /login`, `POST /me/password` and `DELETE /me`.
+//!
+//! Every route that checks a password is a way to guess it, so all of them pass the same
+//! protections, in the same order, on the same counters: the per-address and
+//! per-(name, address) limits, the hashing pool's bound, the per-name back-off (a wrong
+//! current password is a failed login for that name; see `domain::backoff`) and an audit
+//! event for every failure. A stolen access token therefore buys no more guesses than `/login` gives.
+
+use std::time::Duration;
+
+use crate::abuse::rate_key;
+use crate::domain::{AttemptDecision, BackoffPolicy, Username, decide_attempt};
+use crate::store::UserRecord;
+
+use super::audit::audit_attempt;
+use super::sessions::ClientInfo;
+use super::{AuthError, Tessera};
+
+/// Whose password is being checked.
+pub(super) enum Claimant<'a> {
+    /// A login: the name as the client submitted it (the account may not exist).
+    Name(&'a str),
+    /// The account behind an access token (changing or deleting it).
+    Account(UserRecord),
+}
+
+/// A password that matched, and the account it matched.
+pub(super) struct CheckedPassword {
+    pub user: UserRecord,
+    /// The stored hash is weaker than the configured parameters (upgrade it).
+    pub needs_rehash: bool,
+}
+
+impl Tessera {
+    /// Checks `password` for `claimant` under the protections of `/login` (see the module
+    /// documentation). A mismatch, or an unknown name, is [`AuthError::InvalidCredentials`]
+    /// after the same work; `event` names the audit events (`login`, `password_change`, …).
+    pub(super) async fn check_password(
+        &self,
+        event: &'static str,
+        claimant: Claimant<'_>,
+        password: String,
+        client: &ClientInfo,
+    ) -> Result<CheckedPassword, AuthError> {
+        let (name, mut user) = match claimant {
+            Claimant::Name(raw) => (Username::parse(raw).map_err(|_| raw), None),
+            Claimant::Account(user) => {
+                (Ok(Username::from_stored(user.username.clone())), Some(user))
+            }
+        };
+        let lookup = user.is_none();
+        // Limits key on the canonical name; a malformed name cannot exist but still counts.
+        let key: String = match &name {
+            Ok(name) => name.canonical().to_owned(),
+            Err(raw) => raw.chars().take(64).collect(),
+        };
+        // Submitted names reach the log only as digests unless they name an account.
+        let digest = self.inner.name_digests.digest(&key);
+        if let Some(ip) = client.ip
+            && let Err(refused) = self.limits().check_login(rate_key(ip), &key).await
+        {
+            // Refused before any lookup: whether the name exists is not worth a query.
+            let account = user.as_ref().map(|u| u.username.as_str());
+            audit_attempt(event, "rate_limited", account, &digest, client);
+            return Err(refused.into());
+        }
+        // When the hashing pool is full, refuse before touching the database (and before
+        // counting an attempt that will not be checked).
+        let slot = self.hasher()?.reserve()?;
+        let backoff_on = self.config().login_backoff.threshold > 0;
+        if let Ok(name) = &name {
+            if lookup {
+                user = self
+                    .store()
+                    .find_user_by_canonical_name(name.canonical())
+                    .await?;
+            }
+            if backoff_on && let Err(wait) = self.claim_attempt(name.canonical()).await? {
+                self.metrics()
+                    .rate_limit_counter("login_backoff")
+                    .increment(1);
+                let account = user.as_ref().map(|u| u.username.as_str());
+                audit_attempt(event, "backoff", account, &digest, client);
+                return Err(AuthError::RateLimited(wait));
+            }
+        }
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let verification = slot.verify(password, stored).await?;
+        let user = match user {
+            Some(user) if verification.matches => user,
+            // The attempt was counted before the check: nothing more to write.
+            other => {
+                let account = other.as_ref().map(|u| u.username.as_str());
+                audit_attempt(event, "invalid_credentials", account, &digest, client);
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        if backoff_on {
+            self.store().clear_login_failures(&key).await?;
+        }
+        Ok(CheckedPassword {
+            user,
+            needs_rehash: verification.needs_rehash,
+        })
+    }
+
+    /// Counts one attempt for a name if the back-off rule allows one now (see
+    /// `domain::backoff`); otherwise how long until it does. The rule decides; the store's
+    /// conditional statement picks the one winner among concurrent attempts.
+    async fn claim_attempt(&self, canonical: &str) -> Result<Result<(), Duration>, AuthError> {
+        let config = self.config().login_backoff;
+        let policy = BackoffPolicy {
+            threshold: config.threshold,
+            base_delay_ms: config.base_delay_ms,
+            max_delay_ms: config.max_delay_ms,
+            window_ms: i64::try_from(config.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        };
+        // Losing the statement means another attempt for this name claimed the state in
+        // between; decide again from the new state. A few losses in a row mean a burst of
+        // attempts for this name, which may as well wait a step.
+        for _ in 0..CLAIM_TRIES {
+            let state = self.store().login_attempts(canonical).await?;
+            match decide_attempt(state.as_ref(), now_unix_ms(), &policy) {
+                AttemptDecision::Wait(wait) => return Ok(Err(wait)),
+                AttemptDecision::Allow { next: None } => return Ok(Ok(())),
+                AttemptDecision::Allow { next: Some(next) } => {
+                    if self
+                        .store()
+                        .claim_login_attempt(canonical, state.as_ref(), &next)
+                        .await?
+                    {
+                        return Ok(Ok(()));
+                    }
+                }
+            }
+        }
+        Ok(Err(Duration::from_millis(policy.base_delay_ms.max(1))))
+    }
+}
+
+/// Tries at claiming an attempt before a request is told to wait.
+const CLAIM_TRIES: usize = 4;
+
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -97,7 +97,7 @@ impl Tessera {
             Ok(ended) => ended,
             Err(e) => {
                 tracing::warn!(target: "tessera::audit", event = "password_change",
-                    outcome = super::auth::failure_outcome(&e), username = %user.username, "audit");
+                    outcome = super::audit::failure_outcome(&e), username = %user.username, "audit");
                 return Err(e);
             }
         };

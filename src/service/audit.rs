@@ -11,7 +11,8 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::sessions::ClientInfo;
+use super::AuthError;
+use super::client::ClientInfo;
 use crate::secret::Secret;
 
 /// An audit event about an account that exists.
@@ -74,6 +75,16 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
             mac.finalize().into_bytes().into()
         }
         Err(_) => [0; 32],
+    }
+}
+
+/// The `outcome` of an audit line for an operation that was refused or failed.
+pub(super) fn failure_outcome(e: &AuthError) -> &'static str {
+    match e {
+        AuthError::Unavailable(_) => "unavailable",
+        AuthError::UsernameTaken => "username_taken",
+        AuthError::Internal(_) => "error",
+        _ => "refused",
     }
 }
 

@@ -5,9 +5,10 @@ use crate::domain::{NewPassword, Username};
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
-use super::audit::audit;
+use super::audit::{audit, failure_outcome};
+use super::client::ClientInfo;
 use super::password_check::Claimant;
-use super::sessions::{ClientInfo, IssuedSession};
+use super::sessions::IssuedSession;
 use super::{AuthError, Tessera};
 
 /// Username and password as the client sent them (already known to be non-empty strings).
@@ -183,15 +184,5 @@ impl Tessera {
                 }
             }
         });
-    }
-}
-
-/// The `outcome` of an audit line for an operation that was refused or failed.
-pub(super) fn failure_outcome(e: &AuthError) -> &'static str {
-    match e {
-        AuthError::Unavailable(_) => "unavailable",
-        AuthError::UsernameTaken => "username_taken",
-        AuthError::Internal(_) => "error",
-        _ => "refused",
     }
 }

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod auth;
 mod background;
+mod client;
 mod key_ring;
 mod open;
 mod password_check;
@@ -21,8 +22,9 @@ pub use account::AccountView;
 pub use admin::{SessionSummary, UserSummary};
 pub use auth::{Credentials, LoginOutcome, RegisteredUser};
 pub use background::BackgroundTasks;
+pub use client::ClientInfo;
 pub use key_ring::KeyView;
-pub use sessions::{ClientInfo, RefreshOutcome, SessionView};
+pub use sessions::{RefreshOutcome, SessionView};
 
 use crate::abuse::{Limits, RateLimited, TrustedProxies};
 use crate::config::Config;

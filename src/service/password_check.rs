@@ -13,7 +13,7 @@ use crate::domain::{AttemptDecision, BackoffPolicy, Username, decide_attempt};
 use crate::store::UserRecord;
 
 use super::audit::audit_attempt;
-use super::sessions::ClientInfo;
+use super::client::ClientInfo;
 use super::{AuthError, Tessera};
 
 /// Whose password is being checked.

@@ -4,16 +4,8 @@ use crate::domain::{LogoutScope, RevocationReason, RotationDecision, Username, d
 use crate::store::{NewSession, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
 
+use super::client::ClientInfo;
 use super::{AuthError, Tessera};
-
-/// Who is calling, as far as the HTTP layer can tell. Kept on the session for the user to see.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// The client's address, resolved through trusted proxies (see `abuse::client_ip`).
-    pub ip: Option<std::net::IpAddr>,
-    /// The `User-Agent` header, kept (cut to 256 characters) for the user to see.
-    pub user_agent: Option<String>,
-}
 
 /// Tokens handed to the client. `Debug` is deliberately not derived: these are secrets.
 pub struct IssuedSession {
@@ -251,7 +243,7 @@ impl Tessera {
             .map_err(|e| {
                 let e = AuthError::from(e);
                 tracing::warn!(target: "tessera::audit", event = "logout",
-                    outcome = super::auth::failure_outcome(&e), user_id = user.id, ?scope, "audit");
+                    outcome = super::audit::failure_outcome(&e), user_id = user.id, ?scope, "audit");
                 e
             })?;
         self.remember_revoked(&ids, now, RevocationReason::Logout);

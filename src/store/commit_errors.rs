@@ -79,7 +79,7 @@ async fn an_explicit_transaction_reports_the_failed_commit() {
 async fn the_store_helper_reports_the_failed_commit() {
     let pool = pool_with_deferred_foreign_key().await;
     let result: Result<Vec<(i64,)>, _> =
-        super::sql::rows_of_write(&pool, sqlx::query_as(ORPHAN)).await;
+        super::write_helpers::rows_of_write(&pool, sqlx::query_as(ORPHAN)).await;
     assert!(result.is_err(), "{result:?}");
     assert_eq!(children(&pool).await, 0);
 }

@@ -10,6 +10,7 @@ mod health;
 mod postgres;
 mod sql;
 mod sqlite;
+mod write_helpers;
 
 use std::sync::Arc;
 use std::time::Duration;

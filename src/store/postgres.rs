@@ -11,8 +11,9 @@ use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
-    USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
+    USER_COLUMNS, impl_sql_store, migration_error,
 };
+use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
     OnRevoked, ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState,

@@ -17,8 +17,9 @@ use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
-    USER_COLUMNS, impl_sql_store, migration_error, shared_store_helpers,
+    USER_COLUMNS, impl_sql_store, migration_error,
 };
+use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, CheckpointMode, ExistingUser, ImportBatchReport, ImportedUser, InjectedFault,
     LogoutScope, NewSession, NewUser, ReservedName, RevocationReason, RevokedSession,
@@ -94,7 +95,7 @@ impl_sql_store!(SqliteStore, "migrations/sqlite", {
         };
         // A checkpoint writes the database file: a full disk shows here too. It is no
         // activity of its own, though (the upkeep decides idleness from real writes).
-        let rows = super::sql::rows_of_write(&self.pool, sqlx::query_as(sql)).await;
+        let rows = super::write_helpers::rows_of_write(&self.pool, sqlx::query_as(sql)).await;
         let row: Option<(i64, i64, i64)> =
             self.health.record(rows, super::WriteKind::Upkeep)?.pop();
         Ok(row.map(|(busy, log, done)| WalCheckpoint {

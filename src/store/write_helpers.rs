@@ -1,0 +1,139 @@
+//! The write helpers every store write goes through, so that no write is acknowledged
+//! before the database has kept it (the SQLite driver trap: a `RETURNING` statement read
+//! only to its first row discards the commit's error), and so that each outcome reaches
+//! the store's `WriteHealth` (readiness, the failed-writes metric). Reads have helpers too,
+//! which say they are for reads only; `clippy.toml` forbids the trap-prone calls elsewhere.
+
+/// Runs a statement that writes and returns rows to its end and returns all the rows. On
+/// SQLite the commit of a statement outside a transaction happens when it finishes: only
+/// a statement read to its end reports a commit that failed.
+pub(super) async fn rows_of_write<'q, DB, O>(
+    pool: &sqlx::Pool<DB>,
+    query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+) -> Result<Vec<O>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    O: Send + Unpin + for<'r> sqlx::FromRow<'r, DB::Row>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    query.fetch_all(pool).await
+}
+
+/// The inherent helpers the shared methods use, for a store on database type `$db`.
+macro_rules! shared_store_helpers {
+    ($db:ty) => {
+        /// Reports a write's outcome (a whole transaction's, commit included) to the
+        /// store's [`WriteHealth`](super::WriteHealth).
+        fn written<T>(&self, result: Result<T, sqlx::Error>) -> StoreResult<T> {
+            self.health.record(result, super::WriteKind::Request)
+        }
+
+        /// Runs `update` (a statement that changes one user) and revokes the user's live
+        /// sessions but `keep`, in one transaction: neither is stored without the other.
+        /// The revoked ids, or `None` if `update` found no user.
+        async fn change_user_ending_sessions<'q>(
+            &self,
+            update: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            user_id: i64,
+            now: i64,
+            keep: Option<&str>,
+            reason: RevocationReason,
+        ) -> StoreResult<Option<Vec<String>>> {
+            let result = async {
+                let mut tx = self.pool.begin().await?;
+                if update.execute(&mut *tx).await?.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let revoked: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
+                     WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4 RETURNING id",
+                )
+                .bind(user_id)
+                .bind(now)
+                .bind(reason.as_str())
+                .bind(keep.unwrap_or(""))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some(revoked.into_iter().map(|(id,)| id).collect()))
+            }
+            .await;
+            self.written(result)
+        }
+
+        /// Runs a statement that writes; returns the rows it changed.
+        async fn write<'q>(
+            &self,
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<u64> {
+            self.written(
+                query
+                    .execute(&self.pool)
+                    .await
+                    .map(|done| done.rows_affected()),
+            )
+        }
+
+        /// Runs a statement that writes and returns rows (`… RETURNING`) to its end, so
+        /// its commit is known to have succeeded before any row is used.
+        async fn write_returning<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<Vec<O>>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            self.written(super::write_helpers::rows_of_write(&self.pool, query).await)
+        }
+
+        /// Runs a `SELECT` for at most one row. Never for a statement that writes: see
+        /// [`Self::write_returning`].
+        #[allow(clippy::disallowed_methods)]
+        async fn read_optional<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<Option<O>>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            Ok(query.fetch_optional(&self.pool).await?)
+        }
+
+        /// Runs a `SELECT` for exactly one row. Never for a statement that writes: see
+        /// [`Self::write_returning`].
+        #[allow(clippy::disallowed_methods)]
+        async fn read_one<'q, O>(
+            &self,
+            query: sqlx::query::QueryAs<'q, $db, O, <$db as sqlx::Database>::Arguments>,
+        ) -> StoreResult<O>
+        where
+            O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
+        {
+            Ok(query.fetch_one(&self.pool).await?)
+        }
+
+        async fn revoke_where(
+            &self,
+            condition: &str,
+            binds: (i64, &str),
+            now: i64,
+            reason: RevocationReason,
+        ) -> StoreResult<Vec<String>> {
+            let sql = format!(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+             WHERE revoked_at IS NULL AND user_id = $3 AND {condition} RETURNING id"
+            );
+            let query = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(now)
+                .bind(reason.as_str())
+                .bind(binds.0)
+                .bind(binds.1);
+            let ids: Vec<(String,)> = self.write_returning(query).await?;
+            Ok(ids.into_iter().map(|(id,)| id).collect())
+        }
+    };
+}
+
+pub(super) use shared_store_helpers;

@@ -184,19 +184,20 @@ impl RateLimiters {
 mod tests {
     use super::*;
 
+    /// The login limits as `(per_minute, burst)` per address and per (name, address); the
+    /// others as by default.
+    fn login_limits(per_ip: (u32, u32), per_user_ip: (u32, u32)) -> RateLimitsConfig {
+        let limit = |(per_minute, burst)| RateLimit { per_minute, burst };
+        RateLimitsConfig {
+            login_per_ip: limit(per_ip),
+            login_per_user_ip: limit(per_user_ip),
+            ..RateLimitsConfig::default()
+        }
+    }
+
     #[test]
     fn a_burst_passes_then_the_limit_answers_with_a_wait() -> anyhow::Result<()> {
-        let config = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 60,
-                burst: 3,
-            },
-            login_per_user_ip: RateLimit {
-                per_minute: 0,
-                burst: 0,
-            },
-            ..RateLimitsConfig::default()
-        };
+        let config = login_limits((60, 3), (0, 0));
         let limits = RateLimiters::new(&config, &*Metrics::new(false)?);
         let ip = IpAddr::from([192, 0, 2, 1]);
         for _ in 0..3 {
@@ -217,17 +218,7 @@ mod tests {
 
     #[test]
     fn the_name_and_address_pair_is_limited_separately() -> anyhow::Result<()> {
-        let config = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 0,
-                burst: 0,
-            },
-            login_per_user_ip: RateLimit {
-                per_minute: 1,
-                burst: 2,
-            },
-            ..RateLimitsConfig::default()
-        };
+        let config = login_limits((0, 0), (1, 2));
         let limits = RateLimiters::new(&config, &*Metrics::new(false)?);
         let ip = IpAddr::from([192, 0, 2, 1]);
         assert!(limits.check_login(ip, "alice").is_ok());
@@ -239,17 +230,7 @@ mod tests {
 
     #[test]
     fn keys_are_bounded_whatever_the_names() -> anyhow::Result<()> {
-        let config = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 0,
-                burst: 0,
-            },
-            login_per_user_ip: RateLimit {
-                per_minute: 1,
-                burst: 2,
-            },
-            ..RateLimitsConfig::default()
-        };
+        let config = login_limits((0, 0), (1, 2));
         let limits = RateLimiters::with_max_keys(&config, &*Metrics::new(false)?, 100);
         let ip = IpAddr::from([192, 0, 2, 1]);
         // The first key is limited before the map fills...
@@ -271,17 +252,7 @@ mod tests {
 
     #[test]
     fn a_full_store_makes_room_by_dropping_recovered_keys() -> anyhow::Result<()> {
-        let config = RateLimitsConfig {
-            login_per_ip: RateLimit {
-                per_minute: 0,
-                burst: 0,
-            },
-            login_per_user_ip: RateLimit {
-                per_minute: 6_000,
-                burst: 1,
-            },
-            ..RateLimitsConfig::default()
-        };
+        let config = login_limits((0, 0), (6_000, 1));
         let limits = RateLimiters::with_max_keys(&config, &*Metrics::new(false)?, 10);
         let ip = IpAddr::from([192, 0, 2, 1]);
         for i in 0..10 {

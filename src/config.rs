@@ -95,8 +95,9 @@ pub struct Config {
     /// (`tessera user add` still works). Close it during a Flask cut-over, while the
     /// Flask app still registers users (see the README's cut-over guide).
     pub registration_enabled: bool,
-    /// Password policy for new passwords (login never applies it).
-    pub password_min_bytes: usize,
+    /// Shortest new password, in characters (Unicode scalar values after NFC); login never
+    /// applies it. (`password_min_bytes`, its earlier name, is still read: see `load`.)
+    pub password_min_chars: usize,
     /// Longest new password accepted, in bytes.
     pub password_max_bytes: usize,
     /// Verify werkzeug's weak legacy hashes (single salted HMAC, unsalted digest,
@@ -327,7 +328,7 @@ impl Default for Config {
             hash_workers: 0,
             hash_queue: 64,
             registration_enabled: true,
-            password_min_bytes: 8,
+            password_min_chars: 8,
             password_max_bytes: 1024,
             allow_weak_legacy_hashes: false,
             body_limit_bytes: 16 * 1024,
@@ -381,6 +382,16 @@ impl Config {
         let mut config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        // The earlier name of `password_min_chars` (which counted bytes) still sets it, from
+        // a file or the environment, while `password_min_chars` is left at its default.
+        if let Ok(min) = figment.extract_inner::<usize>("password_min_bytes")
+            && figment.find_value("password_min_chars").ok()
+                == Some(figment::value::Value::from(
+                    Config::default().password_min_chars,
+                ))
+        {
+            config.password_min_chars = min;
+        }
         config.read_secret_files()?;
         Ok(config)
     }
@@ -502,8 +513,8 @@ impl Config {
             "session_ttl_secs must be positive"
         );
         anyhow::ensure!(
-            self.password_min_bytes >= 1 && self.password_min_bytes <= self.password_max_bytes,
-            "password_min_bytes must be at least 1 and at most password_max_bytes"
+            self.password_min_chars >= 1 && self.password_min_chars <= self.password_max_bytes,
+            "password_min_chars must be at least 1 and at most password_max_bytes"
         );
         anyhow::ensure!(
             self.body_limit_bytes >= 256,
@@ -543,6 +554,7 @@ impl Config {
 const NON_SETTING_VARS: &[&str] = &[
     "TESSERA_KEK_FILE",
     "TESSERA_TEST_DATABASE_URL",
+    "TESSERA_TEST_REDIS_URL",
     "TESSERA_JWT_SECRET_KEY_FILE",
     "TESSERA_REFRESH_TOKEN_KEY_FILE",
     "TESSERA_METRICS_TOKEN_FILE",
@@ -556,6 +568,8 @@ fn known_env_key(key: &str) -> bool {
         "jwt_secret_key",
         "refresh_token_key",
         "previous_refresh_token_keys",
+        // The earlier name of password_min_chars, still read.
+        "password_min_bytes",
         "previous_jwt_secret_keys",
         "kek",
         "metrics_token",
@@ -568,6 +582,20 @@ fn known_env_key(key: &str) -> bool {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_earlier_name_of_the_password_minimum_is_still_read() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TESSERA_PASSWORD_MIN_BYTES", "12");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.password_min_chars, 12);
+            assert!(
+                !Config::unknown_env_vars().contains(&"TESSERA_PASSWORD_MIN_BYTES".to_owned()),
+                "no warning for the earlier name"
+            );
+            Ok(())
+        });
+    }
 
     #[test]
     fn layers_apply_in_order_defaults_file_environment() {

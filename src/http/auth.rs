@@ -59,8 +59,9 @@ pub struct RefreshRequest {
 }
 
 /// What `/register` reads (documentation only: [`CredentialsBody`] parses the seed's way).
-/// The password limits are the defaults of `password_min_bytes`/`password_max_bytes`, in
-/// UTF-8 bytes; JSON Schema counts characters, so the bounds are exact for ASCII only.
+/// The password limits are the defaults of `password_min_chars` (characters) and
+/// `password_max_bytes` (UTF-8 bytes; JSON Schema counts characters, so that bound is exact
+/// for ASCII only).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct RegisterRequest {
@@ -72,7 +73,8 @@ pub struct RegisterRequest {
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
     )]
     username: String,
-    /// 8–1024 bytes of UTF-8.
+    /// At least 8 characters (after NFC), at most 1024 bytes of UTF-8; must not contain
+    /// the username.
     #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }

@@ -73,7 +73,7 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<usize, AuthError> {
         let user = self.caller(claims).await?;
-        let new = NewPassword::parse(new, self.policy())?;
+        let new = NewPassword::parse(new, self.policy(), &user.username)?;
         let user = self
             .confirm_password("password_change", user, current, client)
             .await?;

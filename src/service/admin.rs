@@ -119,7 +119,7 @@ impl Tessera {
         password: String,
     ) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
-        let password = NewPassword::parse(password, self.policy())?;
+        let password = NewPassword::parse(password, self.policy(), &user.username)?;
         let hash = self.hasher()?.hash(password.into_string()).await?;
         let now = now_unix();
         let reason = RevocationReason::PasswordReset;

@@ -68,7 +68,7 @@ impl Tessera {
             self.limits().check_register(rate_key(ip)).await?;
         }
         let username = Username::parse(&credentials.username)?;
-        let password = NewPassword::parse(credentials.password, self.policy())?;
+        let password = NewPassword::parse(credentials.password, self.policy(), username.as_str())?;
         // When the hashing pool is full, refuse before touching the database.
         let slot = self.hasher()?.reserve()?;
         // Cheap check first so taken names cost no hash; the unique index decides races.

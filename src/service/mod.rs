@@ -191,7 +191,7 @@ impl Tessera {
 
     fn policy(&self) -> PasswordPolicy {
         PasswordPolicy {
-            min_bytes: self.inner.config.password_min_bytes,
+            min_chars: self.inner.config.password_min_chars,
             max_bytes: self.inner.config.password_max_bytes,
         }
     }

@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_error_shape, spawn_app, spawn_app_with, status_and_json, unwrap_response,
+    TestApp, assert_error_shape, spawn_app, spawn_app_with, status_and_json, str_field,
+    unwrap_response,
 };
 
 async fn send_raw(
@@ -139,6 +140,22 @@ async fn passwords_outside_the_policy_are_400() {
     assert_name_still_free(&app, "gina").await;
 }
 
+async fn the_password_minimum_counts_characters_and_a_password_may_not_hold_the_name() {
+    let app = spawn_app().await;
+    // Two emoji: 8 bytes, but 2 characters.
+    let (status, body) = status_and_json(app.register("hana", "😀😀").await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error_shape(&body, "invalid_password");
+    assert!(str_field(&body, "message").contains("characters"), "{body}");
+    for password in ["hana-2026-pass", "my HANA password"] {
+        let (status, body) = status_and_json(app.register("Hana", password).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{password}");
+        assert_error_shape(&body, "invalid_password");
+        assert!(!body.to_string().contains(password), "never echoed: {body}");
+    }
+    assert_name_still_free(&app, "hana").await;
+}
+
 async fn unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape() {
     let app = spawn_app().await;
     let (status, body) = status_and_json(app.get("/no-such-route").await).await;
@@ -182,6 +199,7 @@ crate::backend_tests!(
     an_oversized_body_is_413,
     usernames_that_break_the_rules_are_400,
     passwords_outside_the_policy_are_400,
+    the_password_minimum_counts_characters_and_a_password_may_not_hold_the_name,
     unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape,
     login_never_applies_the_password_policy,
 );

@@ -183,10 +183,10 @@ async fn sessions_are_revoked_from_the_cli_and_the_server_honours_it() {
     json_of(&tessera(
         dir.path(),
         &["user", "--json", "add", "heidi"],
-        "heidi-password\n",
+        "hedge-hog-pass\n",
     ));
-    let (_, first) = login(&client, &server, "heidi", "heidi-password").await;
-    let (_, second) = login(&client, &server, "heidi", "heidi-password").await;
+    let (_, first) = login(&client, &server, "heidi", "hedge-hog-pass").await;
+    let (_, second) = login(&client, &server, "heidi", "hedge-hog-pass").await;
 
     let first_sid = crate::helpers::jwt_claims(str_field(&first, "access_token"))["sid"]
         .as_str()
@@ -359,7 +359,7 @@ async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
     json_of(&tessera(
         dir.path(),
         &["user", "--json", "add", "ivan"],
-        "ivan-password\n",
+        "iron-man-pass\n",
     ));
     let kid_of = |login: &Value| {
         let token = str_field(login, "access_token");
@@ -372,7 +372,7 @@ async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
             .unwrap_or_default()
             .to_owned()
     };
-    let (_, before) = login(&client, &server, "ivan", "ivan-password").await;
+    let (_, before) = login(&client, &server, "ivan", "iron-man-pass").await;
     assert!(kid_of(&before).starts_with("hs256-"), "HS256 by default");
 
     let generated = json_of(&tessera(
@@ -387,7 +387,7 @@ async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
     assert!(eddsa_kid.starts_with("eddsa-"), "{generated}");
     let started = Instant::now();
     loop {
-        let (_, after) = login(&client, &server, "ivan", "ivan-password").await;
+        let (_, after) = login(&client, &server, "ivan", "iron-man-pass").await;
         if kid_of(&after) == eddsa_kid {
             break;
         }
@@ -438,7 +438,7 @@ async fn keys_generated_and_rotated_from_the_cli_reach_the_running_server() {
         jwks.to_string().contains(&next_kid),
         "the next key is published before it signs: {jwks}"
     );
-    let (_, later) = login(&client, &server, "ivan", "ivan-password").await;
+    let (_, later) = login(&client, &server, "ivan", "iron-man-pass").await;
     assert_eq!(
         kid_of(&later),
         eddsa_kid,

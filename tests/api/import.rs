@@ -179,7 +179,7 @@ async fn imported_werkzeug_users_log_in_and_their_hashes_are_upgraded() {
 
 async fn conflicting_names_are_reported_and_neither_side_is_imported() {
     let app = spawn_app().await;
-    app.signed_up("Carol", "carols-password").await;
+    app.signed_up("Carol", "the-owl-at-night").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let hash = seed_users(&["werkzeug"]).remove(0).hash;
     let db = seed_database(
@@ -218,7 +218,7 @@ async fn conflicting_names_are_reported_and_neither_side_is_imported() {
         );
     }
     // Carol keeps her own password.
-    let (status, _) = status_and_json(app.login("Carol", "carols-password").await).await;
+    let (status, _) = status_and_json(app.login("Carol", "the-owl-at-night").await).await;
     assert_eq!(status, StatusCode::OK);
 }
 

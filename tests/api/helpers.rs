@@ -291,6 +291,19 @@ impl TestApp {
             .collect()
     }
 
+    /// Puts a user row with `hash` straight into the table (`name` lower-case ASCII, its
+    /// own canonical form), as a hand-edited or foreign database would have it.
+    pub async fn insert_user_row(&self, name: &str, hash: &str) {
+        let inserted = self
+            .sql(&format!(
+                "INSERT INTO users (username, username_canonical, password_hash, created_at, \
+                 password_changed_at) VALUES ('{name}', '{name}', '{}', 0, 0) RETURNING username",
+                hash.replace('\'', "''")
+            ))
+            .await;
+        assert_eq!(inserted, vec![name.to_owned()]);
+    }
+
     /// Signs `claims` with the app's secret, as any HS256 library would.
     pub fn sign(&self, claims: &Value) -> String {
         sign_hs256(&self.secret, claims)

@@ -235,15 +235,7 @@ async fn unknown_or_corrupt_stored_hashes_are_invalid_credentials() {
     ];
     for (i, hash) in corrupt.iter().enumerate() {
         let name = format!("broken{i}");
-        // Straight into the table, as a damaged or hand-edited source database would have it.
-        let inserted = app
-            .sql(&format!(
-                "INSERT INTO users (username, username_canonical, password_hash, created_at, \
-                 password_changed_at) VALUES ('{name}', '{name}', '{}', 0, 0) RETURNING username",
-                hash.replace('\'', "''")
-            ))
-            .await;
-        assert_eq!(inserted, vec![name.clone()]);
+        app.insert_user_row(&name, hash).await;
         let (status, body) = status_and_json(app.login(&name, &weak.password).await).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{hash}: {body}");
         assert_eq!(body["error"], "invalid_credentials");

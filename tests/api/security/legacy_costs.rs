@@ -69,15 +69,7 @@ async fn hashes_above_the_cost_limits_are_not_imported_and_the_report_says_why()
 async fn a_stored_hash_above_the_limits_is_refused_without_running_it() {
     let app = spawn_app().await;
     for (name, hash) in too_costly() {
-        // Straight into the table, as a hand-edited or foreign database would have it.
-        let created = app
-            .sql(&format!(
-                "INSERT INTO users (username, username_canonical, password_hash, created_at, \
-                 password_changed_at) VALUES ('{name}', '{name}', '{}', 0, 0) RETURNING username",
-                hash.replace('\'', "''")
-            ))
-            .await;
-        assert_eq!(created, vec![name.to_owned()]);
+        app.insert_user_row(name, &hash).await;
         let started = Instant::now();
         let (status, body) = status_and_json(app.login(name, "any-password").await).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");

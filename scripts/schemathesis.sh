@@ -65,9 +65,9 @@ done
 
 # A real account and access token, so protected routes are exercised past the 401.
 curl -fsS -X POST "$base/register" -H 'content-type: application/json' \
-  -d '{"username":"schemathesis","password":"schemathesis-password"}' >/dev/null
+  -d '{"username":"schemathesis","password":"correct-horse-battery-staple"}' >/dev/null
 token=$(curl -fsS -X POST "$base/login" -H 'content-type: application/json' \
-  -d '{"username":"schemathesis","password":"schemathesis-password"}' \
+  -d '{"username":"schemathesis","password":"correct-horse-battery-staple"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
 # ASCII strings: password limits are in UTF-8 bytes, which JSON Schema (counting

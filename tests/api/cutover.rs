@@ -6,7 +6,7 @@ use std::path::Path;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tessera::import::{FlaskSqliteSource, ImportOptions, ImportSummary, ImportTarget, TableSpec};
+use tessera::import::ImportSummary;
 
 use crate::helpers::{
     TestApp, assert_error, spawn_app, spawn_app_with, status_and_json, str_field,
@@ -110,19 +110,8 @@ async fn logout_with_a_token_that_has_no_session_does_not_claim_to_end_one() {
 
 async fn import(app: &TestApp, db: &Path, reserve_skipped: bool) -> (ImportSummary, String) {
     let report = db.with_extension("report.csv");
-    let mut source = FlaskSqliteSource::open(db, &TableSpec::default())
-        .await
-        .unwrap_or_else(|e| panic!("open source: {e:#}"));
-    let options = ImportOptions {
-        dry_run: false,
-        batch_size: 100,
-        report_path: report.clone(),
-        progress: false,
-        reserve_skipped,
-    };
-    let summary = tessera::import::run(&ImportTarget::from(&app.tessera), &mut source, &options)
-        .await
-        .unwrap_or_else(|e| panic!("import: {e:#}"));
+    let summary =
+        crate::import::import_flask_database(app, db, &report, 100, reserve_skipped).await;
     let text = std::fs::read_to_string(&report).unwrap_or_default();
     let _ = std::fs::remove_file(&report);
     (summary, text)

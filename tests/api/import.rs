@@ -66,15 +66,27 @@ pub async fn seed_database(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
 }
 
 async fn import_into(app: &TestApp, db: &Path, report: &Path) -> import::ImportSummary {
+    // Batches of 3, so that the tests' few users span several transactions.
+    import_flask_database(app, db, report, 3, false).await
+}
+
+/// Imports the Flask database `db` into `app`'s, writing the report to `report`.
+pub async fn import_flask_database(
+    app: &TestApp,
+    db: &Path,
+    report: &Path,
+    batch_size: usize,
+    reserve_skipped: bool,
+) -> import::ImportSummary {
     let mut source = FlaskSqliteSource::open(db, &TableSpec::default())
         .await
         .unwrap_or_else(|e| panic!("open source: {e:#}"));
     let options = ImportOptions {
         dry_run: false,
-        batch_size: 3,
+        batch_size,
         report_path: report.to_path_buf(),
         progress: false,
-        reserve_skipped: false,
+        reserve_skipped,
     };
     import::run(
         &import::ImportTarget::from(&app.tessera),

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tessera::import::{self, FlaskSqliteSource, ImportOptions, TableSpec};
 
 use crate::helpers::{spawn_app, status_and_json};
 use crate::import::{seed_database, seed_users};
@@ -41,20 +40,7 @@ async fn hashes_above_the_cost_limits_are_not_imported_and_the_report_says_why()
     }
     let db = seed_database(dir.path(), &rows).await;
     let report = dir.path().join("report.csv");
-    let mut source = FlaskSqliteSource::open(&db, &TableSpec::default())
-        .await
-        .unwrap_or_else(|e| panic!("open source: {e:#}"));
-    let options = ImportOptions {
-        dry_run: false,
-        batch_size: 100,
-        report_path: report.clone(),
-        progress: false,
-        reserve_skipped: false,
-    };
-    let target = import::ImportTarget::from(&app.tessera);
-    let summary = import::run(&target, &mut source, &options)
-        .await
-        .unwrap_or_else(|e| panic!("import: {e:#}"));
+    let summary = crate::import::import_flask_database(&app, &db, &report, 100, false).await;
     assert_eq!(summary.imported, u64::from(good.is_some()), "{summary:?}");
     let text = std::fs::read_to_string(&report).unwrap_or_default();
     for (name, _) in &costly {

@@ -75,12 +75,25 @@ pub struct Config {
     pub previous_refresh_token_keys: Vec<Secret>,
     /// `iss` claim of issued tokens.
     pub issuer: String,
+    /// Audiences put into `aud` and required of every presented access token (one string
+    /// or a list); empty: no `aud` is issued or checked.
+    #[serde(deserialize_with = "one_or_many")]
+    pub audience: Vec<String>,
     /// Access-token lifetime in seconds (Flask-JWT-Extended's default: 15 minutes).
     pub access_token_ttl_secs: u64,
     /// Absolute session (refresh-token) lifetime in seconds.
     pub session_ttl_secs: u64,
     /// Sessions unused for this long end; 0 disables the idle timeout.
     pub session_idle_timeout_secs: u64,
+    /// Live sessions one user may hold; a login beyond it ends the oldest. 0: no limit.
+    pub max_sessions_per_user: u32,
+    /// How old a password login's (`fresh`) access token may be and still end the user's
+    /// other sessions without the password being sent again.
+    pub reauthentication_max_age_secs: u64,
+    /// How long a deleted account's name stays unavailable; unset: the longest time any
+    /// token of the account could still verify (session lifetime or access-token lifetime
+    /// plus leeway, whichever is longer).
+    pub deleted_name_hold_secs: Option<u64>,
     /// How long after a rotation the previous refresh token still yields the same successor.
     pub refresh_grace_secs: u64,
     /// Clock skew tolerated when checking `exp`, `nbf` and `iat`.
@@ -321,7 +334,11 @@ impl Default for Config {
             issuer: "tessera".into(),
             access_token_ttl_secs: 15 * 60,
             session_ttl_secs: 30 * 24 * 3600,
-            session_idle_timeout_secs: 0,
+            session_idle_timeout_secs: 7 * 24 * 3600,
+            max_sessions_per_user: 100,
+            reauthentication_max_age_secs: 300,
+            deleted_name_hold_secs: None,
+            audience: Vec::new(),
             refresh_grace_secs: 10,
             leeway_secs: 5,
             argon2: Argon2Config::default(),
@@ -491,6 +508,14 @@ impl Config {
         }
     }
 
+    /// How long a deleted account's name is held back from registration.
+    pub fn effective_deleted_name_hold_secs(&self) -> u64 {
+        self.deleted_name_hold_secs.unwrap_or_else(|| {
+            self.session_ttl_secs
+                .max(self.access_token_ttl_secs + self.leeway_secs)
+        })
+    }
+
     /// Hashing workers in effect (0 = one per core).
     pub fn effective_hash_workers(&self) -> usize {
         if self.hash_workers > 0 {
@@ -539,6 +564,17 @@ impl Config {
             );
         }
         anyhow::ensure!(
+            self.audience.iter().all(|a| !a.trim().is_empty()),
+            "audience entries must not be empty"
+        );
+        if let Some(hold) = self.deleted_name_hold_secs {
+            anyhow::ensure!(
+                hold >= self.access_token_ttl_secs + self.leeway_secs,
+                "deleted_name_hold_secs must be at least access_token_ttl_secs + leeway_secs, \
+                 or a token of the deleted account could read its successor's"
+            );
+        }
+        anyhow::ensure!(
             self.sqlite_checkpoint_interval_secs >= 1,
             "sqlite_checkpoint_interval_secs must be at least 1"
         );
@@ -548,6 +584,20 @@ impl Config {
         );
         Ok(())
     }
+}
+
+/// One string or a list of strings (`audience = "api"` or `audience = ["api", "admin"]`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// `TESSERA_*` variables that are read elsewhere, not settings of [`Config`].

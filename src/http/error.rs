@@ -84,6 +84,7 @@ impl ApiError {
                     TokenError::NotYetValid => "token_not_yet_valid",
                     TokenError::WrongType => "wrong_token_type",
                     TokenError::WrongIssuer => "invalid_issuer",
+                    TokenError::WrongAudience => "invalid_audience",
                     TokenError::Revoked => "token_revoked",
                     TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
                     TokenError::AlgorithmMismatch => "algorithm_mismatch",
@@ -279,6 +280,11 @@ mod tests {
                 AuthError::Token(TokenError::WrongIssuer).into(),
                 401,
                 "invalid_issuer",
+            ),
+            (
+                AuthError::Token(TokenError::WrongAudience).into(),
+                401,
+                "invalid_audience",
             ),
             (
                 AuthError::Token(TokenError::Revoked).into(),

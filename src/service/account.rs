@@ -125,7 +125,11 @@ impl Tessera {
         let now = now_unix();
         let ended = self
             .store()
-            .delete_user(user.id, now)
+            .delete_user(
+                user.id,
+                now,
+                now + self.config().effective_deleted_name_hold_secs() as i64,
+            )
             .await?
             .ok_or(AuthError::UserNotFound)?;
         self.remember_revoked(&ended, now, RevocationReason::AccountDeleted);

@@ -111,6 +111,7 @@ impl Tessera {
         let access = AccessTokens::new(
             ring,
             config.issuer.clone(),
+            config.audience.clone(),
             config.access_token_ttl_secs,
             config.leeway_secs,
         );

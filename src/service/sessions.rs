@@ -70,11 +70,12 @@ impl Tessera {
                 refresh_nonce_digest: &token.nonce_digest(),
             })
             .await?;
-        self.issue(&user.username, &token, fresh, now)
+        self.issue(user.id, &user.username, &token, fresh, now)
     }
 
     fn issue(
         &self,
+        user_id: i64,
         username: &str,
         token: &RefreshToken,
         fresh: bool,
@@ -83,7 +84,7 @@ impl Tessera {
         let access = self
             .inner
             .access
-            .issue(username, &token.session_id, fresh, now)
+            .issue(user_id, username, &token.session_id, fresh, now)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(IssuedSession {
             session_id: token.session_id.clone(),
@@ -173,30 +174,37 @@ impl Tessera {
             return Err(AuthError::AccountDisabled);
         }
         let next = token.at_counter(counter as u64);
-        let session = self.issue(&owner.username, &next, false, policy.now)?;
+        let session = self.issue(owner.user_id, &owner.username, &next, false, policy.now)?;
         Ok(RefreshOutcome {
             session,
             grace_replay,
         })
     }
 
-    /// The user behind an access token: through its session, or by name for tokens without
-    /// one (minted by Flask-JWT-Extended during a cut-over). A disabled account is refused
-    /// either way.
+    /// The user behind an access token: through its session (whose owner must be the
+    /// token's `uid`), by `uid` for a token without a session, or by exact name for tokens
+    /// with neither (minted by Flask-JWT-Extended during a cut-over). Never by name when an
+    /// id is there: a name can pass to a new owner, an id cannot. A disabled account is
+    /// refused either way.
     pub(super) async fn caller(&self, claims: &AccessClaims) -> Result<UserRecord, AuthError> {
-        let user = match &claims.sid {
-            Some(sid) => {
+        let user_id = match (&claims.sid, claims.uid) {
+            (Some(sid), uid) => {
                 let session = self
                     .store()
                     .find_session(sid)
                     .await?
-                    .filter(|s| s.revoked_at.is_none())
+                    .filter(|s| s.revoked_at.is_none() && uid.is_none_or(|id| id == s.user_id))
                     .ok_or(AuthError::SessionEnded)?;
-                self.store()
-                    .find_user_by_id(session.user_id)
-                    .await?
-                    .ok_or(AuthError::SessionEnded)?
+                Some(session.user_id)
             }
+            (None, uid) => uid,
+        };
+        let user = match user_id {
+            Some(id) => self
+                .store()
+                .find_user_by_id(id)
+                .await?
+                .ok_or(AuthError::SessionEnded)?,
             None => {
                 // The Flask app's user table is another namespace, where `ALICE` and
                 // `alice` can be two people: a token naming only a `sub` belongs to the

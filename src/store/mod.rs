@@ -337,8 +337,14 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<Vec<String>>>;
     /// Deletes a user and their sessions in one transaction, recording the revocation of
     /// every live session so other processes still refuse its access tokens. Returns the
-    /// revoked session ids, or `None` if there was no such user.
-    async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>>;
+    /// revoked session ids, or `None` if there was no such user. The name is held back
+    /// from registration until `hold_name_until`, in the same transaction.
+    async fn delete_user(
+        &self,
+        user_id: i64,
+        now: i64,
+        hold_name_until: i64,
+    ) -> StoreResult<Option<Vec<String>>>;
     /// Live sessions of one user, or of everyone, with their owner's name, newest first.
     async fn list_sessions_with_owner(
         &self,

@@ -88,7 +88,8 @@ impl Store for $store {
         let sql = format!(
             "INSERT INTO users (username, username_canonical, password_hash, created_at, password_changed_at) \
              SELECT $1, $2, $3, $4, $4 \
-             WHERE NOT EXISTS (SELECT 1 FROM reserved_names WHERE username_canonical = $2) \
+             WHERE NOT EXISTS (SELECT 1 FROM reserved_names WHERE username_canonical = $2 \
+                 AND (held_until IS NULL OR held_until > $4)) \
              RETURNING {USER_COLUMNS}"
         );
         let query = sqlx::query_as(AssertSqlSafe(sql))
@@ -428,7 +429,12 @@ impl Store for $store {
             .await
     }
 
-    async fn delete_user(&self, user_id: i64, now: i64) -> StoreResult<Option<Vec<String>>> {
+    async fn delete_user(
+        &self,
+        user_id: i64,
+        now: i64,
+        hold_name_until: i64,
+    ) -> StoreResult<Option<Vec<String>>> {
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
             let mut tx = self.pool.begin().await?;
@@ -447,6 +453,20 @@ impl Store for $store {
                  SELECT id, revoked_at FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL",
             )
             .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            // The name is held back in the same transaction: no moment exists in which it
+            // is free while the old owner's tokens still verify. A hold placed by an
+            // operator or an import (no end) is kept as it is.
+            sqlx::query(
+                "INSERT INTO reserved_names (username_canonical, username, reason, reserved_at, held_until) \
+                 SELECT username_canonical, username, 'account_deleted', $2, $3 FROM users WHERE id = $1 \
+                 ON CONFLICT (username_canonical) DO UPDATE SET held_until = excluded.held_until, \
+                 reserved_at = excluded.reserved_at WHERE reserved_names.held_until IS NOT NULL",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(hold_name_until)
             .execute(&mut *tx)
             .await?;
             let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -591,6 +611,7 @@ impl Store for $store {
 
     async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
         self.write(sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff)).await?;
+        self.write(sqlx::query("DELETE FROM reserved_names WHERE held_until < $1").bind(cutoff)).await?;
         self.write(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(cutoff))
             .await
     }

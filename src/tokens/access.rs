@@ -44,6 +44,44 @@ pub struct AccessClaims {
     /// The session the token belongs to; absent on tokens minted by Flask-JWT-Extended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The account's id: unlike `sub` (a name, which can pass to someone else after the
+    /// account is deleted), an id is never given to another account. Absent on tokens
+    /// minted by Flask-JWT-Extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    /// The services the token is meant for, when `audience` is configured (RFC 7519: one
+    /// string or a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+}
+
+/// The `aud` claim: one audience or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `name` is one of the audiences.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Audience::One(one) => one == name,
+            Audience::Many(many) => many.iter().any(|a| a == name),
+        }
+    }
+
+    /// The claim for the configured audiences (`None` when none are configured).
+    fn for_config(audiences: &[String]) -> Option<Self> {
+        match audiences {
+            [] => None,
+            [one] => Some(Audience::One(one.clone())),
+            many => Some(Audience::Many(many.to_vec())),
+        }
+    }
 }
 
 /// Why a presented access token was refused. Each maps to its own API error code.
@@ -67,6 +105,9 @@ pub enum TokenError {
     /// `iss` is not the configured issuer.
     #[error("Token was issued by another issuer")]
     WrongIssuer,
+    /// No `aud` naming one of the configured audiences.
+    #[error("Token is not meant for this service")]
+    WrongAudience,
     /// Its session has ended.
     #[error("Token has been revoked")]
     Revoked,
@@ -102,6 +143,8 @@ pub struct IssuedAccessToken {
 pub struct AccessTokens {
     ring: RwLock<Arc<KeyRing>>,
     issuer: String,
+    /// The configured audiences; empty = no `aud` is issued or required.
+    audiences: Vec<String>,
     ttl_secs: i64,
     leeway_secs: i64,
     /// Asymmetric tokens verified before (see `verified_cache`).
@@ -150,12 +193,19 @@ fn peek_header(token: &str) -> Result<PeekedHeader, TokenError> {
 }
 
 impl AccessTokens {
-    pub fn new(ring: KeyRing, issuer: String, ttl_secs: u64, leeway_secs: u64) -> Self {
+    pub fn new(
+        ring: KeyRing,
+        issuer: String,
+        audiences: Vec<String>,
+        ttl_secs: u64,
+        leeway_secs: u64,
+    ) -> Self {
         let validations = [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256]
             .map(|alg| validation(alg, leeway_secs));
         Self {
             ring: RwLock::new(Arc::new(ring)),
             issuer,
+            audiences,
             ttl_secs: ttl_secs as i64,
             leeway_secs: leeway_secs as i64,
             validations,
@@ -182,10 +232,11 @@ impl AccessTokens {
         self.verified.clear();
     }
 
-    /// A new access token for `username`, tied to session `sid`, signed by the ring's
-    /// current key and naming it in `kid`.
+    /// A new access token for account `uid` named `username`, tied to session `sid`,
+    /// signed by the ring's current key and naming it in `kid`.
     pub fn issue(
         &self,
+        uid: i64,
         username: &str,
         sid: &str,
         fresh: bool,
@@ -201,6 +252,8 @@ impl AccessTokens {
             exp: now + self.ttl_secs,
             iss: Some(self.issuer.clone()),
             sid: Some(sid.to_owned()),
+            uid: Some(uid),
+            aud: Audience::for_config(&self.audiences),
         };
         let ring = self.ring();
         let key = ring
@@ -286,6 +339,16 @@ impl AccessTokens {
         if claims.iss.as_deref().is_some_and(|iss| iss != self.issuer) {
             return Err(TokenError::WrongIssuer);
         }
+        // With audiences configured, a token for some other service (or for none, such as
+        // a Flask-minted one) is refused: RFC 7519 §4.1.3.
+        if !self.audiences.is_empty()
+            && !claims
+                .aud
+                .as_ref()
+                .is_some_and(|aud| self.audiences.iter().any(|a| aud.contains(a)))
+        {
+            return Err(TokenError::WrongAudience);
+        }
         Ok(VerifiedAccess { claims })
     }
 
@@ -320,6 +383,7 @@ mod tests {
         AccessTokens::new(
             KeyRing::new(vec![key], None, 900, false),
             "tessera".into(),
+            Vec::new(),
             900,
             0,
         )
@@ -329,10 +393,12 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() -> anyhow::Result<()> {
         let t = tokens();
         let now = super::super::now_unix();
-        let issued = t.issue("Alice", "sid-1", true, now)?;
+        let issued = t.issue(7, "Alice", "sid-1", true, now)?;
         let v = t.verify(&issued.token, now)?;
         assert_eq!(v.claims.sub, "Alice");
         assert_eq!(v.claims.sid.as_deref(), Some("sid-1"));
+        assert_eq!(v.claims.uid, Some(7));
+        assert_eq!(v.claims.aud, None);
         assert_eq!(v.claims.exp - v.claims.iat, 900);
         Ok(())
     }

@@ -60,6 +60,8 @@ mod tests {
             exp,
             iss: None,
             sid: Some("s".into()),
+            uid: Some(1),
+            aud: None,
         }
     }
 

@@ -115,6 +115,7 @@ const TOKEN_FAILURES: &[&str] = &[
     "token_not_yet_valid",
     "wrong_token_type",
     "invalid_issuer",
+    "invalid_audience",
     "token_revoked",
     "unsupported_algorithm",
     "algorithm_mismatch",

@@ -4,6 +4,7 @@
 mod connections;
 mod files;
 mod headers;
+mod identity;
 mod legacy_costs;
 mod proxies;
 mod tokens;

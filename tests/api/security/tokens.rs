@@ -7,7 +7,7 @@ use crate::helpers::{jwt_claims, now, spawn_app, status_and_json, str_field};
 
 /// An HS256 token with the app's `kid`, as anyone holding the shared secret (a Flask app
 /// of the fleet) can mint.
-fn sign_with_kid(secret: &str, kid: &str, claims: &serde_json::Value) -> String {
+pub(crate) fn sign_with_kid(secret: &str, kid: &str, claims: &serde_json::Value) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())
         .unwrap_or_else(|e| panic!("key: {e}"));
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);

@@ -32,11 +32,13 @@ pub enum RevocationReason {
     PasswordReset,
     /// An administrator ended the session.
     RevokedByAdmin,
+    /// The user opened more sessions than `max_sessions_per_user`: the oldest ended.
+    SessionLimit,
 }
 
 impl RevocationReason {
     /// Every reason, in the order of their metric series.
-    pub const ALL: [RevocationReason; 8] = [
+    pub const ALL: [RevocationReason; 9] = [
         RevocationReason::Logout,
         RevocationReason::RevokedByUser,
         RevocationReason::RefreshTokenReused,
@@ -45,6 +47,7 @@ impl RevocationReason {
         RevocationReason::UserDisabled,
         RevocationReason::PasswordReset,
         RevocationReason::RevokedByAdmin,
+        RevocationReason::SessionLimit,
     ];
 
     /// The one spelling: stored, used as the metric label and logged.
@@ -58,6 +61,7 @@ impl RevocationReason {
             RevocationReason::UserDisabled => "user_disabled",
             RevocationReason::PasswordReset => "password_reset",
             RevocationReason::RevokedByAdmin => "revoked_by_admin",
+            RevocationReason::SessionLimit => "session_limit",
         }
     }
 

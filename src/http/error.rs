@@ -77,6 +77,7 @@ impl ApiError {
                 AuthError::NoSession => "no_session",
                 AuthError::UserNotFound => "user_not_found",
                 AuthError::WrongPassword => "wrong_password",
+                AuthError::ReauthenticationRequired => "reauthentication_required",
                 AuthError::Token(t) => match t {
                     TokenError::Malformed => "invalid_token",
                     TokenError::BadSignature => "invalid_signature",
@@ -124,7 +125,9 @@ impl ApiError {
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
                 AuthError::NoSession => StatusCode::CONFLICT,
-                AuthError::WrongPassword => StatusCode::FORBIDDEN,
+                AuthError::WrongPassword | AuthError::ReauthenticationRequired => {
+                    StatusCode::FORBIDDEN
+                }
                 AuthError::Overloaded | AuthError::Unavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
@@ -325,6 +328,11 @@ mod tests {
                 AuthError::Internal("x".into()).into(),
                 500,
                 "internal_error",
+            ),
+            (
+                AuthError::ReauthenticationRequired.into(),
+                403,
+                "reauthentication_required",
             ),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::MalformedAuthorization, 401, "invalid_token"),

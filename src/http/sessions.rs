@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{AuthUser, OptionalApiJson};
+use super::extract::{AuthUser, Client, OptionalApiJson};
 use crate::domain::LogoutScope;
 use crate::service::{SessionView, Tessera};
 
@@ -15,6 +15,20 @@ use crate::service::{SessionView, Tessera};
 pub struct LogoutRequest {
     #[serde(default)]
     scope: ScopeName,
+    /// The current password, to end other sessions (`others`, `global`) with a token that
+    /// is not fresh from a password login.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// Optional body of `DELETE /sessions/{id}`.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSessionRequest {
+    /// The current password, to end a session other than the caller's own with a token
+    /// that is not fresh from a password login.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 /// `local`: this session; `others`: all but this one; `global`: all.
@@ -49,21 +63,25 @@ pub struct MessageResponse {
         (status = 200, description = "Sessions ended", body = LogoutResponse),
         (status = 400, description = "Unknown scope or bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 403, description = "Account disabled; or `reauthentication_required` (ending other sessions needs a token fresh from a password login or `password`), or `wrong_password`", body = ErrorBody),
         (status = 409, description = "`local` scope with a token that has no session (minted by Flask-JWT-Extended): nothing to end", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn end_sessions(
     State(tessera): State<Tessera>,
+    Client(client): Client,
     user: AuthUser,
     OptionalApiJson(body): OptionalApiJson<LogoutRequest>,
 ) -> ApiResult<Json<LogoutResponse>> {
-    let scope = match body.unwrap_or_default().scope {
+    let body = body.unwrap_or_default();
+    let scope = match body.scope {
         ScopeName::Local => LogoutScope::Local,
         ScopeName::Others => LogoutScope::Others,
         ScopeName::Global => LogoutScope::Global,
     };
-    let revoked_sessions = tessera.logout(user.claims(), scope).await?;
+    let revoked_sessions = tessera
+        .logout(user.claims(), scope, body.password, &client)
+        .await?;
     Ok(Json(LogoutResponse {
         message: "Logged out",
         revoked_sessions,
@@ -87,19 +105,26 @@ pub async fn list_sessions(
 
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "A session id from `GET /sessions`")),
+    request_body(content = Option<RevokeSessionRequest>, description = "Optional; `password` re-authenticates to end a session other than the caller's own"),
     responses(
         (status = 200, description = "Session ended", body = MessageResponse),
+        (status = 400, description = "Bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 403, description = "Account disabled; or `reauthentication_required` (another session needs a token fresh from a password login or `password`), or `wrong_password`", body = ErrorBody),
         (status = 404, description = "No live session of the caller has this id", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn revoke_session(
     State(tessera): State<Tessera>,
+    Client(client): Client,
     user: AuthUser,
     Path(session_id): Path<String>,
+    OptionalApiJson(body): OptionalApiJson<RevokeSessionRequest>,
 ) -> ApiResult<Json<MessageResponse>> {
-    tessera.revoke_session(user.claims(), &session_id).await?;
+    let password = body.unwrap_or_default().password;
+    tessera
+        .revoke_session(user.claims(), &session_id, password, &client)
+        .await?;
     Ok(Json(MessageResponse {
         message: "Session revoked",
     }))

@@ -46,7 +46,7 @@ impl Tessera {
 
     /// Checks `password` as `/login` would (same limits, back-off and audit: see
     /// `password_check`); a mismatch is `WrongPassword` (the caller is known, so 403).
-    async fn confirm_password(
+    pub(super) async fn confirm_password(
         &self,
         event: &'static str,
         user: UserRecord,

@@ -10,6 +10,7 @@ mod client;
 mod key_ring;
 mod open;
 mod password_check;
+mod reauth;
 mod sessions;
 mod shared_secrets;
 mod storage;
@@ -90,6 +91,9 @@ pub enum AuthError {
     /// The current password given to confirm a change is wrong.
     #[error("Current password is incorrect")]
     WrongPassword,
+    /// Ending other sessions needs a recent password login (a fresh token) or the password.
+    #[error("Log in again or send your password to end other sessions")]
+    ReauthenticationRequired,
     /// The access token was refused (which check failed is given).
     #[error("{0}")]
     Token(#[from] TokenError),

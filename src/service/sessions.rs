@@ -59,7 +59,8 @@ impl Tessera {
             .user_agent
             .as_ref()
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
-        self.store()
+        let ended = self
+            .store()
             .create_session(NewSession {
                 id: &token.session_id,
                 user_id: user.id,
@@ -68,8 +69,18 @@ impl Tessera {
                 user_agent: user_agent.as_deref(),
                 ip: ip.as_deref(),
                 refresh_nonce_digest: &token.nonce_digest(),
+                opened_at_us: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros() as i64),
+                max_live: self.config().max_sessions_per_user,
+                policy: self.rotation_policy(),
             })
             .await?;
+        if !ended.is_empty() {
+            self.remember_revoked(&ended, now, RevocationReason::SessionLimit);
+            tracing::info!(target: "tessera::audit", event = "session_limit", outcome = "success",
+                user_id = user.id, ended_sessions = ended.len(), "audit");
+        }
         self.issue(user.id, &user.username, &token, fresh, now)
     }
 
@@ -225,12 +236,20 @@ impl Tessera {
     }
 
     /// Ends this session, the user's other sessions, or all of them; returns how many ended.
+    /// Ending other sessions needs re-authentication: a fresh token or `password`.
     pub async fn logout(
         &self,
         claims: &AccessClaims,
         scope: LogoutScope,
+        password: Option<String>,
+        client: &ClientInfo,
     ) -> Result<usize, AuthError> {
-        let user = self.caller(claims).await?;
+        let mut user = self.caller(claims).await?;
+        if scope != LogoutScope::Local {
+            user = self
+                .reauthenticated("logout", claims, user, password, client)
+                .await?;
+        }
         // A token without a session (Flask-JWT-Extended's) cannot be ended: it stays valid
         // until it expires. Saying "logged out" would make the client believe otherwise.
         if claims.sid.is_none() && scope == LogoutScope::Local {
@@ -283,19 +302,35 @@ impl Tessera {
             .collect())
     }
 
-    /// Ends one of the caller's sessions. Another user's session id is "not found".
+    /// Ends one of the caller's sessions; one other than the caller's own needs
+    /// re-authentication (a fresh token or `password`). Another user's session id is "not
+    /// found", and audited.
     pub async fn revoke_session(
         &self,
         claims: &AccessClaims,
         session_id: &str,
+        password: Option<String>,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let user = self.caller(claims).await?;
+        let mut user = self.caller(claims).await?;
+        if claims.sid.as_deref() != Some(session_id) {
+            user = self
+                .reauthenticated("session_revoke", claims, user, password, client)
+                .await?;
+        }
         let now = now_unix();
         if !self
             .store()
             .revoke_session(user.id, session_id, now, RevocationReason::RevokedByUser)
             .await?
         {
+            // Someone else's session is answered exactly like a missing one, but logged.
+            if let Some(other) = self.store().find_session(session_id).await?
+                && other.user_id != user.id
+            {
+                tracing::warn!(target: "tessera::audit", event = "session_revoke",
+                    outcome = "refused", reason = "not_owner", user_id = user.id, "audit");
+            }
             return Err(AuthError::SessionNotFound);
         }
         self.remember_revoked(

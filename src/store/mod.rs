@@ -175,6 +175,13 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
     pub refresh_nonce_digest: &'a [u8],
+    /// The moment of opening in microseconds (orders logins within one second).
+    pub opened_at_us: i64,
+    /// Live sessions the user may hold, this one included; the oldest beyond it end in
+    /// the same transaction. 0: no limit.
+    pub max_live: u32,
+    /// What counts as live (idle timeout).
+    pub policy: RotationPolicy,
 }
 
 /// Who a session belongs to, as a refresh needs it.
@@ -266,7 +273,9 @@ pub trait Store: Send + Sync {
     /// Lifts a reservation; `false` if the name was not reserved.
     async fn release_name(&self, canonical: &str) -> StoreResult<bool>;
 
-    async fn create_session(&self, session: NewSession<'_>) -> StoreResult<()>;
+    /// Opens a session; returns the ids of the user's oldest sessions it ended to stay
+    /// within `max_live`.
+    async fn create_session(&self, session: NewSession<'_>) -> StoreResult<Vec<String>>;
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
     // Refresh rotation is two statements, yet safe under any concurrency: the winner
     // among requests presenting the same token is chosen by the one conditional UPDATE in

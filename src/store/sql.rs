@@ -244,20 +244,50 @@ impl Store for $store {
         Ok(self.write(query).await? == 1)
     }
 
-    async fn create_session(&self, s: NewSession<'_>) -> StoreResult<()> {
-        let query = sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
-             refresh_nonce_digest, refresh_counter) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0)",
-        )
-        .bind(s.id)
-        .bind(s.user_id)
-        .bind(s.now)
-        .bind(s.expires_at)
-        .bind(s.user_agent)
-        .bind(s.ip)
-        .bind(s.refresh_nonce_digest);
-        self.write(query).await?;
-        Ok(())
+    async fn create_session(&self, s: NewSession<'_>) -> StoreResult<Vec<String>> {
+        // One transaction: the new session and the end of the oldest beyond the limit are
+        // seen together or not at all.
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
+                 refresh_nonce_digest, refresh_counter, opened_at_us) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0, $8)",
+            )
+            .bind(s.id)
+            .bind(s.user_id)
+            .bind(s.now)
+            .bind(s.expires_at)
+            .bind(s.user_agent)
+            .bind(s.ip)
+            .bind(s.refresh_nonce_digest)
+            .bind(s.opened_at_us)
+            .execute(&mut *tx)
+            .await?;
+            let mut ended = Vec::new();
+            if s.max_live > 0 {
+                // Keeps the newest `max_live - 1` others (the new one is excluded, so a tie
+                // on `created_at` can never end it). LIMIT is required before OFFSET in SQLite.
+                let sql = format!(
+                    "UPDATE sessions SET revoked_at = $2, revoke_reason = $4 WHERE id IN \
+                     (SELECT id FROM sessions WHERE user_id = $1 AND id <> $5 AND {LIVE} \
+                     ORDER BY created_at DESC, opened_at_us DESC, id DESC LIMIT 1000000000 OFFSET $6) RETURNING id"
+                );
+                let rows: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(s.user_id)
+                    .bind(s.policy.now)
+                    .bind(s.policy.idle_timeout_secs)
+                    .bind(RevocationReason::SessionLimit.as_str())
+                    .bind(s.id)
+                    .bind(i64::from(s.max_live) - 1)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                ended = rows.into_iter().map(|(id,)| id).collect();
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ended)
+        }
+        .await;
+        self.written(result)
     }
 
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {

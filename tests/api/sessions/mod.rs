@@ -80,4 +80,5 @@ fn tampered(token: &str) -> String {
 mod lifetime;
 mod listing;
 mod logout;
+mod policy;
 mod refresh;

@@ -85,6 +85,11 @@ pub struct Config {
     pub session_ttl_secs: u64,
     /// Sessions unused for this long end; 0 disables the idle timeout.
     pub session_idle_timeout_secs: u64,
+    /// Refused-request audit lines written in full per event and reason in each
+    /// `audit_window_secs`; the rest are counted into one summary line.
+    pub audit_burst: u32,
+    /// The window of `audit_burst`, in seconds.
+    pub audit_window_secs: u64,
     /// Live sessions one user may hold; a login beyond it ends the oldest. 0: no limit.
     pub max_sessions_per_user: u32,
     /// How old a password login's (`fresh`) access token may be and still end the user's
@@ -336,6 +341,8 @@ impl Default for Config {
             session_ttl_secs: 30 * 24 * 3600,
             session_idle_timeout_secs: 7 * 24 * 3600,
             max_sessions_per_user: 100,
+            audit_burst: 20,
+            audit_window_secs: 10,
             reauthentication_max_age_secs: 300,
             deleted_name_hold_secs: None,
             audience: Vec::new(),

@@ -61,7 +61,7 @@ pub use http::{api_router, router};
 pub use secret::Secret;
 pub use service::{AuthError, BackgroundTasks, Tessera};
 pub use tokens::keyring::KeyAlg;
-pub use tokens::{AccessClaims, TokenError};
+pub use tokens::{AccessClaims, Audience, TokenError};
 
 #[doc(hidden)]
 pub use store::InjectedFault;

@@ -12,6 +12,17 @@ pub enum LogoutScope {
     Global,
 }
 
+impl LogoutScope {
+    /// The API's (and the audit log's) name for it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogoutScope::Local => "local",
+            LogoutScope::Others => "others",
+            LogoutScope::Global => "global",
+        }
+    }
+}
+
 /// Why a session was revoked. One spelling ([`RevocationReason::as_str`]) is stored in the
 /// `revoke_reason` column, used as the metric label and written to the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

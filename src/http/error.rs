@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::service::AuthError;
-use crate::tokens::TokenError;
 
 /// Every error an HTTP request can end with: one status and one stable code each, answered as `{"message", "error"}`.
 #[derive(Debug, thiserror::Error)]
@@ -60,42 +59,7 @@ impl ApiError {
     /// Stable machine-readable code; pinned by a table-driven test.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Auth(e) => match e {
-                AuthError::MissingFields => "missing_fields",
-                AuthError::InvalidUsername(_) => "invalid_username",
-                AuthError::InvalidPassword(_) => "invalid_password",
-                AuthError::UsernameTaken => "username_taken",
-                AuthError::RegistrationClosed => "registration_closed",
-                AuthError::InvalidCredentials => "invalid_credentials",
-                AuthError::AccountDisabled => "account_disabled",
-                AuthError::Overloaded => "overloaded",
-                AuthError::RateLimited(_) => "rate_limited",
-                AuthError::InvalidRefreshToken => "invalid_refresh_token",
-                AuthError::RefreshTokenReused => "refresh_token_reused",
-                AuthError::SessionEnded => "session_ended",
-                AuthError::SessionNotFound => "session_not_found",
-                AuthError::NoSession => "no_session",
-                AuthError::UserNotFound => "user_not_found",
-                AuthError::WrongPassword => "wrong_password",
-                AuthError::ReauthenticationRequired => "reauthentication_required",
-                AuthError::Token(t) => match t {
-                    TokenError::Malformed => "invalid_token",
-                    TokenError::BadSignature => "invalid_signature",
-                    TokenError::Expired => "token_expired",
-                    TokenError::NotYetValid => "token_not_yet_valid",
-                    TokenError::WrongType => "wrong_token_type",
-                    TokenError::WrongIssuer => "invalid_issuer",
-                    TokenError::WrongAudience => "invalid_audience",
-                    TokenError::Revoked => "token_revoked",
-                    TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
-                    TokenError::AlgorithmMismatch => "algorithm_mismatch",
-                    TokenError::UnknownKey => "unknown_key_id",
-                    TokenError::KeyRetired => "key_retired",
-                    TokenError::MissingKeyId => "missing_key_id",
-                },
-                AuthError::Unavailable(_) => "unavailable",
-                AuthError::Internal(_) => "internal_error",
-            },
+            ApiError::Auth(e) => e.code(),
             ApiError::MissingToken => "missing_token",
             ApiError::MalformedAuthorization | ApiError::WrongBearerToken => "invalid_token",
             ApiError::InvalidJson => "invalid_json",
@@ -206,6 +170,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 mod tests {
     use super::*;
     use crate::domain::{PasswordError, UsernameError};
+    use crate::tokens::TokenError;
 
     #[test]
     fn every_error_has_its_pinned_status_and_code() {

@@ -172,14 +172,29 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)?.ok_or(ApiError::MissingToken)?;
         let tessera = Tessera::from_ref(state);
-        let verified = tessera
-            .verify_access_token(token)
-            .map_err(AuthError::from)?;
-        Ok(AuthUser {
-            claims: verified.claims,
-        })
+        let token = match bearer_token(&parts.headers) {
+            Ok(Some(token)) => token,
+            Ok(None) => return Err(ApiError::MissingToken),
+            Err(e) => {
+                let client = client_info(parts, &tessera);
+                tessera.audit_refused_token("invalid_token", None, &client);
+                return Err(e);
+            }
+        };
+        match tessera.verify_access_token(token) {
+            Ok(verified) => Ok(AuthUser {
+                claims: verified.claims,
+            }),
+            Err(e) => {
+                // Every refused token is a security event (ASVS 16.3.2); the token itself
+                // is never logged, only the key id it named.
+                let client = client_info(parts, &tessera);
+                let kid = crate::tokens::unverified_kid(token);
+                tessera.audit_refused_token(e.code(), kid.as_deref(), &client);
+                Err(AuthError::from(e).into())
+            }
+        }
     }
 }
 
@@ -195,7 +210,13 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let tessera = Tessera::from_ref(state);
+        Ok(Client(client_info(parts, &Tessera::from_ref(state))))
+    }
+}
+
+/// Who is calling: address (through trusted proxies), user agent and request id.
+fn client_info(parts: &Parts, tessera: &Tessera) -> ClientInfo {
+    {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -209,6 +230,15 @@ where
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Client(ClientInfo { ip, user_agent }))
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        ClientInfo {
+            ip,
+            user_agent,
+            request_id,
+        }
     }
 }

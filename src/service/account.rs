@@ -13,6 +13,7 @@ use crate::domain::{NewPassword, RevocationReason};
 use crate::store::UserRecord;
 use crate::tokens::{AccessClaims, now_unix};
 
+use super::audit::AuditEvent;
 use super::password_check::Claimant;
 use super::{AuthError, ClientInfo, Tessera};
 
@@ -96,14 +97,23 @@ impl Tessera {
         let ended = match stored {
             Ok(ended) => ended,
             Err(e) => {
-                tracing::warn!(target: "tessera::audit", event = "password_change",
-                    outcome = super::audit::failure_outcome(&e), username = %user.username, "audit");
+                self.audit_log().record(
+                    AuditEvent::failed("password_change", &e)
+                        .user(user.id, &user.username)
+                        .sid(claims.sid.as_deref())
+                        .client(client),
+                );
                 return Err(e);
             }
         };
         self.remember_revoked(&ended, now, RevocationReason::PasswordChanged);
-        tracing::info!(target: "tessera::audit", event = "password_change", outcome = "success",
-            username = %user.username, ended_sessions = ended.len(), "audit");
+        self.audit_log().record(
+            AuditEvent::success("password_change")
+                .user(user.id, &user.username)
+                .sid(claims.sid.as_deref())
+                .client(client)
+                .count(ended.len() as u64),
+        );
         Ok(ended.len())
     }
 
@@ -118,10 +128,17 @@ impl Tessera {
         let user = self
             .confirm_password("account_delete", user, password, client)
             .await?;
-        self.delete_user_record(&user).await
+        self.delete_user_record(&user, "account_delete", client)
+            .await
     }
 
-    pub(super) async fn delete_user_record(&self, user: &UserRecord) -> Result<(), AuthError> {
+    /// Deletes `user`, audited as `event` (the user's own deletion, or an administrator's).
+    pub(super) async fn delete_user_record(
+        &self,
+        user: &UserRecord,
+        event: &'static str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let now = now_unix();
         let ended = self
             .store()
@@ -133,8 +150,12 @@ impl Tessera {
             .await?
             .ok_or(AuthError::UserNotFound)?;
         self.remember_revoked(&ended, now, RevocationReason::AccountDeleted);
-        tracing::info!(target: "tessera::audit", event = "account_delete", outcome = "success",
-            username = %user.username, ended_sessions = ended.len(), "audit");
+        self.audit_log().record(
+            AuditEvent::success(event)
+                .user(user.id, &user.username)
+                .client(client)
+                .count(ended.len() as u64),
+        );
         Ok(())
     }
 }

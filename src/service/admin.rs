@@ -6,6 +6,7 @@ use crate::domain::{LogoutScope, NewPassword, RevocationReason, RotationPolicy, 
 use crate::store::{ReservedName, SessionRecord, UserRecord};
 use crate::tokens::now_unix;
 
+use super::audit::AuditEvent;
 use super::{AuthError, ClientInfo, Credentials, RegisteredUser, Tessera};
 
 /// A user as `tessera user list` shows it.
@@ -107,8 +108,16 @@ impl Tessera {
             self.store().set_user_disabled(user.id, None).await?;
             0
         };
-        tracing::info!(target: "tessera::audit", event = if disabled { "user_disable" } else { "user_enable" },
-            outcome = "success", username = %user.username, ended_sessions = ended, "audit");
+        let event = if disabled {
+            "admin_user_disable"
+        } else {
+            "admin_user_enable"
+        };
+        self.audit_log().record(
+            AuditEvent::success(event)
+                .user(user.id, &user.username)
+                .count(ended as u64),
+        );
         Ok(ended)
     }
 
@@ -131,8 +140,11 @@ impl Tessera {
             .ok_or(AuthError::UserNotFound)?;
         self.remember_revoked(&ended, now, reason);
         let ended = ended.len();
-        tracing::info!(target: "tessera::audit", event = "password_reset", outcome = "success",
-            username = %user.username, ended_sessions = ended, "audit");
+        self.audit_log().record(
+            AuditEvent::success("admin_password_reset")
+                .user(user.id, &user.username)
+                .count(ended as u64),
+        );
         Ok(ended)
     }
 
@@ -145,8 +157,9 @@ impl Tessera {
             reason: "reserved_by_operator".into(),
         };
         let newly = self.store().reserve_names(&[reserved], now_unix()).await? == 1;
-        tracing::info!(target: "tessera::audit", event = "name_reserve", outcome = "success",
-            username = %name.as_str(), "audit");
+        let digest = self.inner.name_digests.digest(name.canonical());
+        self.audit_log()
+            .record(AuditEvent::success("admin_name_reserve").name_digest(&digest));
         Ok(newly)
     }
 
@@ -154,16 +167,20 @@ impl Tessera {
     pub async fn admin_release_name(&self, name: &str) -> Result<bool, AuthError> {
         let name = Username::parse(name)?;
         let released = self.store().release_name(name.canonical()).await?;
-        tracing::info!(target: "tessera::audit", event = "name_release",
-            outcome = if released { "success" } else { "not_reserved" },
-            username = %name.as_str(), "audit");
+        let digest = self.inner.name_digests.digest(name.canonical());
+        let event = match released {
+            true => AuditEvent::success("admin_name_release"),
+            false => AuditEvent::refused("admin_name_release", "not_reserved"),
+        };
+        self.audit_log().record(event.name_digest(&digest));
         Ok(released)
     }
 
     /// Deletes a user; every session ends at once.
     pub async fn admin_delete_user(&self, name: &str) -> Result<(), AuthError> {
         let user = self.user_named(name).await?;
-        self.delete_user_record(&user).await
+        self.delete_user_record(&user, "admin_user_delete", &ClientInfo::default())
+            .await
     }
 
     /// Live sessions of one user (by name), or of everyone.
@@ -199,14 +216,23 @@ impl Tessera {
             now,
             RevocationReason::RevokedByAdmin,
         );
+        self.audit_log()
+            .record(AuditEvent::success("admin_session_revoke").sid(Some(session_id)));
         Ok(())
     }
 
     /// Ends every session of a user; returns how many ended.
     pub async fn admin_revoke_user_sessions(&self, name: &str) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
-        self.end_all_sessions(user.id, now_unix(), RevocationReason::RevokedByAdmin)
-            .await
+        let ended = self
+            .end_all_sessions(user.id, now_unix(), RevocationReason::RevokedByAdmin)
+            .await?;
+        self.audit_log().record(
+            AuditEvent::success("admin_user_sessions_revoke")
+                .user(user.id, &user.username)
+                .count(ended as u64),
+        );
+        Ok(ended)
     }
 
     /// Ends every session of every user (after a leak of a key or of the database):
@@ -217,8 +243,8 @@ impl Tessera {
         let reason = RevocationReason::RevokedByAdmin;
         let ended = self.store().revoke_all_sessions(now, reason).await?;
         self.remember_revoked(&ended, now, reason);
-        tracing::warn!(target: "tessera::audit", event = "sessions_revoke_all", outcome = "success",
-            ended_sessions = ended.len(), "audit");
+        self.audit_log()
+            .record(AuditEvent::success("admin_sessions_revoke_all").count(ended.len() as u64));
         Ok(ended.len())
     }
 

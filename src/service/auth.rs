@@ -5,7 +5,7 @@ use crate::domain::{NewPassword, Username};
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
-use super::audit::{audit, failure_outcome};
+use super::audit::AuditEvent;
 use super::client::ClientInfo;
 use super::password_check::Claimant;
 use super::sessions::IssuedSession;
@@ -46,16 +46,32 @@ impl From<&UserRecord> for RegisteredUser {
 }
 
 impl Tessera {
-    /// Creates an account (`POST /register`), unless `registration_enabled` is off.
+    /// Creates an account (`POST /register`), unless `registration_enabled` is off. Every
+    /// refusal is audited with the submitted name's digest (the name may be anything).
     pub async fn register(
         &self,
         credentials: Credentials,
         client: &ClientInfo,
     ) -> Result<RegisteredUser, AuthError> {
-        if !self.config().registration_enabled {
-            return Err(AuthError::RegistrationClosed);
+        // The same digest as a login's for the same name: attempts on one name line up.
+        let key = match Username::parse(&credentials.username) {
+            Ok(name) => name.canonical().to_owned(),
+            Err(_) => credentials.username.chars().take(64).collect(),
+        };
+        let digest = self.inner.name_digests.digest(&key);
+        let result = if self.config().registration_enabled {
+            self.create_account(credentials, client).await
+        } else {
+            Err(AuthError::RegistrationClosed)
+        };
+        if let Err(e) = &result {
+            self.audit_log().record(
+                AuditEvent::failed("register", e)
+                    .name_digest(&digest)
+                    .client(client),
+            );
         }
-        self.create_account(credentials, client).await
+        result
     }
 
     /// Creates an account whether or not registration is open (for administrators).
@@ -93,13 +109,13 @@ impl Tessera {
         // Only a user the database has kept is reported created, in the answer and here.
         let record = match created {
             Ok(record) => record,
-            Err(e) => {
-                let e = AuthError::from(e);
-                audit("register", failure_outcome(&e), username.as_str(), client);
-                return Err(e);
-            }
+            Err(e) => return Err(e.into()),
         };
-        audit("register", "success", username.as_str(), client);
+        self.audit_log().record(
+            AuditEvent::success("register")
+                .user(record.id, &record.username)
+                .client(client),
+        );
         self.metrics().registered();
         Ok(RegisteredUser::from(&record))
     }
@@ -139,7 +155,11 @@ impl Tessera {
             .await?;
         let user = checked.user;
         if user.disabled_at.is_some() {
-            audit("login", "account_disabled", &user.username, &client);
+            self.audit_log().record(
+                AuditEvent::failed("login", &AuthError::AccountDisabled)
+                    .user(user.id, &user.username)
+                    .client(&client),
+            );
             return Err(AuthError::AccountDisabled);
         }
         if checked.needs_rehash {
@@ -148,11 +168,20 @@ impl Tessera {
         let session = match self.open_session(&user, &client, true).await {
             Ok(session) => session,
             Err(e) => {
-                audit("login", failure_outcome(&e), &user.username, &client);
+                self.audit_log().record(
+                    AuditEvent::failed("login", &e)
+                        .user(user.id, &user.username)
+                        .client(&client),
+                );
                 return Err(e);
             }
         };
-        audit("login", "success", &user.username, &client);
+        self.audit_log().record(
+            AuditEvent::success("login")
+                .user(user.id, &user.username)
+                .sid(Some(&session.session_id))
+                .client(&client),
+        );
         Ok(LoginOutcome {
             user: RegisteredUser::from(&user),
             session,

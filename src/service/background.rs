@@ -9,6 +9,7 @@
 //! | live-session count       | `active_sessions_refresh_secs`                    | warn, gauge left out        |
 //! | metrics upkeep           | 5 s (histograms folded without a scrape)          | cannot fail                 |
 //! | SQLite log checkpoint    | `sqlite_checkpoint_interval_secs` (none on PostgreSQL) | warn, retry next tick  |
+//! | audit flood summaries    | half of `audit_window_secs`                       | cannot fail                 |
 //!
 //! No loop ever ends the process: a database that is down makes them log and retry,
 //! while requests get `503 unavailable`.
@@ -51,6 +52,7 @@ impl Tessera {
             tokio::spawn(count_live_sessions(self.clone())),
             tokio::spawn(metrics_upkeep(self.clone())),
             tokio::spawn(checkpoint_sqlite_log(self.clone())),
+            tokio::spawn(summarise_audit_floods(self.clone())),
         ];
         BackgroundTasks { handles }
     }
@@ -60,6 +62,18 @@ fn ticker(period: Duration) -> tokio::time::Interval {
     let mut ticker = tokio::time::interval(period.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker
+}
+
+/// Writes the summary of each flood of refusals once its window has passed, so a flood
+/// that stops is still reported (see `audit::flood`).
+async fn summarise_audit_floods(tessera: Tessera) {
+    // Twice per window: a summary is written at most half a window after its window ends.
+    let window_ms = tessera.config().audit_window_secs.max(1) * 1000;
+    let mut ticker = ticker(Duration::from_millis(window_ms / 2));
+    loop {
+        ticker.tick().await;
+        tessera.audit_log().flush();
+    }
 }
 
 /// Reads revocations made anywhere (other instances, the CLI) into the in-memory set.

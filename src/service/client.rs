@@ -7,4 +7,6 @@ pub struct ClientInfo {
     pub ip: Option<std::net::IpAddr>,
     /// The `User-Agent` header, kept (cut to 256 characters) for the user to see.
     pub user_agent: Option<String>,
+    /// The request's id (`X-Request-Id`), for audit lines.
+    pub request_id: Option<String>,
 }

@@ -105,6 +105,34 @@ pub enum AuthError {
     Internal(String),
 }
 
+impl AuthError {
+    /// Stable machine-readable code (the API's `error` field, the audit log's `reason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::MissingFields => "missing_fields",
+            AuthError::InvalidUsername(_) => "invalid_username",
+            AuthError::InvalidPassword(_) => "invalid_password",
+            AuthError::UsernameTaken => "username_taken",
+            AuthError::RegistrationClosed => "registration_closed",
+            AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::AccountDisabled => "account_disabled",
+            AuthError::Overloaded => "overloaded",
+            AuthError::RateLimited(_) => "rate_limited",
+            AuthError::InvalidRefreshToken => "invalid_refresh_token",
+            AuthError::RefreshTokenReused => "refresh_token_reused",
+            AuthError::SessionEnded => "session_ended",
+            AuthError::SessionNotFound => "session_not_found",
+            AuthError::NoSession => "no_session",
+            AuthError::UserNotFound => "user_not_found",
+            AuthError::WrongPassword => "wrong_password",
+            AuthError::ReauthenticationRequired => "reauthentication_required",
+            AuthError::Token(t) => t.code(),
+            AuthError::Unavailable(_) => "unavailable",
+            AuthError::Internal(_) => "internal_error",
+        }
+    }
+}
+
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -155,6 +183,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// Keyed digests of submitted names for audit events (see `audit`).
     name_digests: audit::NameDigests,
+    /// Where security events go (see `audit`).
+    audit: audit::AuditLog,
 }
 
 impl Tessera {
@@ -187,6 +217,10 @@ impl Tessera {
     /// Password hashes running or waiting right now (0 when hashing never started).
     pub fn hash_queue_depth(&self) -> usize {
         self.inner.hasher.get().map_or(0, PasswordHasher::in_flight)
+    }
+
+    fn audit_log(&self) -> &audit::AuditLog {
+        &self.inner.audit
     }
 
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {

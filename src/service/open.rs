@@ -140,6 +140,7 @@ impl Tessera {
                 name_digests: super::audit::NameDigests::new(
                     jwt_secret.as_ref().unwrap_or(&refresh_key),
                 ),
+                audit: super::audit::AuditLog::new(config.audit_window_secs, config.audit_burst),
                 refresh: RefreshTokens::new(refresh_key, refresh_keys.collect()),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,

@@ -12,7 +12,7 @@ use crate::abuse::rate_key;
 use crate::domain::{AttemptDecision, BackoffPolicy, Username, decide_attempt};
 use crate::store::UserRecord;
 
-use super::audit::audit_attempt;
+use super::audit::AuditEvent;
 use super::client::ClientInfo;
 use super::{AuthError, Tessera};
 
@@ -60,13 +60,24 @@ impl Tessera {
             && let Err(refused) = self.limits().check_login(rate_key(ip), &key).await
         {
             // Refused before any lookup: whether the name exists is not worth a query.
-            let account = user.as_ref().map(|u| u.username.as_str());
-            audit_attempt(event, "rate_limited", account, &digest, client);
-            return Err(refused.into());
+            let refused = AuthError::from(refused);
+            let line = AuditEvent::failed(event, &refused);
+            self.audit_attempt(line, user.as_ref(), &digest, client);
+            return Err(refused);
         }
         // When the hashing pool is full, refuse before touching the database (and before
         // counting an attempt that will not be checked).
-        let slot = self.hasher()?.reserve()?;
+        let slot = match self
+            .hasher()
+            .and_then(|h| h.reserve().map_err(AuthError::from))
+        {
+            Ok(slot) => slot,
+            Err(e) => {
+                let line = AuditEvent::failed(event, &e);
+                self.audit_attempt(line, user.as_ref(), &digest, client);
+                return Err(e);
+            }
+        };
         let backoff_on = self.config().login_backoff.threshold > 0;
         if let Ok(name) = &name {
             if lookup {
@@ -79,8 +90,8 @@ impl Tessera {
                 self.metrics()
                     .rate_limit_counter("login_backoff")
                     .increment(1);
-                let account = user.as_ref().map(|u| u.username.as_str());
-                audit_attempt(event, "backoff", account, &digest, client);
+                let line = AuditEvent::refused(event, "login_backoff");
+                self.audit_attempt(line, user.as_ref(), &digest, client);
                 return Err(AuthError::RateLimited(wait));
             }
         }
@@ -90,8 +101,8 @@ impl Tessera {
             Some(user) if verification.matches => user,
             // The attempt was counted before the check: nothing more to write.
             other => {
-                let account = other.as_ref().map(|u| u.username.as_str());
-                audit_attempt(event, "invalid_credentials", account, &digest, client);
+                let line = AuditEvent::failed(event, &AuthError::InvalidCredentials);
+                self.audit_attempt(line, other.as_ref(), &digest, client);
                 return Err(AuthError::InvalidCredentials);
             }
         };
@@ -102,6 +113,22 @@ impl Tessera {
             user,
             needs_rehash: verification.needs_rehash,
         })
+    }
+
+    /// A refused password check: the account when one exists under the submitted name, and
+    /// the name's keyed digest either way.
+    fn audit_attempt(
+        &self,
+        line: AuditEvent<'_>,
+        account: Option<&UserRecord>,
+        digest: &str,
+        client: &ClientInfo,
+    ) {
+        let line = line.name_digest(digest).client(client);
+        self.audit_log().record(match account {
+            Some(user) => line.user(user.id, &user.username),
+            None => line,
+        });
     }
 
     /// Counts one attempt for a name if the back-off rule allows one now (see

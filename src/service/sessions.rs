@@ -4,6 +4,7 @@ use crate::domain::{LogoutScope, RevocationReason, RotationDecision, Username, d
 use crate::store::{NewSession, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
 
+use super::audit::AuditEvent;
 use super::client::ClientInfo;
 use super::{AuthError, Tessera};
 
@@ -21,6 +22,10 @@ pub struct RefreshOutcome {
     pub session: IssuedSession,
     /// The request was a concurrent duplicate answered from the grace window.
     pub grace_replay: bool,
+    /// The session's owner.
+    pub user_id: i64,
+    /// The owner's name.
+    pub username: String,
 }
 
 /// A live session as `GET /sessions` shows it (never a token).
@@ -78,8 +83,12 @@ impl Tessera {
             .await?;
         if !ended.is_empty() {
             self.remember_revoked(&ended, now, RevocationReason::SessionLimit);
-            tracing::info!(target: "tessera::audit", event = "session_limit", outcome = "success",
-                user_id = user.id, ended_sessions = ended.len(), "audit");
+            self.audit_log().record(
+                AuditEvent::success("session_limit")
+                    .user(user.id, &user.username)
+                    .client(client)
+                    .count(ended.len() as u64),
+            );
         }
         self.issue(user.id, &user.username, &token, fresh, now)
     }
@@ -112,6 +121,13 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<RefreshOutcome, AuthError> {
         let result = self.rotate(presented, client).await;
+        self.audit_log().record(match &result {
+            Ok(outcome) => AuditEvent::success("refresh")
+                .user(outcome.user_id, &outcome.username)
+                .sid(Some(&outcome.session.session_id))
+                .client(client),
+            Err(e) => AuditEvent::failed("refresh", e).client(client),
+        });
         self.metrics().refresh(match &result {
             Ok(o) if o.grace_replay => "grace_replay",
             Ok(_) => "rotated",
@@ -170,7 +186,13 @@ impl Tessera {
                             policy.now,
                             reason,
                         );
-                        tracing::warn!(session_id = %token.session_id, "refresh token reuse detected; session revoked");
+                        // The refresh's own audit line reports the refusal; this one says
+                        // which session ended for it.
+                        self.audit_log().record(
+                            AuditEvent::success("session_revoke_on_reuse")
+                                .sid(Some(&token.session_id))
+                                .client(client),
+                        );
                         return Err(AuthError::RefreshTokenReused);
                     }
                     (RotationDecision::Ended, _) => return Err(AuthError::SessionEnded),
@@ -189,6 +211,8 @@ impl Tessera {
         Ok(RefreshOutcome {
             session,
             grace_replay,
+            user_id: owner.user_id,
+            username: owner.username,
         })
     }
 
@@ -269,12 +293,24 @@ impl Tessera {
             .await
             .map_err(|e| {
                 let e = AuthError::from(e);
-                tracing::warn!(target: "tessera::audit", event = "logout",
-                    outcome = super::audit::failure_outcome(&e), user_id = user.id, ?scope, "audit");
+                self.audit_log().record(
+                    AuditEvent::failed("logout", &e)
+                        .user(user.id, &user.username)
+                        .sid(claims.sid.as_deref())
+                        .client(client)
+                        .scope(scope.as_str()),
+                );
                 e
             })?;
         self.remember_revoked(&ids, now, RevocationReason::Logout);
-        tracing::info!(user_id = user.id, ?scope, revoked = ids.len(), "logout");
+        self.audit_log().record(
+            AuditEvent::success("logout")
+                .user(user.id, &user.username)
+                .sid(claims.sid.as_deref())
+                .client(client)
+                .scope(scope.as_str())
+                .count(ids.len() as u64),
+        );
         Ok(ids.len())
     }
 
@@ -328,8 +364,12 @@ impl Tessera {
             if let Some(other) = self.store().find_session(session_id).await?
                 && other.user_id != user.id
             {
-                tracing::warn!(target: "tessera::audit", event = "session_revoke",
-                    outcome = "refused", reason = "not_owner", user_id = user.id, "audit");
+                self.audit_log().record(
+                    AuditEvent::refused("session_revoke", "not_session_owner")
+                        .user(user.id, &user.username)
+                        .sid(claims.sid.as_deref())
+                        .client(client),
+                );
             }
             return Err(AuthError::SessionNotFound);
         }
@@ -338,7 +378,12 @@ impl Tessera {
             now,
             RevocationReason::RevokedByUser,
         );
-        tracing::info!(user_id = user.id, "session revoked by its user");
+        self.audit_log().record(
+            AuditEvent::success("session_revoke")
+                .user(user.id, &user.username)
+                .sid(Some(session_id))
+                .client(client),
+        );
         Ok(())
     }
 }

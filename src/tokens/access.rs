@@ -128,6 +128,27 @@ pub enum TokenError {
     MissingKeyId,
 }
 
+impl TokenError {
+    /// Stable machine-readable code (the API's `error` field, the audit log's `reason`).
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "invalid_token",
+            TokenError::BadSignature => "invalid_signature",
+            TokenError::Expired => "token_expired",
+            TokenError::NotYetValid => "token_not_yet_valid",
+            TokenError::WrongType => "wrong_token_type",
+            TokenError::WrongIssuer => "invalid_issuer",
+            TokenError::WrongAudience => "invalid_audience",
+            TokenError::Revoked => "token_revoked",
+            TokenError::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenError::AlgorithmMismatch => "algorithm_mismatch",
+            TokenError::UnknownKey => "unknown_key_id",
+            TokenError::KeyRetired => "key_retired",
+            TokenError::MissingKeyId => "missing_key_id",
+        }
+    }
+}
+
 /// What a valid access token says about its bearer.
 #[derive(Debug, Clone)]
 pub struct VerifiedAccess {
@@ -182,6 +203,11 @@ struct PeekedHeader {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+}
+
+/// The `kid` a token's header names, read without checking anything (for the audit log).
+pub fn unverified_kid(token: &str) -> Option<String> {
+    peek_header(token).ok().and_then(|header| header.kid)
 }
 
 fn peek_header(token: &str) -> Result<PeekedHeader, TokenError> {

@@ -8,7 +8,9 @@ pub mod keyring;
 mod refresh;
 mod verified_cache;
 
-pub use access::{AccessClaims, AccessTokens, TokenError, VerifiedAccess};
+pub use access::{
+    AccessClaims, AccessTokens, Audience, TokenError, VerifiedAccess, unverified_kid,
+};
 pub use refresh::{RefreshToken, RefreshTokens};
 
 /// Seconds since the Unix epoch.

@@ -48,7 +48,9 @@ async fn a_failed_login_logs_the_name_only_when_it_belongs_to_an_account() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .filter(|e: &serde_json::Value| {
-            e["event"] == "login" && e["outcome"] == "invalid_credentials"
+            e["event"] == "login"
+                && e["outcome"] == "refused"
+                && e["reason"] == "invalid_credentials"
         })
         .collect();
     assert_eq!(audit.len(), 2, "{logs}");
@@ -96,7 +98,8 @@ async fn every_failed_password_check_of_the_account_routes_is_audited() {
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .any(|e| {
                 e["event"] == event
-                    && e["outcome"] == "invalid_credentials"
+                    && e["outcome"] == "refused"
+                    && e["reason"] == "invalid_credentials"
                     && e["username"] == "kim"
                     && e["ip"] == "127.0.0.1"
             });

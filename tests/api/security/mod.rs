@@ -2,6 +2,7 @@
 //! its fix.
 
 mod connections;
+mod events;
 mod files;
 mod headers;
 mod identity;

@@ -53,10 +53,11 @@ pub struct Config {
     /// seals, which is no encryption at rest (see the README).
     #[serde(skip_serializing)]
     pub kek: Option<Secret>,
-    /// A PEM private key (PKCS#8; PKCS#1 also for RS256) to sign with instead of the
-    /// database's keys, with `signing_key_alg` (`eddsa`, `es256`, `rs256`).
+    /// A PEM private key (PKCS#8; PKCS#1 also for RSA, at least 3072 bits) to sign with
+    /// instead of the database's keys, with `signing_key_alg` (`eddsa`, `es256`, `ps256`,
+    /// `rs256`).
     pub signing_key_file: Option<PathBuf>,
-    /// Algorithm of `signing_key_file`: `eddsa`, `es256` or `rs256`.
+    /// Algorithm of `signing_key_file`: `eddsa`, `es256`, `ps256` or `rs256`.
     pub signing_key_alg: Option<String>,
     /// How long `tessera keys rotate` publishes the next key before it signs: longer than
     /// verifiers cache the JWKS (`jwks_max_age_secs`).
@@ -544,7 +545,7 @@ impl Config {
         );
         anyhow::ensure!(
             self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
-            "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"
+            "signing_key_file and signing_key_alg go together (alg: eddsa, es256, ps256 or rs256)"
         );
         Ok(())
     }

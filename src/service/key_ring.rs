@@ -19,8 +19,10 @@ use crate::tokens::{keygen, now_unix};
 pub struct KeyView {
     /// The key id (`kid`).
     pub kid: String,
-    /// Its JWS algorithm name (`HS256`, `EdDSA`, `ES256`, `RS256`).
+    /// Its JWS algorithm name (`HS256`, `EdDSA`, `ES256`, `PS256`, `RS256`).
     pub alg: &'static str,
+    /// The modulus size of an RSA key (a stored key below 3072 bits should be rotated).
+    pub rsa_bits: Option<usize>,
     /// Next, current or retired.
     pub state: KeyState,
     /// Where it comes from: secret, previous secret, PEM file or database.
@@ -59,7 +61,9 @@ pub(super) fn configured_keys(
     if let (Some(path), Some(alg)) = (&config.signing_key_file, &config.signing_key_alg) {
         let alg = KeyAlg::parse(alg)
             .filter(|a| *a != KeyAlg::Hs256)
-            .ok_or_else(|| anyhow::anyhow!("signing_key_alg must be eddsa, es256 or rs256"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("signing_key_alg must be eddsa, es256, ps256 or rs256")
+            })?;
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read signing_key_file {}", path.display()))?;
         let der = keygen::from_pem(alg, &pem)
@@ -131,6 +135,25 @@ pub(super) async fn load_ring(
         lifetime,
         config.keep_hs256_verifying,
     ))
+}
+
+/// RSA keys below the size new keys must have, which earlier versions generated (2048
+/// bits). They are not refused: refusing would stop every instance of a running deployment
+/// at the upgrade and cut off the tokens in flight. They keep signing and verifying until
+/// the operator rotates them (`tessera keys rotate --alg ps256`), then verify only until
+/// their tokens have expired, like any retired key. Reported once at start.
+pub(super) fn warn_about_small_rsa_keys(ring: &KeyRing) {
+    for key in ring.keys() {
+        if let Some(bits) = key.rsa_bits.filter(|bits| *bits < keygen::MIN_RSA_BITS) {
+            tracing::warn!(
+                kid = %key.kid,
+                bits,
+                minimum = keygen::MIN_RSA_BITS,
+                "a stored RSA signing key is smaller than new keys may be; rotate it: \
+                 tessera keys rotate --alg ps256 (or eddsa, es256)"
+            );
+        }
+    }
 }
 
 impl Tessera {
@@ -236,7 +259,7 @@ impl Tessera {
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "the ring signs with the HS256 secret; choose an algorithm: \
-                     `tessera keys rotate --alg eddsa` (or es256, rs256)"
+                     `tessera keys rotate --alg eddsa` (or es256, ps256, rs256)"
                 )
             })?;
         self.add_signing_key(alg, self.inner.config.key_prepublish_secs)
@@ -253,6 +276,7 @@ impl Tessera {
             .map(|k| KeyView {
                 kid: k.kid.clone(),
                 alg: k.alg.jws_name(),
+                rsa_bits: k.rsa_bits,
                 state: k.state(now),
                 source: k.source,
                 signing: signer.as_deref() == Some(k.kid.as_str()),

@@ -58,16 +58,7 @@ pub(super) fn configured_keys(
             .with_context(|| format!("previous_jwt_secret_keys[{i}]"))?;
         keys.push(RingKey::hs256(previous, KeySource::PreviousSecret)?);
     }
-    if let (Some(path), Some(alg)) = (&config.signing_key_file, &config.signing_key_alg) {
-        let alg = KeyAlg::parse(alg)
-            .filter(|a| *a != KeyAlg::Hs256)
-            .ok_or_else(|| {
-                anyhow::anyhow!("signing_key_alg must be eddsa, es256, ps256 or rs256")
-            })?;
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read signing_key_file {}", path.display()))?;
-        let der = keygen::from_pem(alg, &pem)
-            .with_context(|| format!("signing_key_file {}", path.display()))?;
+    if let Some((alg, der)) = signing_key_file(config)? {
         // The kid names the file's key by a digest of its public part's JWK thumbprint input.
         let provisional =
             RingKey::asymmetric("pem".into(), alg, &der, KeySource::PemFile, (0, 0, None))?;
@@ -81,6 +72,26 @@ pub(super) fn configured_keys(
         )?);
     }
     Ok(keys)
+}
+
+/// The algorithm and private DER of `signing_key_file`, checked (RSA: at least 3072 bits).
+fn signing_key_file(config: &Config) -> anyhow::Result<Option<(KeyAlg, Vec<u8>)>> {
+    let (Some(path), Some(alg)) = (&config.signing_key_file, &config.signing_key_alg) else {
+        return Ok(None);
+    };
+    let alg = KeyAlg::parse(alg)
+        .filter(|a| *a != KeyAlg::Hs256)
+        .ok_or_else(|| anyhow::anyhow!("signing_key_alg must be eddsa, es256, ps256 or rs256"))?;
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read signing_key_file {}", path.display()))?;
+    let der = keygen::from_pem(alg, &pem)
+        .with_context(|| format!("signing_key_file {}", path.display()))?;
+    Ok(Some((alg, der)))
+}
+
+/// Checks `signing_key_file` as a start would (for `tessera check-config`).
+pub fn check_signing_key_file(config: &Config) -> anyhow::Result<()> {
+    signing_key_file(config).map(|_| ())
 }
 
 fn short_digest(bytes: Vec<u8>) -> String {

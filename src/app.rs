@@ -107,15 +107,14 @@ impl Application {
         });
         if acceptor.is_some() {
             tracing::info!(
-                address = %self.local_addr,
-                "tessera listening; TLS on: HTTPS only (HTTP/1.1), certificate reloaded when its files change"
+                "TLS on: HTTPS only (HTTP/1.1); the certificate is reloaded when its files change"
             );
         } else {
             tracing::info!(
-                address = %self.local_addr,
-                "tessera listening; TLS off: plain HTTP (put tessera behind a TLS terminator, or set tls.cert_file and tls.key_file)"
+                "TLS off: plain HTTP; put tessera behind a TLS terminator (or set tls.cert_file and tls.key_file)"
             );
         }
+        tracing::info!(address = %self.local_addr, tls = acceptor.is_some(), "tessera listening");
         // One shutdown for both listeners: the signal flips a watch both servers wait on.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

@@ -91,6 +91,16 @@ async fn https(
     address: &str,
     request: (&str, &str, Option<&str>, Option<&Value>),
 ) -> (u16, Value, Vec<u8>) {
+    let (status, _, body, presented) = https_with_head(connector, address, request).await;
+    (status, body, presented)
+}
+
+/// [`https`], with the answer's head (status line and headers, lower-case names as sent).
+async fn https_with_head(
+    connector: &tokio_rustls::TlsConnector,
+    address: &str,
+    request: (&str, &str, Option<&str>, Option<&Value>),
+) -> (u16, String, Value, Vec<u8>) {
     let (method, path, token, body) = request;
     let tcp = tokio::net::TcpStream::connect(address)
         .await
@@ -133,6 +143,7 @@ async fn https(
         .unwrap_or_else(|| panic!("no HTTP answer over TLS: {text}"));
     (
         status,
+        head.to_owned(),
         serde_json::from_str(body).unwrap_or(Value::Null),
         presented,
     )
@@ -212,6 +223,37 @@ async fn https_serves_the_api_refuses_plain_http_and_picks_up_a_renewed_certific
             "the renewed certificate was not picked up"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_speaks_https_too_with_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ca = TestCa::new();
+    install(dir.path(), &ca.leaf(7));
+    let mut config = tessera::Config::for_tests(dir.path());
+    config.tls.cert_file = Some(dir.path().join("cert.pem"));
+    config.tls.key_file = Some(dir.path().join("key.pem"));
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.hsts = true;
+    let app = tessera::Application::build(config)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let metrics = app
+        .metrics_addr()
+        .unwrap_or_else(|| panic!("no metrics listener"))
+        .to_string();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let (status, head, _, _) =
+        https_with_head(&ca.connector(), &metrics, ("GET", "/metrics", None, None)).await;
+    assert_eq!(status, 200, "{head}");
+    let head = head.to_ascii_lowercase();
+    for header in [
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "strict-transport-security: max-age=31536000; includesubdomains",
+    ] {
+        assert!(head.contains(header), "{header}: {head}");
     }
 }
 

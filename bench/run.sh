@@ -56,7 +56,7 @@ Flags:
   --skip-tessera        do not run tessera (Flask scenarios only)
   --skip-flask          do not run the Flask reference (ratios are n/a)
   --only S[,S...]       run only these scenarios: ${ALL_SCENARIOS[*]}
-  --alg ALG             tessera's signing algorithm: hs256 (default), eddsa, es256 or rs256
+  --alg ALG             tessera's signing algorithm: hs256 (default), eddsa, es256, ps256 or rs256
   --database KIND       tessera's database: sqlite (default) or postgres
   --postgres-url URL    server for --database postgres; a fresh database is created on it
                         and dropped afterwards (default: $POSTGRES_URL)
@@ -102,7 +102,7 @@ done
 
 # wrk takes a number with an optional s/m/h unit.
 [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration: expected e.g. 10s, 30s or 1m, got '$DURATION'"
-[[ $ALG =~ ^(hs256|eddsa|es256|rs256)$ ]] || die "--alg: expected hs256, eddsa, es256 or rs256, got '$ALG'"
+[[ $ALG =~ ^(hs256|eddsa|es256|ps256|rs256)$ ]] || die "--alg: expected hs256, eddsa, es256, ps256 or rs256, got '$ALG'"
 [[ $DATABASE == sqlite || $DATABASE == postgres ]] || die "--database: expected sqlite or postgres, got '$DATABASE'"
 
 SCENARIOS=("${ALL_SCENARIOS[@]}")

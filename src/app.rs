@@ -2,6 +2,7 @@
 //! SIGINT or SIGTERM, finishing requests in flight.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http;
+use crate::http::tls::ReloadingCertificate;
 use crate::service::Tessera;
 
 /// The standalone server: tessera's routes with the serving layers, bound to an address.
@@ -18,12 +20,19 @@ pub struct Application {
     local_addr: SocketAddr,
     /// The listener of `metrics_listen`, serving `/metrics` only.
     metrics: Option<(TcpListener, SocketAddr)>,
+    /// The certificate of native TLS (`tls.*`), watched for changes while serving.
+    tls: Option<Arc<ReloadingCertificate>>,
 }
 
 impl Application {
     /// Opens the deployment ([`Tessera::open`]) and binds the configured address (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listen = config.listen;
+        // Before anything is opened: a certificate that does not load stops the start.
+        let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => Some(ReloadingCertificate::load(cert, key)?),
+            _ => None,
+        };
         let tessera = Tessera::open(config).await?;
         let listener = TcpListener::bind(listen)
             .await
@@ -44,6 +53,7 @@ impl Application {
             tessera,
             local_addr,
             metrics,
+            tls,
         })
     }
 
@@ -78,11 +88,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = self.tessera.config();
-        let app = http::with_serving_layers(
-            http::router(self.tessera.clone()),
-            Duration::from_secs(config.request_timeout_secs),
-        );
-        let app = http::metrics::track_requests(app, self.tessera.metrics().clone());
+        let app = http::serving_stack(&self.tessera, http::router(self.tessera.clone()));
         let background = self.tessera.spawn_background_tasks();
         let limits = http::server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
@@ -92,8 +98,23 @@ impl Application {
             max_connections_per_ip: config.max_connections_per_ip,
             trusted_proxies: self.tessera.trusted_proxies().clone(),
             first_byte_timeout: Duration::from_millis(config.first_byte_timeout_ms.max(1)),
+            hsts: config.hsts,
         };
-        tracing::info!(address = %self.local_addr, "tessera listening");
+        let acceptor = self.tls.as_ref().map(|tls| tls.acceptor()).transpose()?;
+        // Aborted when dropped at the end of this function.
+        let _watcher = self.tls.as_ref().map(|tls| {
+            AbortOnDrop(tls.spawn_watcher(Duration::from_millis(config.tls.reload_interval_ms)))
+        });
+        if acceptor.is_some() {
+            tracing::info!(
+                "TLS on: HTTPS only (HTTP/1.1); the certificate is reloaded when its files change"
+            );
+        } else {
+            tracing::info!(
+                "TLS off: plain HTTP; put tessera behind a TLS terminator (or set tls.cert_file and tls.key_file)"
+            );
+        }
+        tracing::info!(address = %self.local_addr, tls = acceptor.is_some(), "tessera listening");
         // One shutdown for both listeners: the signal flips a watch both servers wait on.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -108,15 +129,16 @@ impl Application {
         };
         let metrics_server = self.metrics.map(|(listener, address)| {
             tracing::info!(%address, "metrics listening");
-            let router = http::metrics::metrics_router(self.tessera.clone());
+            let router = http::metrics_stack(&self.tessera);
             tokio::spawn(http::server::serve(
                 listener,
                 router,
                 limits.clone(),
+                acceptor.clone(),
                 until_stopped(),
             ))
         });
-        http::server::serve(self.listener, app, limits, until_stopped()).await;
+        http::server::serve(self.listener, app, limits, acceptor, until_stopped()).await;
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
@@ -126,6 +148,15 @@ impl Application {
         self.tessera.store().close().await;
         tracing::info!("tessera stopped");
         Ok(())
+    }
+}
+
+/// A task that stops when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -53,10 +53,11 @@ pub struct Config {
     /// seals, which is no encryption at rest (see the README).
     #[serde(skip_serializing)]
     pub kek: Option<Secret>,
-    /// A PEM private key (PKCS#8; PKCS#1 also for RS256) to sign with instead of the
-    /// database's keys, with `signing_key_alg` (`eddsa`, `es256`, `rs256`).
+    /// A PEM private key (PKCS#8; PKCS#1 also for RSA, at least 3072 bits) to sign with
+    /// instead of the database's keys, with `signing_key_alg` (`eddsa`, `es256`, `ps256`,
+    /// `rs256`).
     pub signing_key_file: Option<PathBuf>,
-    /// Algorithm of `signing_key_file`: `eddsa`, `es256` or `rs256`.
+    /// Algorithm of `signing_key_file`: `eddsa`, `es256`, `ps256` or `rs256`.
     pub signing_key_alg: Option<String>,
     /// How long `tessera keys rotate` publishes the next key before it signs: longer than
     /// verifiers cache the JWKS (`jwks_max_age_secs`).
@@ -161,9 +162,12 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// A new connection that sends nothing for this long is closed.
     pub first_byte_timeout_ms: u64,
-    /// Send `Strict-Transport-Security` (for a deployment served over HTTPS through a TLS
-    /// terminator; tessera itself speaks plain HTTP).
+    /// Send `Strict-Transport-Security` (for a deployment served over HTTPS: with `tls`, or
+    /// through a TLS terminator).
     pub hsts: bool,
+    /// Native TLS: with both files set the listeners speak HTTPS; with neither, plain HTTP
+    /// (then tessera must sit behind a TLS terminator).
+    pub tls: TlsConfig,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
@@ -175,6 +179,36 @@ pub struct Config {
     /// How often the `tessera_active_sessions` gauge is recounted in the database (one
     /// query per interval, never one per scrape).
     pub active_sessions_refresh_secs: u64,
+}
+
+/// Native TLS settings (`[tls]` in TOML, `TESSERA_TLS__…` in the environment).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first (`TESSERA_TLS__CERT_FILE`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the leaf certificate (`TESSERA_TLS__KEY_FILE`).
+    pub key_file: Option<PathBuf>,
+    /// How often the two files are checked for a change (a renewed certificate is then
+    /// used for new connections without a restart).
+    pub reload_interval_ms: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            reload_interval_ms: 5_000,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether the listeners speak HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some() && self.key_file.is_some()
+    }
 }
 
 /// A GCRA limit: `per_minute` requests per minute on average, `burst` at once.
@@ -372,6 +406,7 @@ impl Default for Config {
             max_connections_per_ip: 128,
             first_byte_timeout_ms: 5_000,
             hsts: false,
+            tls: TlsConfig::default(),
             metrics_enabled: true,
             metrics_listen: None,
             metrics_token: None,
@@ -587,7 +622,17 @@ impl Config {
         );
         anyhow::ensure!(
             self.signing_key_file.is_some() == self.signing_key_alg.is_some(),
-            "signing_key_file and signing_key_alg go together (alg: eddsa, es256 or rs256)"
+            "signing_key_file and signing_key_alg go together (alg: eddsa, es256, ps256 or rs256)"
+        );
+        anyhow::ensure!(
+            self.tls.cert_file.is_some() == self.tls.key_file.is_some(),
+            "tls.cert_file and tls.key_file go together: set both (TESSERA_TLS__CERT_FILE and \
+             TESSERA_TLS__KEY_FILE, PEM files) to serve HTTPS, or neither to serve plain HTTP \
+             behind a TLS terminator"
+        );
+        anyhow::ensure!(
+            self.tls.reload_interval_ms >= 100,
+            "tls.reload_interval_ms must be at least 100"
         );
         Ok(())
     }
@@ -778,6 +823,34 @@ mod tests {
             assert!(
                 Config::load(None).is_err(),
                 "only full and normal are offered"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn tls_files_come_from_the_environment_and_go_together() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TESSERA_TLS__CERT_FILE", "/etc/tessera/cert.pem");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.tls.cert_file.as_deref(),
+                Some(Path::new("/etc/tessera/cert.pem"))
+            );
+            let error = config.validate().err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("TESSERA_TLS__KEY_FILE")),
+                "{error:?}"
+            );
+            jail.set_env("TESSERA_TLS__KEY_FILE", "/etc/tessera/key.pem");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(config.validate().is_ok() && config.tls.enabled());
+            let unknown = Config::unknown_env_vars();
+            assert!(
+                !unknown.iter().any(|k| k.starts_with("TESSERA_TLS")),
+                "{unknown:?}"
             );
             Ok(())
         });

@@ -15,6 +15,13 @@ pub async fn check_config(config: &crate::Config, format: Format) -> anyhow::Res
     {
         problems.push(e.to_string());
     }
+    // Only when the settings are whole (`validate` reports a lone file).
+    if let Err(e) = crate::http::tls::check_files(&config.tls) {
+        problems.push(format!("{e:#}"));
+    }
+    if let Err(e) = crate::service::check_signing_key_file(config) {
+        problems.push(format!("{e:#}"));
+    }
     let url = config.effective_database_url();
     let redacted_url = crate::service::redact_url(&url);
     let timeout = std::time::Duration::from_secs(config.db_connect_timeout_secs);

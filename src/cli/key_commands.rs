@@ -13,7 +13,7 @@ pub enum KeysCommand {
     /// Add a key that signs at once (e.g. to switch the ring from HS256 to EdDSA); earlier
     /// keys retire and keep verifying until their tokens expire.
     Generate {
-        /// eddsa, es256 or rs256.
+        /// eddsa (recommended), es256, ps256 or rs256 (RSA keys are 3072 bits).
         #[arg(long, default_value = "eddsa")]
         alg: String,
     },
@@ -31,8 +31,9 @@ pub enum KeysCommand {
 }
 
 fn parse_alg(text: &str) -> anyhow::Result<KeyAlg> {
-    KeyAlg::parse(text)
-        .ok_or_else(|| anyhow::anyhow!("unknown algorithm {text:?}; use eddsa, es256 or rs256"))
+    KeyAlg::parse(text).ok_or_else(|| {
+        anyhow::anyhow!("unknown algorithm {text:?}; use eddsa, es256, ps256 or rs256")
+    })
 }
 
 pub async fn run_keys(
@@ -72,6 +73,7 @@ pub async fn run_keys(
                 &[
                     "kid",
                     "alg",
+                    "rsa_bits",
                     "state",
                     "source",
                     "signing",

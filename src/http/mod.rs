@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 pub(crate) mod server;
 mod sessions;
+pub(crate) mod tls;
 mod well_known;
 
 use std::time::Duration;
@@ -114,20 +115,38 @@ pub fn api_router(tessera: Tessera) -> Router {
 /// Unknown paths, wrong methods and oversized bodies in tessera's error shape; the state.
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
-    routes
+    let hsts = tessera.config().hsts;
+    let routes = routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::map_response(headers::security_headers))
-        .layer(middleware::map_response_with_state(
-            tessera.config().hsts,
-            headers::hsts,
-        ))
-        .with_state(tessera)
+        .with_state(tessera);
+    // For embedders, whose own serving layers are theirs; the standalone server applies
+    // the same layer again outermost (`serving_stack`), which sets the same values.
+    headers::with_security_headers(routes, hsts)
+}
+
+/// The standalone server's HTTP stack around `routes` (which [`router`] makes; tests pass
+/// their own), innermost first: the serving layers, request metrics, and outermost the
+/// security headers, so every answer carries them, the 408 and panic 500 made by the
+/// serving layers included.
+pub fn serving_stack(tessera: &Tessera, routes: Router) -> Router {
+    let config = tessera.config();
+    let app = with_serving_layers(routes, Duration::from_secs(config.request_timeout_secs));
+    let app = metrics::track_requests(app, tessera.metrics().clone());
+    headers::with_security_headers(app, config.hsts)
+}
+
+/// The stack of the separate metrics listener (`metrics_listen`): `/metrics` with the
+/// security headers.
+pub fn metrics_stack(tessera: &Tessera) -> Router {
+    let hsts = tessera.config().hsts;
+    headers::with_security_headers(metrics::metrics_router(tessera.clone()), hsts)
 }
 
 /// Layers for a server: request ids, a span per request (method, matched route, id; never
-/// headers, bodies or raw paths), a time limit, and panics turned into a JSON 500.
+/// headers, bodies or raw paths), a time limit, and panics turned into a JSON 500. The
+/// security headers go around these ([`serving_stack`]), so their answers carry them.
 pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router {
     router
         .layer(middleware::from_fn_with_state(
@@ -163,8 +182,6 @@ pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router 
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // Outermost, so the time-limit and panic answers made above carry them too.
-        .layer(middleware::map_response(headers::security_headers))
 }
 
 async fn limit_duration(State(limit): State<Duration>, req: Request, next: Next) -> Response {

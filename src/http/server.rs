@@ -4,6 +4,10 @@
 //! take to send a request head (which also bounds idle keep-alive connections), and how
 //! large the head may be. Slow-loris and idle-socket clients are cut off instead of holding
 //! connections (and file descriptors) forever.
+//!
+//! With native TLS (`http::tls`), the same loop does the TLS handshake after the first
+//! byte, within the header-read time limit, and serves HTTP/1.1 over the TLS stream; caps,
+//! time limits and the graceful drain are the same for both.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,9 +20,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::connections::{self, ConnectionCounter, REFUSAL};
+use super::connections::{self, ConnectionCounter};
 use crate::abuse::TrustedProxies;
 
 #[derive(Debug, Clone)]
@@ -35,14 +40,17 @@ pub struct ConnectionLimits {
     pub trusted_proxies: TrustedProxies,
     /// How long a new connection may stay silent before its first byte.
     pub first_byte_timeout: Duration,
+    /// Whether the connection-cap refusal carries `Strict-Transport-Security`.
+    pub hsts: bool,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and waits
-/// (at most `drain_timeout`) for requests in flight.
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` completes, then stops
+/// accepting and waits (at most `drain_timeout`) for requests in flight.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut builder = http1::Builder::new();
@@ -66,6 +74,8 @@ pub async fn serve(
         "connection limits"
     );
     let first_byte_timeout = limits.first_byte_timeout;
+    let handshake_timeout = limits.header_read_timeout;
+    let refusal = super::headers::refusal(limits.hsts);
     // Tells connections still waiting for their first byte that shutdown has begun, so
     // they do not hold the drain up.
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
@@ -86,7 +96,9 @@ pub async fn serve(
                 let Some(slot) = counter.try_acquire(peer.ip()) else {
                     // Over a cap: answered and closed at once, so the descriptor comes back
                     // before the client can hold it.
-                    let _ = stream.try_write(REFUSAL);
+                    // Plain HTTP even on a TLS listener: a handshake would cost what the cap
+                    // saves. A TLS client reads it as a failed handshake, which it is.
+                    let _ = stream.try_write(&refusal);
                     tracing::debug!(%peer, "connection refused: connection limit reached");
                     continue;
                 };
@@ -97,6 +109,7 @@ pub async fn serve(
                 });
                 let (builder, watcher) = (builder.clone(), graceful.watcher());
                 let mut stop_signal = stop_signal.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
                     // A connection that sends nothing is closed soon: idle sockets cost a
@@ -110,8 +123,27 @@ pub async fn serve(
                         }
                         _ = stop_signal.changed() => return,
                     }
-                    let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
-                    if let Err(e) = connection.await {
+                    let service = TowerToHyperService::new(service);
+                    let outcome = match tls {
+                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                        Some(acceptor) => {
+                            // A client that opens a connection and stalls the handshake is cut
+                            // off like one that stalls its request head.
+                            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await
+                        }
+                    };
+                    if let Err(e) = outcome {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }
                 });

@@ -19,8 +19,10 @@ use crate::tokens::{keygen, now_unix};
 pub struct KeyView {
     /// The key id (`kid`).
     pub kid: String,
-    /// Its JWS algorithm name (`HS256`, `EdDSA`, `ES256`, `RS256`).
+    /// Its JWS algorithm name (`HS256`, `EdDSA`, `ES256`, `PS256`, `RS256`).
     pub alg: &'static str,
+    /// The modulus size of an RSA key (a stored key below 3072 bits should be rotated).
+    pub rsa_bits: Option<usize>,
     /// Next, current or retired.
     pub state: KeyState,
     /// Where it comes from: secret, previous secret, PEM file or database.
@@ -56,14 +58,7 @@ pub(super) fn configured_keys(
             .with_context(|| format!("previous_jwt_secret_keys[{i}]"))?;
         keys.push(RingKey::hs256(previous, KeySource::PreviousSecret)?);
     }
-    if let (Some(path), Some(alg)) = (&config.signing_key_file, &config.signing_key_alg) {
-        let alg = KeyAlg::parse(alg)
-            .filter(|a| *a != KeyAlg::Hs256)
-            .ok_or_else(|| anyhow::anyhow!("signing_key_alg must be eddsa, es256 or rs256"))?;
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read signing_key_file {}", path.display()))?;
-        let der = keygen::from_pem(alg, &pem)
-            .with_context(|| format!("signing_key_file {}", path.display()))?;
+    if let Some((alg, der)) = signing_key_file(config)? {
         // The kid names the file's key by a digest of its public part's JWK thumbprint input.
         let provisional =
             RingKey::asymmetric("pem".into(), alg, &der, KeySource::PemFile, (0, 0, None))?;
@@ -77,6 +72,26 @@ pub(super) fn configured_keys(
         )?);
     }
     Ok(keys)
+}
+
+/// The algorithm and private DER of `signing_key_file`, checked (RSA: at least 3072 bits).
+fn signing_key_file(config: &Config) -> anyhow::Result<Option<(KeyAlg, Vec<u8>)>> {
+    let (Some(path), Some(alg)) = (&config.signing_key_file, &config.signing_key_alg) else {
+        return Ok(None);
+    };
+    let alg = KeyAlg::parse(alg)
+        .filter(|a| *a != KeyAlg::Hs256)
+        .ok_or_else(|| anyhow::anyhow!("signing_key_alg must be eddsa, es256, ps256 or rs256"))?;
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read signing_key_file {}", path.display()))?;
+    let der = keygen::from_pem(alg, &pem)
+        .with_context(|| format!("signing_key_file {}", path.display()))?;
+    Ok(Some((alg, der)))
+}
+
+/// Checks `signing_key_file` as a start would (for `tessera check-config`).
+pub fn check_signing_key_file(config: &Config) -> anyhow::Result<()> {
+    signing_key_file(config).map(|_| ())
 }
 
 fn short_digest(bytes: Vec<u8>) -> String {
@@ -131,6 +146,25 @@ pub(super) async fn load_ring(
         lifetime,
         config.keep_hs256_verifying,
     ))
+}
+
+/// RSA keys below the size new keys must have, which earlier versions generated (2048
+/// bits). They are not refused: refusing would stop every instance of a running deployment
+/// at the upgrade and cut off the tokens in flight. They keep signing and verifying until
+/// the operator rotates them (`tessera keys rotate --alg ps256`), then verify only until
+/// their tokens have expired, like any retired key. Reported once at start.
+pub(super) fn warn_about_small_rsa_keys(ring: &KeyRing) {
+    for key in ring.keys() {
+        if let Some(bits) = key.rsa_bits.filter(|bits| *bits < keygen::MIN_RSA_BITS) {
+            tracing::warn!(
+                kid = %key.kid,
+                bits,
+                minimum = keygen::MIN_RSA_BITS,
+                "a stored RSA signing key is smaller than new keys may be; rotate it: \
+                 tessera keys rotate --alg ps256 (or eddsa, es256)"
+            );
+        }
+    }
 }
 
 impl Tessera {
@@ -236,7 +270,7 @@ impl Tessera {
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "the ring signs with the HS256 secret; choose an algorithm: \
-                     `tessera keys rotate --alg eddsa` (or es256, rs256)"
+                     `tessera keys rotate --alg eddsa` (or es256, ps256, rs256)"
                 )
             })?;
         self.add_signing_key(alg, self.inner.config.key_prepublish_secs)
@@ -253,6 +287,7 @@ impl Tessera {
             .map(|k| KeyView {
                 kid: k.kid.clone(),
                 alg: k.alg.jws_name(),
+                rsa_bits: k.rsa_bits,
                 state: k.state(now),
                 source: k.source,
                 signing: signer.as_deref() == Some(k.kid.as_str()),

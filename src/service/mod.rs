@@ -25,6 +25,7 @@ pub use auth::{Credentials, LoginOutcome, RegisteredUser};
 pub use background::BackgroundTasks;
 pub use client::ClientInfo;
 pub use key_ring::KeyView;
+pub(crate) use key_ring::check_signing_key_file;
 pub use sessions::{RefreshOutcome, SessionView};
 
 use crate::abuse::{Limits, RateLimited, TrustedProxies};

@@ -94,7 +94,10 @@ impl Tessera {
         )
         .await
         {
-            Ok(ring) => ring,
+            Ok(ring) => {
+                key_ring::warn_about_small_rsa_keys(&ring);
+                ring
+            }
             // A database that is down at start must not stop the server (it answers 503
             // and recovers); the reload task loads the database's keys once it is back.
             Err(e) if store.ping().await.is_err() => {

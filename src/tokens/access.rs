@@ -2,7 +2,7 @@
 //! `jti`, `type`, `sub`, `nbf`, `exp`) plus `iss` and `sid`, so a Flask app holding
 //! the same secret accepts them, and tessera accepts the Flask app's.
 //!
-//! Tokens are signed by the key ring's current key (HS256 by default, or EdDSA/ES256/RS256)
+//! Tokens are signed by the key ring's current key (HS256 by default, or EdDSA/ES256/PS256/RS256)
 //! and carry its `kid`. Verification picks the key by `kid` and pins that key's algorithm:
 //! a token that names any other algorithm (`none`, or HS256 to smuggle a public key in as
 //! an HMAC secret) is refused before its signature is looked at.
@@ -172,7 +172,7 @@ pub struct AccessTokens {
     verified: VerifiedCache,
     /// One validation per algorithm, built once: building one allocates (a set of required
     /// claims, a list of algorithms), which showed up on every `/protected` request.
-    validations: [Validation; 4],
+    validations: [Validation; 5],
 }
 
 /// At most this many verified tokens are remembered (a few MiB at most).
@@ -185,6 +185,7 @@ fn validation_index(alg: KeyAlg) -> usize {
         KeyAlg::EdDsa => 1,
         KeyAlg::Es256 => 2,
         KeyAlg::Rs256 => 3,
+        KeyAlg::Ps256 => 4,
     }
 }
 
@@ -226,8 +227,7 @@ impl AccessTokens {
         ttl_secs: u64,
         leeway_secs: u64,
     ) -> Self {
-        let validations = [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256]
-            .map(|alg| validation(alg, leeway_secs));
+        let validations = KeyAlg::ALL.map(|alg| validation(alg, leeway_secs));
         Self {
             ring: RwLock::new(Arc::new(ring)),
             issuer,
@@ -300,7 +300,7 @@ impl AccessTokens {
     /// the caller.
     pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedAccess, TokenError> {
         let header = peek_header(token)?;
-        // Only the four algorithms tessera signs with exist here: `none`, HS512, PS256…
+        // Only the five algorithms tessera signs with exist here: `none`, HS512, PS384…
         // are refused before anything else is looked at.
         let alg = KeyAlg::from_jws_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         let ring = self.ring();

@@ -1,15 +1,21 @@
 //! Fresh private keys per algorithm, in the DER forms jsonwebtoken's `rust_crypto` backend
-//! signs with: PKCS#8 for Ed25519 and P-256, PKCS#1 for RSA. Also reads PEM key files.
+//! signs with: PKCS#8 for Ed25519 and P-256, PKCS#1 for RSA (RS256 and PS256 alike). Also
+//! reads PEM key files, refusing RSA keys below [`MIN_RSA_BITS`].
 
 use anyhow::Context;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+use rsa::traits::PublicKeyParts;
 
 use super::keyring::KeyAlg;
 use crate::secret::random_bytes;
 
-/// RSA modulus size for generated RS256 keys (NIST: 2048 is acceptable through 2030).
-const RSA_BITS: usize = 2048;
+/// RSA modulus size for generated keys, and the smallest one accepted from a PEM file.
+/// NIST SP 800-57 Part 1 allows 2048-bit RSA (112-bit security) only through 2030; 3072
+/// bits (128-bit security) is what ASVS 11.2.3 asks of new keys and what a key made today
+/// needs to last its cryptoperiod.
+pub const MIN_RSA_BITS: usize = 3072;
+const RSA_BITS: usize = MIN_RSA_BITS;
 
 /// A new private key for an asymmetric algorithm, DER-encoded.
 pub fn generate(alg: KeyAlg) -> anyhow::Result<Vec<u8>> {
@@ -33,7 +39,7 @@ pub fn generate(alg: KeyAlg) -> anyhow::Result<Vec<u8>> {
                 .as_bytes()
                 .to_vec())
         }
-        KeyAlg::Rs256 => {
+        KeyAlg::Rs256 | KeyAlg::Ps256 => {
             let key = rsa::PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)
                 .context("cannot generate an RSA key")?;
             Ok(key
@@ -59,14 +65,32 @@ pub fn from_pem(alg: KeyAlg, pem: &str) -> anyhow::Result<Vec<u8>> {
             .to_pkcs8_der()?
             .as_bytes()
             .to_vec(),
-        KeyAlg::Rs256 => rsa::PrivateKey::from_pkcs1_pem(pem)
-            .or_else(|_| rsa::PrivateKey::from_pkcs8_pem(pem))
-            .context("not a PKCS#1 or PKCS#8 RSA private key")?
-            .to_pkcs1_der()?
-            .as_bytes()
-            .to_vec(),
+        KeyAlg::Rs256 | KeyAlg::Ps256 => {
+            let key = rsa::PrivateKey::from_pkcs1_pem(pem)
+                .or_else(|_| rsa::PrivateKey::from_pkcs8_pem(pem))
+                .context("not a PKCS#1 or PKCS#8 RSA private key")?;
+            let bits = key.n().bit_width() as usize;
+            if bits < MIN_RSA_BITS {
+                anyhow::bail!(
+                    "the RSA key is {bits} bits; tessera accepts RSA keys of at least \
+                     {MIN_RSA_BITS} bits (make one with `openssl genpkey -algorithm RSA \
+                     -pkeyopt rsa_keygen_bits:{MIN_RSA_BITS}`), or better an Ed25519 or P-256 \
+                     key (`openssl genpkey -algorithm ed25519`, signing_key_alg = \"eddsa\"), \
+                     or drop signing_key_file and use `tessera keys generate --alg eddsa`"
+                );
+            }
+            key.to_pkcs1_der()?.as_bytes().to_vec()
+        }
     };
     Ok(der)
+}
+
+/// The modulus size of an RSA private key in PKCS#1 DER (`None`: not one), to report
+/// stored keys made before [`MIN_RSA_BITS`] applied.
+pub fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    rsa::PrivateKey::from_pkcs1_der(der)
+        .ok()
+        .map(|key| key.n().bit_width() as usize)
 }
 
 /// RFC 8410 PKCS#8 v1 (no public key) for an Ed25519 seed: the 48-byte form jsonwebtoken
@@ -88,9 +112,30 @@ mod tests {
 
     #[test]
     fn generated_keys_of_every_asymmetric_algorithm_load() -> anyhow::Result<()> {
-        for alg in [KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256] {
-            let der = generate(alg)?;
+        // One RSA key (3072-bit generation is the slow part) serves both RSA algorithms.
+        let rsa = generate(KeyAlg::Ps256)?;
+        assert_eq!(rsa_modulus_bits(&rsa), Some(MIN_RSA_BITS));
+        for (alg, der) in [
+            (KeyAlg::EdDsa, generate(KeyAlg::EdDsa)?),
+            (KeyAlg::Es256, generate(KeyAlg::Es256)?),
+            (KeyAlg::Rs256, rsa.clone()),
+            (KeyAlg::Ps256, rsa),
+        ] {
             RingKey::asymmetric("k".into(), alg, &der, KeySource::Database, (0, 0, None))?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rsa_pem_keys_below_3072_bits_are_refused() -> anyhow::Result<()> {
+        let small = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)?
+            .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)?;
+        for alg in [KeyAlg::Rs256, KeyAlg::Ps256] {
+            let error = from_pem(alg, &small).err().map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|e| e.contains("2048 bits")),
+                "{error:?}"
+            );
         }
         Ok(())
     }

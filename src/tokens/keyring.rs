@@ -25,8 +25,12 @@ pub enum KeyAlg {
     EdDsa,
     /// ECDSA on P-256 with SHA-256.
     Es256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    /// RSASSA-PKCS1-v1_5 with SHA-256: kept for existing keys and verifiers that know no
+    /// other RSA scheme; PS256 is the RSA choice for new keys.
     Rs256,
+    /// RSASSA-PSS with SHA-256 (RFC 7518 §3.5): RSA with a padding that has a security
+    /// proof, which PKCS#1 v1.5 lacks.
+    Ps256,
 }
 
 impl KeyAlg {
@@ -37,23 +41,37 @@ impl KeyAlg {
             KeyAlg::EdDsa => "EdDSA",
             KeyAlg::Es256 => "ES256",
             KeyAlg::Rs256 => "RS256",
+            KeyAlg::Ps256 => "PS256",
         }
     }
 
+    /// Every algorithm of the ring.
+    pub const ALL: [KeyAlg; 5] = [
+        KeyAlg::Hs256,
+        KeyAlg::EdDsa,
+        KeyAlg::Es256,
+        KeyAlg::Rs256,
+        KeyAlg::Ps256,
+    ];
+
     /// The algorithm a JWS `alg` names.
     pub fn from_jws_name(name: &str) -> Option<Self> {
-        [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256, KeyAlg::Rs256]
-            .into_iter()
-            .find(|a| a.jws_name() == name)
+        Self::ALL.into_iter().find(|a| a.jws_name() == name)
     }
 
-    /// Accepts CLI spellings: `hs256`, `eddsa`/`ed25519`, `es256`, `rs256`.
+    /// Whether keys of this algorithm are RSA keys (size rules apply).
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyAlg::Rs256 | KeyAlg::Ps256)
+    }
+
+    /// Accepts CLI spellings: `hs256`, `eddsa`/`ed25519`, `es256`, `rs256`, `ps256`.
     pub fn parse(text: &str) -> Option<Self> {
         match text.to_ascii_lowercase().as_str() {
             "hs256" => Some(KeyAlg::Hs256),
             "eddsa" | "ed25519" => Some(KeyAlg::EdDsa),
             "es256" => Some(KeyAlg::Es256),
             "rs256" => Some(KeyAlg::Rs256),
+            "ps256" => Some(KeyAlg::Ps256),
             _ => None,
         }
     }
@@ -65,6 +83,7 @@ impl KeyAlg {
             KeyAlg::EdDsa => Algorithm::EdDSA,
             KeyAlg::Es256 => Algorithm::ES256,
             KeyAlg::Rs256 => Algorithm::RS256,
+            KeyAlg::Ps256 => Algorithm::PS256,
         }
     }
 
@@ -73,7 +92,8 @@ impl KeyAlg {
             KeyAlg::Hs256 => None,
             KeyAlg::EdDsa => Some(EncodingKey::from_ed_der(der)),
             KeyAlg::Es256 => Some(EncodingKey::from_ec_der(der)),
-            KeyAlg::Rs256 => Some(EncodingKey::from_rsa_der(der)),
+            // Both RSA schemes sign with the same PKCS#1 key; the algorithm picks the padding.
+            KeyAlg::Rs256 | KeyAlg::Ps256 => Some(EncodingKey::from_rsa_der(der)),
         }
     }
 }
@@ -110,6 +130,8 @@ pub struct RingKey {
     verifying: DecodingKey,
     /// Public JWK (asymmetric keys only; HS256 secrets are never published).
     public_jwk: Option<Jwk>,
+    /// The modulus size of an RSA key (`None` for other algorithms).
+    pub rsa_bits: Option<usize>,
     /// An HS256 secret that keeps verifying after an asymmetric key took over signing,
     /// because the operator said so (`keep_hs256_verifying`).
     pub kept_verifying: bool,
@@ -139,6 +161,7 @@ impl RingKey {
             signing,
             verifying: DecodingKey::from_secret(bytes)?,
             public_jwk: None,
+            rsa_bits: None,
             kept_verifying: false,
         })
     }
@@ -170,6 +193,10 @@ impl RingKey {
             signing: Some(signing),
             verifying,
             public_jwk: Some(jwk),
+            rsa_bits: alg
+                .is_rsa()
+                .then(|| super::keygen::rsa_modulus_bits(der))
+                .flatten(),
             kept_verifying: false,
         })
     }

@@ -68,6 +68,10 @@ async fn the_binary_serves_the_contract_and_never_logs_secrets() {
 
     let logs = server.log_text();
     assert!(
+        logs.contains("TLS off: plain HTTP; put tessera behind a TLS terminator"),
+        "start-up says that TLS is off:\n{logs}"
+    );
+    assert!(
         logs.contains(r#""event":"login","outcome":"success","username":"jules","ip":"127.0.0.1""#),
         "the audit log should record the login:\n{logs}"
     );

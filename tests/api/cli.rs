@@ -349,6 +349,31 @@ fn check_config_reports_problems_without_changing_anything() {
         !report.to_string().contains("your_jwt_secret_key"),
         "secrets are never printed"
     );
+    // TLS files: both or neither, and they must load.
+    let missing = dir.path().join("missing.pem");
+    for (env, expected) in [
+        (vec![("TESSERA_TLS__CERT_FILE", &missing)], "go together"),
+        (
+            vec![
+                ("TESSERA_TLS__CERT_FILE", &missing),
+                ("TESSERA_TLS__KEY_FILE", &missing),
+            ],
+            "tls.cert_file",
+        ),
+    ] {
+        let mut command = tessera_command();
+        command
+            .args(["check-config", "--json", "--data-dir"])
+            .arg(&data)
+            .envs(env);
+        let bad = command.output().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!bad.status.success());
+        let report: Value = serde_json::from_slice(&bad.stdout).unwrap_or(Value::Null);
+        assert!(
+            report["problems"].to_string().contains(expected),
+            "{report}"
+        );
+    }
 }
 
 #[tokio::test]

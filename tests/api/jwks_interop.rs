@@ -1,5 +1,5 @@
 //! A verifier nobody here wrote: PyJWT's `PyJWKClient`, pointed at tessera's JWKS,
-//! verifies tessera's EdDSA, ES256 and RS256 access tokens.
+//! verifies tessera's EdDSA, ES256, RS256 and PS256 access tokens.
 //!
 //! Needs Python: set TESSERA_PYTHON to a venv made by scripts/python-venv.sh (.ci/run does);
 //! without it the test says it skipped and passes.
@@ -40,6 +40,7 @@ async fn pyjwt_verifies_asymmetric_tokens_through_the_jwks() {
         (KeyAlg::EdDsa, "EdDSA"),
         (KeyAlg::Es256, "ES256"),
         (KeyAlg::Rs256, "RS256"),
+        (KeyAlg::Ps256, "PS256"),
     ] {
         app.tessera
             .add_signing_key(alg, 0)

@@ -286,7 +286,79 @@ async fn keep_hs256_verifying_keeps_the_secret_for_a_mixed_fleet() {
     );
 }
 
+/// `tessera keys generate --alg ps256`: a 3072-bit RSA-PSS key whose tokens a verifier that
+/// knows only the JWKS accepts (checked here with jsonwebtoken, from the published JWK).
+async fn a_ps256_key_signs_tokens_that_verify_through_the_jwks() {
+    let app = spawn_app_with(|_| {}).await;
+    let key = app
+        .tessera
+        .add_signing_key(KeyAlg::Ps256, 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(key.alg, "PS256");
+    assert_eq!(key.rsa_bits, Some(3072), "generated RSA keys are 3072 bits");
+    let token = access_token(&app, "erin").await;
+    assert_eq!(header(&token)["alg"], "PS256");
+    assert_eq!(header(&token)["kid"], key.kid.as_str());
+    assert_eq!(app.protected(&token).await.status(), StatusCode::OK);
+
+    let (_, body) = jwks(&app).await;
+    let jwk = body["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == key.kid.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no PS256 key in {body}"));
+    assert_eq!(jwk["kty"], "RSA", "{jwk}");
+    assert_eq!(jwk["alg"], "PS256", "{jwk}");
+    assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "{jwk}");
+    let modulus = URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!(modulus.len() * 8, 3072, "modulus of the published key");
+
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap_or_else(|e| panic!("{e}"));
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap_or_else(|e| panic!("{e}"));
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::PS256);
+    validation.set_issuer(&["tessera"]);
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Value>(&token, &decoding, &validation)
+        .unwrap_or_else(|e| panic!("the JWKS key does not verify the token: {e}"))
+        .claims;
+    assert_eq!(claims["sub"], "erin");
+    // PS256 is not RS256: a verifier pinned to PKCS#1 v1.5 refuses the token.
+    let rs256 = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    assert!(jsonwebtoken::decode::<Value>(&token, &decoding, &rs256).is_err());
+}
+
+/// A PEM signing key below 3072 bits stops the start, with a message that says what to do.
+#[tokio::test]
+async fn a_2048_bit_rsa_pem_key_is_refused_at_start() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap_or_else(|e| panic!("{e}"));
+    let pem = key
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("signing.pem");
+    std::fs::write(&path, pem.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    for alg in ["rs256", "ps256"] {
+        let mut config = tessera::Config::for_tests(dir.path());
+        config.signing_key_file = Some(path.clone());
+        config.signing_key_alg = Some(alg.into());
+        let error = match tessera::Application::build(config).await {
+            Ok(_) => panic!("{alg}: a 2048-bit key was accepted"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            error.contains("2048 bits") && error.contains("at least 3072"),
+            "{error}"
+        );
+        assert!(error.contains("rsa_keygen_bits:3072"), "says how: {error}");
+    }
+}
+
 crate::backend_tests!(
+    a_ps256_key_signs_tokens_that_verify_through_the_jwks,
     the_hs256_secret_stops_verifying_once_its_last_token_has_expired,
     keep_hs256_verifying_keeps_the_secret_for_a_mixed_fleet,
     the_ring_switches_from_hs256_to_eddsa_and_both_tokens_verify,

@@ -28,4 +28,5 @@ mod shared_limits;
 mod shared_secrets;
 mod startup;
 mod storage;
+mod tls;
 mod tokens;

@@ -81,6 +81,7 @@ async fn a_token_naming_another_algorithm_is_refused_even_with_a_valid_hmac() {
     );
     for (alg, code) in [
         ("RS256", "algorithm_mismatch"),
+        ("PS256", "algorithm_mismatch"),
         ("HS512", "unsupported_algorithm"),
         ("ES256", "algorithm_mismatch"),
         ("EdDSA", "algorithm_mismatch"),

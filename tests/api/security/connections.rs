@@ -70,7 +70,11 @@ async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Option<Str
 
 #[tokio::test]
 async fn a_connection_over_the_per_address_cap_gets_503_and_is_closed() {
-    let app = crate::helpers::spawn_app_with(|c| c.max_connections_per_ip = 2).await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.max_connections_per_ip = 2;
+        c.hsts = true;
+    })
+    .await;
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -90,6 +94,15 @@ async fn a_connection_over_the_per_address_cap_gets_503_and_is_closed() {
         .unwrap_or_else(|| panic!("the connection over the cap stayed open"));
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains(r#""error":"overloaded""#), "{answer}");
+    // Written before HTTP is parsed, it still carries the headers every answer has.
+    for header in [
+        "x-content-type-options: nosniff",
+        "content-security-policy: default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        "referrer-policy: no-referrer",
+        "strict-transport-security: max-age=31536000; includeSubDomains",
+    ] {
+        assert!(answer.contains(header), "{header}: {answer}");
+    }
     drop(held);
 }
 

@@ -99,6 +99,10 @@ impl Application {
             trusted_proxies: self.tessera.trusted_proxies().clone(),
             first_byte_timeout: Duration::from_millis(config.first_byte_timeout_ms.max(1)),
             hsts: config.hsts,
+            on_refused: {
+                let tessera = self.tessera.clone();
+                Arc::new(move |ip| tessera.audit_refused_connection(ip))
+            },
         };
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor()).transpose()?;
         // Aborted when dropped at the end of this function.

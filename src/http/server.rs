@@ -10,6 +10,7 @@
 //! time limits and the graceful drain are the same for both.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -26,7 +27,7 @@ use tower::ServiceExt;
 use super::connections::{self, ConnectionCounter};
 use crate::abuse::TrustedProxies;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
@@ -42,6 +43,8 @@ pub struct ConnectionLimits {
     pub first_byte_timeout: Duration,
     /// Whether the connection-cap refusal carries `Strict-Transport-Security`.
     pub hsts: bool,
+    /// Told of every connection refused by a cap (the audit log, in the server).
+    pub on_refused: Arc<dyn Fn(std::net::IpAddr) + Send + Sync>,
 }
 
 /// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` completes, then stops
@@ -99,7 +102,7 @@ pub async fn serve(
                     // Plain HTTP even on a TLS listener: a handshake would cost what the cap
                     // saves. A TLS client reads it as a failed handshake, which it is.
                     let _ = stream.try_write(&refusal);
-                    tracing::debug!(%peer, "connection refused: connection limit reached");
+                    (limits.on_refused)(peer.ip());
                     continue;
                 };
                 let _ = stream.set_nodelay(true);

@@ -33,6 +33,13 @@ impl super::Tessera {
                 .client(client),
         );
     }
+
+    /// Records a connection refused by a connection cap (before any request was read).
+    pub(crate) fn audit_refused_connection(&self, ip: IpAddr) {
+        let mut event = AuditEvent::refused("connection", "overloaded");
+        event.ip = Some(ip);
+        self.audit_log().record(event);
+    }
 }
 
 use super::AuthError;

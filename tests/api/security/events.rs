@@ -257,3 +257,23 @@ async fn rate_limit_refusals_and_reaching_for_another_users_session_are_logged()
     );
     assert_request_fields(limited[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_refused_by_the_cap_is_logged() {
+    let audited = Audited::start(&[("TESSERA_MAX_CONNECTIONS_PER_IP", "1")]);
+    let address = audited.server.url("").replace("http://", "");
+    let held = tokio::net::TcpStream::connect(&address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::net::TcpStream::connect(&address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop((held, refused));
+    let lines = audited.audit_lines().await;
+    let found = find(&lines, "connection", Some("overloaded"));
+    assert_eq!(found.len(), 1, "{lines:#?}");
+    assert_eq!(found[0]["outcome"], "refused");
+    assert_eq!(found[0]["ip"], "127.0.0.1");
+}

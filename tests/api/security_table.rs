@@ -87,8 +87,12 @@ fn asvs_rows(security: &str) -> Vec<Row> {
             6,
             "an ASVS row has 6 cells (no `|` inside a cell): {line}"
         );
-        let status = status_of(&cells[3])
-            .unwrap_or_else(|| panic!("{}: status {:?} is not one of {STATUSES:?}", cells[0], cells[3]));
+        let status = status_of(&cells[3]).unwrap_or_else(|| {
+            panic!(
+                "{}: status {:?} is not one of {STATUSES:?}",
+                cells[0], cells[3]
+            )
+        });
         assert!(
             LEVELS.contains(&cells[1].as_str()),
             "{}: level {:?}",
@@ -128,7 +132,9 @@ fn check_reference(reference: &str, files: &mut BTreeMap<PathBuf, String>) -> Op
         return None;
     }
     let Some((file, rest)) = reference.split_once("::") else {
-        return Some(format!("{reference}: neither `path::name` nor `doc: FILE#section`"));
+        return Some(format!(
+            "{reference}: neither `path::name` nor `doc: FILE#section`"
+        ));
     };
     let name = rest.rsplit("::").next().unwrap_or(rest);
     let path = root().join(file);
@@ -147,9 +153,10 @@ fn stated_counts(security: &str) -> BTreeMap<String, [usize; 4]> {
     let mut counts = BTreeMap::new();
     for line in security.lines() {
         let Some(cells) = cells(line) else { continue };
-        let Some(level) = cells.first().filter(|c| {
-            LEVELS.contains(&c.as_str()) || c.as_str() == "L1+L2"
-        }) else {
+        let Some(level) = cells
+            .first()
+            .filter(|c| LEVELS.contains(&c.as_str()) || c.as_str() == "L1+L2")
+        else {
             continue;
         };
         assert_eq!(cells.len(), 5, "counts row: {line}");
@@ -184,7 +191,10 @@ fn every_test_the_asvs_table_cites_exists_and_the_counts_add_up() {
             problems.push(format!("{}: listed twice", row.id));
         }
         if row.status == "Met" && row.references.is_empty() {
-            problems.push(format!("{}: Met without a test or document section", row.id));
+            problems.push(format!(
+                "{}: Met without a test or document section",
+                row.id
+            ));
         }
         for reference in &row.references {
             if let Some(problem) = check_reference(reference, &mut files) {
@@ -233,7 +243,11 @@ fn the_table_checker_reads_cells_references_and_anchors() {
     );
     assert_eq!(
         rows[0].references,
-        ["tests/api/tokens.rs::a", "src/x.rs::tests::b", "doc: README.md#x"]
+        [
+            "tests/api/tokens.rs::a",
+            "src/x.rs::tests::b",
+            "doc: README.md#x"
+        ]
     );
     let mut files = BTreeMap::new();
     assert!(check_reference("tests/api/security_table.rs::tests::root", &mut files).is_none());

@@ -23,6 +23,7 @@ mod openapi;
 mod password_guessing;
 mod process;
 mod security;
+mod security_table;
 mod sessions;
 mod shared_limits;
 mod shared_secrets;

@@ -583,6 +583,11 @@ impl Config {
             self.password_min_chars >= 1 && self.password_min_chars <= self.password_max_bytes,
             "password_min_chars must be at least 1 and at most password_max_bytes"
         );
+        // 64 characters must always be possible (ASVS 6.2.9), even of 4-byte characters.
+        anyhow::ensure!(
+            self.password_max_bytes >= 256,
+            "password_max_bytes must be at least 256 (64 characters of up to 4 bytes each)"
+        );
         anyhow::ensure!(
             self.body_limit_bytes >= 256,
             "body_limit_bytes must be at least 256"

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -60,7 +61,7 @@ pub struct MessageResponse {
 #[utoipa::path(post, path = "/logout", tag = "sessions", security(("bearer" = [])),
     request_body(content = Option<LogoutRequest>, description = "Optional; the scope defaults to `local`"),
     responses(
-        (status = 200, description = "Sessions ended", body = LogoutResponse),
+        (status = 200, description = "Sessions ended; with `local` and `global`, `Clear-Site-Data: \"cache\", \"cookies\", \"storage\"`", body = LogoutResponse),
         (status = 400, description = "Unknown scope or bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
         (status = 403, description = "Account disabled; or `reauthentication_required` (ending other sessions needs a token fresh from a password login or `password`), or `wrong_password`", body = ErrorBody),
@@ -72,7 +73,7 @@ pub async fn end_sessions(
     Client(client): Client,
     user: AuthUser,
     OptionalApiJson(body): OptionalApiJson<LogoutRequest>,
-) -> ApiResult<Json<LogoutResponse>> {
+) -> ApiResult<(HeaderMap, Json<LogoutResponse>)> {
     let body = body.unwrap_or_default();
     let scope = match body.scope {
         ScopeName::Local => LogoutScope::Local,
@@ -82,10 +83,22 @@ pub async fn end_sessions(
     let revoked_sessions = tessera
         .logout(user.claims(), scope, body.password, &client)
         .await?;
-    Ok(Json(LogoutResponse {
-        message: "Logged out",
-        revoked_sessions,
-    }))
+    // When the caller's own session ends, a browser forgets what it kept of it (ASVS
+    // 14.3.1): cached answers, tessera's cookies, and storage of tessera's origin.
+    let mut headers = HeaderMap::new();
+    if scope != LogoutScope::Others {
+        headers.insert(
+            HeaderName::from_static("clear-site-data"),
+            HeaderValue::from_static(r#""cache", "cookies", "storage""#),
+        );
+    }
+    Ok((
+        headers,
+        Json(LogoutResponse {
+            message: "Logged out",
+            revoked_sessions,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),

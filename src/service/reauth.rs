@@ -7,6 +7,7 @@
 use crate::store::UserRecord;
 use crate::tokens::{AccessClaims, now_unix};
 
+use super::audit::AuditEvent;
 use super::client::ClientInfo;
 use super::{AuthError, Tessera};
 
@@ -39,10 +40,16 @@ impl Tessera {
         }
         let max_age = self.config().reauthentication_max_age_secs as i64;
         if recently_authenticated(claims, now_unix(), max_age) {
-            Ok(user)
-        } else {
-            Err(AuthError::ReauthenticationRequired)
+            return Ok(user);
         }
+        let refused = AuthError::ReauthenticationRequired;
+        self.audit_log().record(
+            AuditEvent::failed(event, &refused)
+                .user(user.id, &user.username)
+                .sid(claims.sid.as_deref())
+                .client(client),
+        );
+        Err(refused)
     }
 }
 

@@ -228,8 +228,18 @@ impl Tessera {
                     .store()
                     .find_session(sid)
                     .await?
-                    .filter(|s| s.revoked_at.is_none() && uid.is_none_or(|id| id == s.user_id))
+                    .filter(|s| s.revoked_at.is_none())
                     .ok_or(AuthError::SessionEnded)?;
+                if uid.is_some_and(|id| id != session.user_id) {
+                    // Validly signed, yet pairing one account's session with another's
+                    // id: made by someone holding the signing secret. Worth a line.
+                    self.audit_log().record(
+                        AuditEvent::refused("access_token", "uid_mismatch")
+                            .user_id(session.user_id)
+                            .sid(Some(sid)),
+                    );
+                    return Err(AuthError::SessionEnded);
+                }
                 Some(session.user_id)
             }
             (None, uid) => uid,

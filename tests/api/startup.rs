@@ -40,6 +40,21 @@ async fn short_secrets_are_refused_with_advice() {
     assert!(message.contains("tessera secret"), "{message}");
 }
 
+/// ASVS 11.2.3, 11.4.4: the key-encryption key is a key (≥ 32 characters, as `tessera
+/// secret` prints), never a short passphrase to be stretched.
+#[tokio::test]
+async fn a_short_key_encryption_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = Config::for_tests(dir.path());
+    config.kek = Some(Secret::new("a passphrase, not a key".to_owned()));
+    let message = match Application::build(config).await {
+        Ok(_) => panic!("a server started with a short KEK"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(message.contains("at least 32 characters"), "{message}");
+    assert!(!message.contains("passphrase"), "no echo: {message}");
+}
+
 #[tokio::test]
 async fn a_generated_secret_is_kept_private_and_reused_after_a_restart() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

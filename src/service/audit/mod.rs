@@ -126,6 +126,12 @@ impl<'a> AuditEvent<'a> {
         self
     }
 
+    /// An account id alone (the name is not at hand, or not to be trusted).
+    pub(super) fn user_id(mut self, id: i64) -> Self {
+        self.user_id = Some(id);
+        self
+    }
+
     /// The keyed digest of a submitted name.
     pub(super) fn name_digest(mut self, digest: &'a str) -> Self {
         self.name_digest = Some(digest);

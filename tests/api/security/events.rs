@@ -277,3 +277,64 @@ async fn a_connection_refused_by_the_cap_is_logged() {
     assert_eq!(found[0]["outcome"], "refused");
     assert_eq!(found[0]["ip"], "127.0.0.1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_have_utc_timestamps_and_attacker_text_cannot_forge_a_line() {
+    let audited = Audited::start(&[]);
+    // A kid with a newline and a whole forged audit line in it.
+    let forged_line =
+        r#"{"target":"tessera::audit","event":"login","outcome":"success","username":"admin"}"#;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(format!("k\n{forged_line}"));
+    let token = jsonwebtoken::encode(
+        &header,
+        &json!({"sub": "admin", "type": "access", "exp": 4_000_000_000i64, "nbf": 0, "iat": 0}),
+        &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef")
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audited.protected(&token).await, StatusCode::UNAUTHORIZED);
+    let lines = audited.audit_lines().await;
+    assert_eq!(find(&lines, "access_token", None).len(), 1, "{lines:#?}");
+    assert!(
+        find(&lines, "login", None).is_empty(),
+        "a forged line got into the log: {lines:#?}"
+    );
+    // Every line is one JSON object with an RFC 3339 timestamp in UTC.
+    for line in audited.server.log_text().lines() {
+        let parsed: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON line ({e}): {line}"));
+        let timestamp = parsed["timestamp"].as_str().unwrap_or_default();
+        assert!(
+            timestamp.len() >= 20 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+            "not an RFC 3339 UTC timestamp: {line}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reauthentication_is_logged() {
+    let audited = Audited::start(&[]);
+    let login = audited.signed_up("reauth_r").await;
+    let (status, refreshed) = audited
+        .post(
+            "/refresh",
+            None,
+            &json!({ "refresh_token": str_field(&login, "refresh_token") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let (status, body) = audited
+        .post(
+            "/logout",
+            Some(str_field(&refreshed, "access_token")),
+            &json!({"scope": "global"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let lines = audited.audit_lines().await;
+    let found = find(&lines, "logout", Some("reauthentication_required"));
+    assert_eq!(found.len(), 1, "{lines:#?}");
+    assert_eq!(found[0]["username"], "reauth_r");
+    assert_request_fields(found[0]);
+}

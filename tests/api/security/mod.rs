@@ -7,6 +7,7 @@ mod files;
 mod headers;
 mod identity;
 mod legacy_costs;
+mod password_length;
 mod proxies;
 mod tokens;
 mod usernames;

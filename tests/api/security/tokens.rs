@@ -48,4 +48,24 @@ async fn a_signed_token_with_exp_near_i64_max_does_not_crash_the_check() {
     }
 }
 
-crate::backend_tests!(a_signed_token_with_exp_near_i64_max_does_not_crash_the_check);
+/// ASVS 14.2.1: a token is read from the `Authorization` header only, never from the URL
+/// (where proxies, logs and browser history would keep it).
+async fn a_token_in_the_query_string_is_ignored() {
+    let app = spawn_app().await;
+    let login = app.signed_up("query_q", "correct-horse").await;
+    let token = str_field(&login, "access_token");
+    for query in ["access_token", "token", "jwt"] {
+        let response = app
+            .client
+            .get(app.url(&format!("/protected?{query}={token}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        crate::helpers::assert_error(response, StatusCode::UNAUTHORIZED, "missing_token").await;
+    }
+}
+
+crate::backend_tests!(
+    a_signed_token_with_exp_near_i64_max_does_not_crash_the_check,
+    a_token_in_the_query_string_is_ignored,
+);

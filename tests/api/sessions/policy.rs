@@ -81,19 +81,27 @@ async fn ending_other_sessions_with_a_refreshed_token_needs_the_password() {
     // Nothing ended.
     assert_protected_ok(&app, str_field(&phone, "access_token"), "reauth").await;
     // The password re-authenticates.
-    let ended = assert_ok(
-        post_logout(
-            &app,
-            stolen_token,
-            json!({"scope": "others", "password": PASSWORD}),
-        )
-        .await,
+    let response = post_logout(
+        &app,
+        stolen_token,
+        json!({"scope": "others", "password": PASSWORD}),
     )
     .await;
+    // Ending the others leaves this browser's data alone.
+    assert!(response.headers().get("clear-site-data").is_none());
+    let ended = assert_ok(response).await;
     assert_eq!(ended["revoked_sessions"], 1, "{ended}");
     assert_revoked(&app, str_field(&phone, "access_token")).await;
-    // Ending its own session never needs it.
-    assert_ok(app.logout(stolen_token, None).await).await;
+    // Ending its own session never needs it; the browser is told to forget it.
+    let response = app.logout(stolen_token, None).await;
+    assert_eq!(
+        response
+            .headers()
+            .get("clear-site-data")
+            .and_then(|v| v.to_str().ok()),
+        Some(r#""cache", "cookies", "storage""#)
+    );
+    assert_ok(response).await;
 }
 
 async fn a_fresh_token_ends_other_sessions_until_it_is_too_old() {

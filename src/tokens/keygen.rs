@@ -85,14 +85,6 @@ pub fn from_pem(alg: KeyAlg, pem: &str) -> anyhow::Result<Vec<u8>> {
     Ok(der)
 }
 
-/// The modulus size of an RSA private key in PKCS#1 DER (`None`: not one), to report
-/// stored keys made before [`MIN_RSA_BITS`] applied.
-pub fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
-    rsa::PrivateKey::from_pkcs1_der(der)
-        .ok()
-        .map(|key| key.n().bit_width() as usize)
-}
-
 /// RFC 8410 PKCS#8 v1 (no public key) for an Ed25519 seed: the 48-byte form jsonwebtoken
 /// derives the public key from (v2 with the public key appended is refused by it).
 fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
@@ -114,7 +106,10 @@ mod tests {
     fn generated_keys_of_every_asymmetric_algorithm_load() -> anyhow::Result<()> {
         // One RSA key (3072-bit generation is the slow part) serves both RSA algorithms.
         let rsa = generate(KeyAlg::Ps256)?;
-        assert_eq!(rsa_modulus_bits(&rsa), Some(MIN_RSA_BITS));
+        assert_eq!(
+            crate::tokens::keyring::rsa_modulus_bits(&rsa),
+            Some(MIN_RSA_BITS)
+        );
         for (alg, der) in [
             (KeyAlg::EdDsa, generate(KeyAlg::EdDsa)?),
             (KeyAlg::Es256, generate(KeyAlg::Es256)?),

@@ -193,10 +193,7 @@ impl RingKey {
             signing: Some(signing),
             verifying,
             public_jwk: Some(jwk),
-            rsa_bits: alg
-                .is_rsa()
-                .then(|| super::keygen::rsa_modulus_bits(der))
-                .flatten(),
+            rsa_bits: alg.is_rsa().then(|| rsa_modulus_bits(der)).flatten(),
             kept_verifying: false,
         })
     }
@@ -333,4 +330,11 @@ impl KeyRing {
             .filter_map(|k| k.public_jwk.clone())
             .collect()
     }
+}
+/// The modulus size of an RSA private key in PKCS#1 DER (`None`: not one), to report
+/// stored keys made before the 3072-bit minimum (`keygen::MIN_RSA_BITS`) applied.
+pub fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    <rsa::PrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_der(der)
+        .ok()
+        .map(|key| rsa::traits::PublicKeyParts::n(&key).bit_width() as usize)
 }

@@ -350,3 +350,21 @@ pub fn str_field<'a>(body: &'a Value, name: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("no string field {name} in {body}"))
 }
+
+/// Writes `request` (raw HTTP/1.1 that says `Connection: close`) to `stream` and returns
+/// everything the server sent before closing (or within 10 s). A TLS peer that closes
+/// without close_notify ends the read with an error: what was read counts.
+pub async fn raw_http_exchange<S>(stream: &mut S, request: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut received = Vec::new();
+    let wait = std::time::Duration::from_secs(10);
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut received)).await;
+    String::from_utf8_lossy(&received).into_owned()
+}

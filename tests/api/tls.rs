@@ -12,7 +12,6 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::spawn_app_with;
 
@@ -127,14 +126,7 @@ async fn https_with_head(
          {auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut received = Vec::new();
-    // A peer that closes without close_notify ends the read with an error: what was read counts.
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received)).await;
-    let text = String::from_utf8_lossy(&received);
+    let text = crate::helpers::raw_http_exchange(&mut stream, &request).await;
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
     let status = head
         .split(' ')

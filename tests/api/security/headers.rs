@@ -2,12 +2,9 @@
 //! response forbids sniffing, framing and scripts, and sends no referrer; HSTS on request,
 //! on every answer: errors, the serving layers' 408 and 500, metrics, the API document.
 
-use std::time::Duration;
-
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{spawn_app, str_field, unwrap_response};
 
@@ -125,13 +122,7 @@ async fn raw_exchange(address: &str, request: &str) -> (u16, HeaderMap) {
     let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut received = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received)).await;
-    let text = String::from_utf8_lossy(&received);
+    let text = crate::helpers::raw_http_exchange(&mut stream, request).await;
     let head = text.split("\r\n\r\n").next().unwrap_or_default();
     let mut lines = head.split("\r\n");
     let status = lines

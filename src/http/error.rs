@@ -69,6 +69,7 @@ impl ApiError {
                 AuthError::InvalidCredentials => "invalid_credentials",
                 AuthError::AccountDisabled => "account_disabled",
                 AuthError::Overloaded => "overloaded",
+                AuthError::BreachCheckUnavailable => "breached_check_unavailable",
                 AuthError::RateLimited(_) => "rate_limited",
                 AuthError::InvalidRefreshToken => "invalid_refresh_token",
                 AuthError::RefreshTokenReused => "refresh_token_reused",
@@ -124,9 +125,9 @@ impl ApiError {
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
                 AuthError::NoSession => StatusCode::CONFLICT,
                 AuthError::WrongPassword => StatusCode::FORBIDDEN,
-                AuthError::Overloaded | AuthError::Unavailable(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                AuthError::Overloaded
+                | AuthError::Unavailable(_)
+                | AuthError::BreachCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::MissingToken
@@ -230,6 +231,21 @@ mod tests {
             ),
             (AuthError::AccountDisabled.into(), 403, "account_disabled"),
             (AuthError::Overloaded.into(), 503, "overloaded"),
+            (
+                AuthError::BreachCheckUnavailable.into(),
+                503,
+                "breached_check_unavailable",
+            ),
+            (
+                AuthError::InvalidPassword(PasswordError::TooCommon).into(),
+                400,
+                "invalid_password",
+            ),
+            (
+                AuthError::InvalidPassword(PasswordError::Breached).into(),
+                400,
+                "invalid_password",
+            ),
             (
                 AuthError::RateLimited(std::time::Duration::from_secs(1)).into(),
                 429,

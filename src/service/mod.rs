@@ -10,6 +10,7 @@ mod client;
 mod key_ring;
 mod open;
 mod password_check;
+mod password_screen;
 mod sessions;
 mod shared_secrets;
 mod storage;
@@ -61,6 +62,10 @@ pub enum AuthError {
     /// The account is disabled.
     #[error("Account is disabled")]
     AccountDisabled,
+    /// The breached-password check could not answer and `breached_passwords.fail_closed`
+    /// is on (503 with `Retry-After`).
+    #[error("The breached-password check is unavailable; retry shortly")]
+    BreachCheckUnavailable,
     /// The password-hashing queue is full (503 with `Retry-After`).
     #[error("Server is busy hashing passwords; retry shortly")]
     Overloaded,
@@ -151,6 +156,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// Keyed digests of submitted names for audit events (see `audit`).
     name_digests: audit::NameDigests,
+    /// The breached-password check, when `breached_passwords.api_url` is set.
+    breached: Option<crate::breached_passwords::BreachedPasswords>,
 }
 
 impl Tessera {
@@ -189,10 +196,11 @@ impl Tessera {
         &self.inner.metrics
     }
 
-    fn policy(&self) -> PasswordPolicy {
+    fn policy(&self) -> PasswordPolicy<'_> {
         PasswordPolicy {
             min_chars: self.inner.config.password_min_chars,
             max_bytes: self.inner.config.password_max_bytes,
+            context_words: &self.inner.config.password_context_words,
         }
     }
 

@@ -154,3 +154,47 @@ pub fn legacy_outputs(password: &[u8], wrapped: &Wrapped<'_>) -> Result<Vec<Vec<
     }
     Ok(outputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_keeps_everything_but_the_output() -> Result<(), FormatError> {
+        let hex = "ab".repeat(32);
+        let werkzeug = unwrap(&format!("pbkdf2:sha256:1000$s4lt${hex}"))?;
+        assert_eq!(werkzeug.descriptor, "pbkdf2:sha256:1000$s4lt");
+        assert_eq!(werkzeug.output, vec![0xab; 32]);
+        // A `plain` password may hold `$`: it is the output, never the descriptor.
+        let plain = unwrap("plain$$pa$$word")?;
+        assert_eq!(
+            (plain.descriptor.as_str(), plain.output.as_slice()),
+            ("plain$", &b"pa$$word"[..])
+        );
+        assert!(unwrap("plain$$").is_err(), "nothing to wrap");
+        assert!(unwrap("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_stored_wrapped_hash_parses_back() -> Result<(), FormatError> {
+        let unwrapped = unwrap(&format!("pbkdf2:sha256:1000$s4lt${}", "cd".repeat(32)))?;
+        let stored = format(&unwrapped, "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA");
+        assert_eq!(
+            stored,
+            "$tessera-wrapped$l=32$pbkdf2:sha256:1000$s4lt$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"
+        );
+        let wrapped = parse(&stored)?;
+        assert_eq!(wrapped.output_len, 32);
+        assert_eq!(wrapped.descriptor, "pbkdf2:sha256:1000$s4lt");
+        assert!(wrapped.argon2.starts_with("$argon2id$v=19$"));
+        for bad in [
+            "$tessera-wrapped$l=0$x$argon2id$",
+            "$tessera-wrapped$l=32$x",
+            "$tessera-wrapped$",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+}

@@ -119,6 +119,12 @@ pub struct Config {
     pub password_min_chars: usize,
     /// Longest new password accepted, in bytes.
     pub password_max_bytes: usize,
+    /// Words no new password may contain, compared after NFKC and case folding (words
+    /// shorter than 3 characters are ignored); the product's name by default. Add the
+    /// site's and the organisation's names.
+    pub password_context_words: Vec<String>,
+    /// The optional breached-password check of new passwords (off unless `api_url` is set).
+    pub breached_passwords: BreachedPasswordsConfig,
     /// Verify werkzeug's weak legacy hashes (single salted HMAC, unsalted digest,
     /// `plain$$`) so those imported users can log in once and be upgraded. Off: such a
     /// hash is a cleartext password in all but name.
@@ -259,6 +265,31 @@ impl Default for RateLimitsConfig {
     }
 }
 
+/// The breached-password check: a k-anonymity range API in Have I Been Pwned's format.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreachedPasswordsConfig {
+    /// Base URL: `https://api.pwnedpasswords.com` or a mirror (`GET {url}/range/{prefix}`).
+    /// Unset (the default): no check.
+    pub api_url: Option<String>,
+    /// How long one check may take, connection included.
+    pub timeout_ms: u64,
+    /// When the API times out or is down: refuse the new password with `503
+    /// breached_check_unavailable` (true) or accept it, with a warning and a metric
+    /// (false, the default: an outage of a third party must not stop sign-ups).
+    pub fail_closed: bool,
+}
+
+impl Default for BreachedPasswordsConfig {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            timeout_ms: 2000,
+            fail_closed: false,
+        }
+    }
+}
+
 /// The growing delay for logins to one name after repeated failures.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -388,6 +419,8 @@ impl Default for Config {
             registration_enabled: true,
             password_min_chars: 8,
             password_max_bytes: 1024,
+            password_context_words: vec!["tessera".into()],
+            breached_passwords: BreachedPasswordsConfig::default(),
             allow_weak_legacy_hashes: false,
             body_limit_bytes: 16 * 1024,
             request_timeout_secs: 10,
@@ -588,6 +621,16 @@ impl Config {
             self.password_max_bytes >= 256,
             "password_max_bytes must be at least 256 (64 characters of up to 4 bytes each)"
         );
+        anyhow::ensure!(
+            self.breached_passwords.timeout_ms >= 1,
+            "breached_passwords.timeout_ms must be at least 1"
+        );
+        if let Some(url) = &self.breached_passwords.api_url {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "breached_passwords.api_url must start with http:// or https://"
+            );
+        }
         anyhow::ensure!(
             self.body_limit_bytes >= 256,
             "body_limit_bytes must be at least 256"
@@ -855,6 +898,37 @@ mod tests {
             let unknown = Config::unknown_env_vars();
             assert!(
                 !unknown.iter().any(|k| k.starts_with("TESSERA_TLS")),
+                "{unknown:?}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn password_screening_settings_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.password_context_words, ["tessera"]);
+            assert_eq!(
+                config.breached_passwords,
+                BreachedPasswordsConfig::default()
+            );
+            jail.set_env(
+                "TESSERA_BREACHED_PASSWORDS__API_URL",
+                "https://api.pwnedpasswords.com",
+            );
+            jail.set_env("TESSERA_BREACHED_PASSWORDS__FAIL_CLOSED", "true");
+            jail.set_env("TESSERA_PASSWORD_CONTEXT_WORDS", r#"["tessera", "acme"]"#);
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.breached_passwords.api_url.as_deref(),
+                Some("https://api.pwnedpasswords.com")
+            );
+            assert!(config.breached_passwords.fail_closed);
+            assert_eq!(config.password_context_words, ["tessera", "acme"]);
+            let unknown = Config::unknown_env_vars();
+            assert!(
+                !unknown.iter().any(|v| v.contains("PASSWORD")),
                 "{unknown:?}"
             );
             Ok(())

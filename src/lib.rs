@@ -47,6 +47,7 @@ pub mod service;
 pub mod telemetry;
 
 pub(crate) mod abuse;
+pub(crate) mod breached_passwords;
 pub(crate) mod metrics;
 pub(crate) mod password;
 pub(crate) mod revocation;

@@ -26,6 +26,7 @@ const HTTP_DURATION: &str = "tessera_http_request_duration_seconds";
 const HASH_DURATION: &str = "tessera_password_hash_duration_seconds";
 const HASH_QUEUE: &str = "tessera_password_hash_queue_depth";
 const WRITE_FAILURES: &str = "tessera_storage_write_failures_total";
+const BREACHED_CHECKS: &str = "tessera_breached_password_check_total";
 
 /// Request latency buckets: a bare route takes tens of microseconds, a login tens of
 /// milliseconds, a stuck request up to the 10 s time limit.
@@ -53,6 +54,10 @@ pub const REFRESH_OUTCOMES: [&str; 8] = [
     "rate_limited",
     "error",
 ];
+/// How a breached-password check ended: `failed_open` and `failed_closed` are a timeout,
+/// a down API or an unusable answer, with the password accepted or refused.
+pub const BREACHED_CHECK_OUTCOMES: [&str; 4] =
+    ["not_found", "found", "failed_open", "failed_closed"];
 pub const RATE_LIMITS: [&str; 5] = [
     "login_per_ip",
     "login_per_user_ip",
@@ -73,6 +78,7 @@ pub struct Metrics {
     refreshes: Vec<Counter>,
     revocations: Vec<Counter>,
     rate_limited: Vec<Counter>,
+    breached_checks: Vec<Counter>,
     /// By [`WRITE_FAULTS`] reason; set from the store's own counts at each scrape.
     write_failures: Vec<Counter>,
     hash_duration: Histogram,
@@ -109,6 +115,7 @@ impl Metrics {
                 &RevocationReason::ALL.map(RevocationReason::as_str),
             ),
             rate_limited: counters("tessera_rate_limited_total", "limit", &RATE_LIMITS),
+            breached_checks: counters(BREACHED_CHECKS, "outcome", &BREACHED_CHECK_OUTCOMES),
             write_failures: counters(WRITE_FAILURES, "reason", &WRITE_FAULTS),
             hash_duration: recorder
                 .register_histogram(&Key::from_static_name(HASH_DURATION), &METADATA),
@@ -125,6 +132,7 @@ impl Metrics {
             refreshes: Vec::new(),
             revocations: Vec::new(),
             rate_limited: Vec::new(),
+            breached_checks: Vec::new(),
             write_failures: Vec::new(),
             hash_duration: Histogram::noop(),
             active_sessions: AtomicU64::new(u64::MAX),
@@ -138,6 +146,11 @@ impl Metrics {
     /// Counts a login by how it ended (one of [`LOGIN_OUTCOMES`]).
     pub fn login(&self, outcome: &str) {
         increment(&self.logins, &LOGIN_OUTCOMES, outcome, 1);
+    }
+
+    /// Counts a breached-password check by how it ended (one of [`BREACHED_CHECK_OUTCOMES`]).
+    pub fn breached_check(&self, outcome: &str) {
+        increment(&self.breached_checks, &BREACHED_CHECK_OUTCOMES, outcome, 1);
     }
 
     pub fn registered(&self) {
@@ -270,6 +283,10 @@ fn describe(recorder: &PrometheusRecorder) {
     describe_counter(
         "tessera_rate_limited_total",
         "Requests refused by a rate limit, by limit.",
+    );
+    describe_counter(
+        BREACHED_CHECKS,
+        "Breached-password checks of new passwords, by outcome.",
     );
     describe_counter(
         WRITE_FAILURES,

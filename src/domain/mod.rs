@@ -3,6 +3,7 @@
 //! decide security outcomes as pure functions with a table test each.
 
 mod backoff;
+mod common_passwords;
 mod import_match;
 mod password;
 mod rotation;

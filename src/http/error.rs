@@ -92,9 +92,9 @@ impl ApiError {
                 AuthError::WrongPassword | AuthError::ReauthenticationRequired => {
                     StatusCode::FORBIDDEN
                 }
-                AuthError::Overloaded | AuthError::Unavailable(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                AuthError::Overloaded
+                | AuthError::Unavailable(_)
+                | AuthError::BreachCheckUnavailable => StatusCode::SERVICE_UNAVAILABLE,
                 AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::MissingToken
@@ -199,6 +199,21 @@ mod tests {
             ),
             (AuthError::AccountDisabled.into(), 403, "account_disabled"),
             (AuthError::Overloaded.into(), 503, "overloaded"),
+            (
+                AuthError::BreachCheckUnavailable.into(),
+                503,
+                "breached_check_unavailable",
+            ),
+            (
+                AuthError::InvalidPassword(PasswordError::TooCommon).into(),
+                400,
+                "invalid_password",
+            ),
+            (
+                AuthError::InvalidPassword(PasswordError::Breached).into(),
+                400,
+                "invalid_password",
+            ),
             (
                 AuthError::RateLimited(std::time::Duration::from_secs(1)).into(),
                 429,

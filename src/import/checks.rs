@@ -51,10 +51,15 @@ pub(super) fn accept(
         return Ok(None);
     }
     let hash = record.hash.unwrap_or_default();
-    match legacy_hash::classify(&hash) {
-        // Weak formats are recognised: they are imported, and verify once the operator
-        // allows them.
-        Ok(_) | Err(FormatError::WeakRefused) => {}
+    // Weak formats are recognised and imported: wrapped, they verify (see
+    // `legacy_hash::wrapped`). What cannot be taken apart for wrapping (an empty `plain`
+    // password) is unusable. Argon2 hashes are stored as they are.
+    let checked = legacy_hash::classify(&hash).and_then(|format| match format {
+        legacy_hash::Format::Argon2 => Ok(()),
+        _ => legacy_hash::wrapped::unwrap(&hash).map(|_| ()),
+    });
+    match checked {
+        Ok(()) => {}
         Err(e) => {
             summary.invalid += 1;
             // Costs above the limits get their own reason: the hash is sound, but every

@@ -1,6 +1,7 @@
 //! `tessera import`: users and their password hashes from another system (the Flask
-//! seed's SQLite database, CSV, JSON Lines), hashes kept exactly as they are: they verify
-//! through [`crate::legacy_hash`] and become Argon2id at each user's next login.
+//! seed's SQLite database, CSV, JSON Lines). Legacy hashes are stored wrapped in Argon2id
+//! (`wrap.rs`, [`crate::legacy_hash::wrapped`]): they verify as argon2id(legacy(password))
+//! and become plain Argon2id at each user's next login.
 //!
 //! Two passes over the source, so memory stays small for millions of users: the first
 //! counts canonical names (to find names the source holds twice, like `Alice` and
@@ -12,6 +13,7 @@
 mod checks;
 mod report;
 mod sources;
+mod wrap;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -97,6 +99,8 @@ pub struct ImportSummary {
 #[derive(Clone)]
 pub struct ImportTarget {
     store: std::sync::Arc<dyn Store>,
+    /// The Argon2id parameters legacy hashes are wrapped with (the deployment's).
+    argon2: crate::config::Argon2Config,
 }
 
 impl ImportTarget {
@@ -105,6 +109,7 @@ impl ImportTarget {
     pub async fn open(config: &crate::config::Config) -> anyhow::Result<Self> {
         Ok(Self {
             store: open_store(config).await?,
+            argon2: config.argon2,
         })
     }
 }
@@ -113,6 +118,7 @@ impl From<&crate::Tessera> for ImportTarget {
     fn from(tessera: &crate::Tessera) -> Self {
         Self {
             store: tessera.store().clone(),
+            argon2: tessera.config().argon2,
         }
     }
 }
@@ -194,10 +200,7 @@ pub async fn run(
         let outcome = if options.dry_run {
             dry_run_batch(store, &users).await?
         } else {
-            store
-                .import_users(&users, now_unix())
-                .await
-                .context("importing a batch of users")?
+            wrap::import_wrapped(store, &users, target.argon2).await?
         };
         summary.imported += outcome.inserted;
         let existing: HashMap<&str, &ExistingUser> = outcome

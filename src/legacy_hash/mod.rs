@@ -23,6 +23,7 @@ mod phc;
 
 pub use phc::argon2_within_limits;
 mod werkzeug;
+pub mod wrapped;
 
 use subtle::ConstantTimeEq;
 
@@ -142,4 +143,4 @@ fn scrypt_derive(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,6 +4,7 @@
 //! bcrypt's modular crypt strings.
 
 use argon2::PasswordHash;
+use base64::Engine;
 use hmac::Hmac;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
@@ -87,6 +88,16 @@ pub(super) fn parse(stored: &str) -> Result<PhcHash, FormatError> {
 
 impl PhcHash {
     pub(super) fn verify(&self, password: &[u8]) -> Result<bool, FormatError> {
+        Ok(ct_eq(&self.derive(password)?, &self.expected))
+    }
+
+    /// The stored hash's output bytes.
+    pub(super) fn expected(&self) -> &[u8] {
+        &self.expected
+    }
+
+    /// What the KDF derives from `password` with this hash's parameters and salt.
+    pub(super) fn derive(&self, password: &[u8]) -> Result<Vec<u8>, FormatError> {
         // The output length is the stored hash's (PHC caps it at 64 bytes).
         let mut out = vec![0u8; self.expected.len()];
         match self.kdf {
@@ -106,7 +117,7 @@ impl PhcHash {
                     .map_err(|_| FormatError::Malformed("pbkdf2"))?;
             }
         }
-        Ok(ct_eq(&out, &self.expected))
+        Ok(out)
     }
 }
 
@@ -145,6 +156,30 @@ pub(super) fn parse_bcrypt_cost(stored: &str) -> Result<u32, FormatError> {
 pub(super) fn verify_bcrypt(password: &[u8], stored: &str) -> Result<bool, FormatError> {
     parse_bcrypt_cost(stored)?;
     bcrypt::verify(password, stored).map_err(|_| FormatError::Malformed("bcrypt string"))
+}
+
+/// bcrypt's output for `password` with the cost and salt of `stored` (a full `$2?$NN$`
+/// string, whose own output is ignored): the 23 bytes its last 31 characters encode.
+pub(super) fn derive_bcrypt(password: &[u8], stored: &str) -> Result<Vec<u8>, FormatError> {
+    let cost = parse_bcrypt_cost(stored)?;
+    let malformed = || FormatError::Malformed("bcrypt string");
+    let salt = stored.get(7..29).ok_or_else(malformed)?;
+    let salt: [u8; 16] = bcrypt::BASE_64
+        .decode(salt)
+        .map_err(|_| malformed())?
+        .try_into()
+        .map_err(|_| malformed())?;
+    // Truncates at 72 bytes, as every bcrypt the hashes came from did.
+    let parts = bcrypt::hash_with_salt(password, cost, salt).map_err(|_| malformed())?;
+    let text = parts.format_for_version(bcrypt::Version::TwoB);
+    bcrypt_output(&text)
+}
+
+/// The output bytes of a `$2?$NN$` string (its last 31 characters, bcrypt's base64).
+pub(super) fn bcrypt_output(stored: &str) -> Result<Vec<u8>, FormatError> {
+    let malformed = || FormatError::Malformed("bcrypt string");
+    let hash = stored.get(29..).ok_or_else(malformed)?;
+    bcrypt::BASE_64.decode(hash).map_err(|_| malformed())
 }
 
 /// Whether an Argon2 PHC string's costs are within [`limits`] (checked before verifying

@@ -199,6 +199,40 @@ impl WerkzeugHash<'_> {
         Ok(())
     }
 
+    /// The stored value as bytes: the derived key (hex-decoded), or for `plain` the
+    /// password itself.
+    pub(super) fn expected_bytes(&self) -> Result<Vec<u8>, FormatError> {
+        match self.method {
+            Method::Plain => Ok(self.expected.as_bytes().to_vec()),
+            _ => hex::decode(self.expected)
+                .map_err(|_| FormatError::Malformed("werkzeug hash value")),
+        }
+    }
+
+    /// Everything the method derives from `password`: one value, or one per werkzeug
+    /// default count for a `pbkdf2` form without a count (which one wrote the hash is
+    /// not known). All are computed, in one PBKDF2 pass.
+    pub(super) fn derive_all(&self, password: &[u8]) -> Vec<Vec<u8>> {
+        let salt = self.salt.as_bytes();
+        match self.method {
+            Method::Plain => vec![password.to_vec()],
+            Method::SaltedDigest(digest) => vec![salted_digest(digest, salt, password)],
+            Method::Scrypt { log_n, r, p } => {
+                let mut out = [0u8; SCRYPT_OUTPUT];
+                match scrypt_derive(password, salt, log_n, r, p, &mut out) {
+                    Ok(()) => vec![out.to_vec()],
+                    Err(_) => Vec::new(),
+                }
+            }
+            Method::Pbkdf2(digest, Iterations::Exact(count)) => {
+                pbkdf2_blocks(digest, password, salt, &[count])
+            }
+            Method::Pbkdf2(digest, Iterations::AnyDefault) => {
+                pbkdf2_blocks(digest, password, salt, &DEFAULT_ITERATIONS)
+            }
+        }
+    }
+
     pub(super) fn verify(&self, password: &[u8]) -> bool {
         let salt = self.salt.as_bytes();
         let expected = self.expected.as_bytes();
@@ -265,6 +299,25 @@ fn pbkdf2_any(
     }
 }
 
+/// PBKDF2's one output block after each count in `checkpoints`, in one pass.
+fn pbkdf2_blocks(
+    digest: Digest,
+    password: &[u8],
+    salt: &[u8],
+    checkpoints: &[u32],
+) -> Vec<Vec<u8>> {
+    let mut blocks = Vec::with_capacity(checkpoints.len());
+    let mut keep = |block: &[u8]| blocks.push(block.to_vec());
+    match digest {
+        Digest::Sha1 => pbkdf2_each::<Hmac<Sha1>>(password, salt, checkpoints, &mut keep),
+        Digest::Sha224 => pbkdf2_each::<Hmac<Sha224>>(password, salt, checkpoints, &mut keep),
+        Digest::Sha256 => pbkdf2_each::<Hmac<Sha256>>(password, salt, checkpoints, &mut keep),
+        Digest::Sha384 => pbkdf2_each::<Hmac<Sha384>>(password, salt, checkpoints, &mut keep),
+        Digest::Sha512 => pbkdf2_each::<Hmac<Sha512>>(password, salt, checkpoints, &mut keep),
+    }
+    blocks
+}
+
 /// PBKDF2 with one output block (werkzeug's key length is the digest's), checked
 /// against `expected` after each count in `checkpoints` (ascending). PBKDF2's block is
 /// the XOR of the running HMAC chain, so one pass up to the largest count checks every
@@ -277,8 +330,23 @@ fn pbkdf2_checkpoints<M: Mac + KeyInit + Clone>(
     checkpoints: &[u32],
     expected: &[u8],
 ) -> bool {
+    let mut matched = false;
+    pbkdf2_each::<M>(password, salt, checkpoints, &mut |block| {
+        matched |= ct_eq(hex::encode(block).as_bytes(), expected);
+    });
+    matched
+}
+
+/// Runs PBKDF2 (one block) up to the largest count in `checkpoints`, handing the block
+/// to `each` at every count in it.
+fn pbkdf2_each<M: Mac + KeyInit + Clone>(
+    password: &[u8],
+    salt: &[u8],
+    checkpoints: &[u32],
+    each: &mut dyn FnMut(&[u8]),
+) {
     let Ok(prf) = <M as KeyInit>::new_from_slice(password) else {
-        return false;
+        return;
     };
     let last = checkpoints.iter().copied().max().unwrap_or(0);
     let mut first = prf.clone();
@@ -286,7 +354,6 @@ fn pbkdf2_checkpoints<M: Mac + KeyInit + Clone>(
     first.update(&1u32.to_be_bytes());
     let mut chain = first.finalize().into_bytes();
     let mut block = chain.clone();
-    let mut matched = false;
     for round in 1..=last {
         if round > 1 {
             let mut next = prf.clone();
@@ -297,8 +364,7 @@ fn pbkdf2_checkpoints<M: Mac + KeyInit + Clone>(
             }
         }
         if checkpoints.contains(&round) {
-            matched |= ct_eq(hex::encode(&block).as_bytes(), expected);
+            each(&block);
         }
     }
-    matched
 }

@@ -15,7 +15,7 @@ use crate::password::workers::{PoolError, Reservation, WorkerPool};
 use argon2::{Params, PasswordHash};
 
 use crate::config::Argon2Config;
-use crate::legacy_hash::{self, FormatError, LegacyPolicy};
+use crate::legacy_hash::{self, FormatError, LegacyPolicy, wrapped};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -175,6 +175,12 @@ fn verify_blocking(
 ) -> Verification {
     let result = if stored.starts_with("$argon2") {
         verify_argon2(params, password, stored)
+    } else if stored.starts_with(wrapped::PREFIX) {
+        // Always upgraded after a match, to a plain Argon2id hash of the password.
+        verify_wrapped(params, password, stored).map(|matches| Verification {
+            matches,
+            needs_rehash: matches,
+        })
     } else {
         // Any other format is upgraded to Argon2id after a successful login.
         legacy_hash::verify(password, stored, legacy).map(|matches| Verification {
@@ -213,6 +219,41 @@ fn verify_argon2(
         matches,
         needs_rehash,
     })
+}
+
+/// argon2id(legacy(password)) against a wrapped legacy hash (see
+/// [`crate::legacy_hash::wrapped`]). Every candidate output is run through Argon2id and
+/// compared (no early exit), so the time does not tell which one matched.
+fn verify_wrapped(params: &Params, password: &[u8], stored: &str) -> Result<bool, FormatError> {
+    let wrapped = wrapped::parse(stored)?;
+    let hash = PasswordHash::new(wrapped.argon2)
+        .map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
+    if let Err(e) = legacy_hash::argon2_within_limits(&hash)
+        && !is_at_most(&hash, params)
+    {
+        return Err(e);
+    }
+    let mut matched = false;
+    for output in wrapped::legacy_outputs(password, &wrapped)? {
+        matched |= crate::password::argon2_memory::verify(&output, &hash, params)
+            .map_err(|_| FormatError::Malformed("argon2 PHC string"))?;
+    }
+    Ok(matched)
+}
+
+/// The stored form of an imported legacy hash: Argon2id with `config` over its output
+/// (see [`crate::legacy_hash::wrapped`]). Argon2 hashes are returned as they are. Runs
+/// one Argon2id: call it off the async runtime.
+pub fn wrap_legacy(stored: &str, config: Argon2Config) -> Result<String, FormatError> {
+    if stored.starts_with("$argon2") {
+        return Ok(stored.to_owned());
+    }
+    let unwrapped = wrapped::unwrap(stored)?;
+    let params = argon2_params(config).map_err(|_| FormatError::Malformed("argon2 parameters"))?;
+    let salt = crate::secret::random_bytes::<16>();
+    let argon2 = crate::password::argon2_memory::hash(&params, &unwrapped.output, &salt)
+        .map_err(|_| FormatError::Malformed("argon2 parameters"))?;
+    Ok(wrapped::format(&unwrapped, &argon2))
 }
 
 fn is_at_most(hash: &PasswordHash, configured: &Params) -> bool {
@@ -289,6 +330,64 @@ mod tests {
                 .matches
         );
         assert!(!hasher.verify("anything".into(), None).await?.matches);
+        Ok(())
+    }
+
+    /// The parts of a legacy hash's output as the source stored it (hex, base64), 8
+    /// characters at a time: none may appear in the wrapped form.
+    fn output_windows(stored: &str) -> Vec<String> {
+        let output = match stored.rsplit_once('$') {
+            Some(_) if stored.starts_with("$2") => stored[29..].to_owned(),
+            Some((_, out)) => out.to_owned(),
+            None => String::new(),
+        };
+        let chars: Vec<char> = output.chars().collect();
+        chars.windows(8).map(|w| w.iter().collect()).collect()
+    }
+
+    #[test]
+    fn wrapped_legacy_hashes_verify_as_argon2id_of_the_legacy_output() -> anyhow::Result<()> {
+        let params = argon2_params(CHEAP)?;
+        let strict = LegacyPolicy { allow_weak: false };
+        let vectors = crate::legacy_hash::tests::vectors();
+        for v in vectors.iter().filter(|v| v.kind != "argon2") {
+            let what = format!("{} ({})", v.kind, v.source);
+            let wrapped =
+                wrap_legacy(&v.hash, CHEAP).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+            assert!(wrapped.starts_with(wrapped::PREFIX), "{what}");
+            for window in output_windows(&v.hash) {
+                assert!(!wrapped.contains(&window), "{what}: {window} kept");
+            }
+            // Weak formats verify once wrapped, whatever allow_weak_legacy_hashes says.
+            let right = verify_blocking(&params, strict, v.password.as_bytes(), &wrapped);
+            assert_eq!((right.matches, right.needs_rehash), (true, true), "{what}");
+            let wrong = verify_blocking(&params, strict, v.wrong.as_bytes(), &wrapped);
+            assert!(!wrong.matches, "{what}");
+        }
+        // Argon2 hashes are kept as they are.
+        let argon2 = vectors
+            .iter()
+            .find(|v| v.kind == "argon2")
+            .map(|v| v.hash.clone());
+        let argon2 = argon2.unwrap_or_default();
+        assert_eq!(wrap_legacy(&argon2, CHEAP), Ok(argon2));
+        Ok(())
+    }
+
+    #[test]
+    fn a_tampered_wrapped_hash_never_matches() -> anyhow::Result<()> {
+        let params = argon2_params(CHEAP)?;
+        let legacy = "pbkdf2:sha256:1000$salt$".to_owned() + &"ab".repeat(32);
+        let wrapped = wrap_legacy(&legacy, CHEAP).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let costly = wrapped.replace(":1000$", ":999999999$");
+        for stored in [
+            costly.as_str(),
+            "$tessera-wrapped$l=32$nonsense",
+            "$tessera-wrapped$",
+        ] {
+            let v = verify_blocking(&params, LegacyPolicy::default(), b"anything", stored);
+            assert!(!v.matches, "{stored}");
+        }
         Ok(())
     }
 

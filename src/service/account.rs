@@ -9,7 +9,7 @@
 //! token from `/login` with the same password, under the same limits, so freshness would
 //! add no protection, only a second login for users whose token came from a refresh.
 
-use crate::domain::{NewPassword, RevocationReason};
+use crate::domain::RevocationReason;
 use crate::store::UserRecord;
 use crate::tokens::{AccessClaims, now_unix};
 
@@ -74,7 +74,7 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<usize, AuthError> {
         let user = self.caller(claims).await?;
-        let new = NewPassword::parse(new, self.policy(), &user.username)?;
+        let new = self.screen_new_password(new, &user.username).await?;
         let user = self
             .confirm_password("password_change", user, current, client)
             .await?;

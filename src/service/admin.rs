@@ -2,7 +2,7 @@
 //! server. Revocations made here reach running servers through the database (their poll,
 //! or PostgreSQL notifications) within about a second.
 
-use crate::domain::{LogoutScope, NewPassword, RevocationReason, RotationPolicy, Username};
+use crate::domain::{LogoutScope, RevocationReason, RotationPolicy, Username};
 use crate::store::{ReservedName, SessionRecord, UserRecord};
 use crate::tokens::now_unix;
 
@@ -128,7 +128,7 @@ impl Tessera {
         password: String,
     ) -> Result<usize, AuthError> {
         let user = self.user_named(name).await?;
-        let password = NewPassword::parse(password, self.policy(), &user.username)?;
+        let password = self.screen_new_password(password, &user.username).await?;
         let hash = self.hasher()?.hash(password.into_string()).await?;
         let now = now_unix();
         let reason = RevocationReason::PasswordReset;

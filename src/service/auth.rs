@@ -1,7 +1,7 @@
 //! Registration and login.
 
 use crate::abuse::rate_key;
-use crate::domain::{NewPassword, Username};
+use crate::domain::Username;
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
@@ -84,7 +84,11 @@ impl Tessera {
             self.limits().check_register(rate_key(ip)).await?;
         }
         let username = Username::parse(&credentials.username)?;
-        let password = NewPassword::parse(credentials.password, self.policy(), username.as_str())?;
+        // Screened before a hashing place is taken: the breached-password check may wait on
+        // the network, and must not hold a place others could hash in meanwhile.
+        let password = self
+            .screen_new_password(credentials.password, username.as_str())
+            .await?;
         // When the hashing pool is full, refuse before touching the database.
         let slot = self.hasher()?.reserve()?;
         // Cheap check first so taken names cost no hash; the unique index decides races.

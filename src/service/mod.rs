@@ -10,6 +10,7 @@ mod client;
 mod key_ring;
 mod open;
 mod password_check;
+mod password_screen;
 mod reauth;
 mod sessions;
 mod shared_secrets;
@@ -63,6 +64,10 @@ pub enum AuthError {
     /// The account is disabled.
     #[error("Account is disabled")]
     AccountDisabled,
+    /// The breached-password check could not answer and `breached_passwords.fail_closed`
+    /// is on (503 with `Retry-After`).
+    #[error("The breached-password check is unavailable; retry shortly")]
+    BreachCheckUnavailable,
     /// The password-hashing queue is full (503 with `Retry-After`).
     #[error("Server is busy hashing passwords; retry shortly")]
     Overloaded,
@@ -118,6 +123,7 @@ impl AuthError {
             AuthError::InvalidCredentials => "invalid_credentials",
             AuthError::AccountDisabled => "account_disabled",
             AuthError::Overloaded => "overloaded",
+            AuthError::BreachCheckUnavailable => "breached_check_unavailable",
             AuthError::RateLimited(_) => "rate_limited",
             AuthError::InvalidRefreshToken => "invalid_refresh_token",
             AuthError::RefreshTokenReused => "refresh_token_reused",
@@ -186,6 +192,8 @@ struct Inner {
     name_digests: audit::NameDigests,
     /// Where security events go (see `audit`).
     audit: audit::AuditLog,
+    /// The breached-password check, when `breached_passwords.api_url` is set.
+    breached: Option<crate::breached_passwords::BreachedPasswords>,
 }
 
 impl Tessera {
@@ -228,10 +236,11 @@ impl Tessera {
         &self.inner.metrics
     }
 
-    fn policy(&self) -> PasswordPolicy {
+    fn policy(&self) -> PasswordPolicy<'_> {
         PasswordPolicy {
             min_chars: self.inner.config.password_min_chars,
             max_bytes: self.inner.config.password_max_bytes,
+            context_words: &self.inner.config.password_context_words,
         }
     }
 

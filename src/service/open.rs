@@ -10,6 +10,7 @@ use once_cell::sync::OnceCell;
 
 use super::{Inner, Tessera, key_ring, redact_url, shared_secrets};
 use crate::abuse::{Limits, RateLimiters, SharedCounter, TrustedProxies};
+use crate::breached_passwords::BreachedPasswords;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
@@ -119,6 +120,13 @@ impl Tessera {
             config.leeway_secs,
         );
         let remember = (config.access_token_ttl_secs + config.leeway_secs) as i64;
+        let breached = match &config.breached_passwords.api_url {
+            Some(url) => Some(BreachedPasswords::new(
+                url,
+                Duration::from_millis(config.breached_passwords.timeout_ms),
+            )?),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 limits: Limits::new(
@@ -147,6 +155,7 @@ impl Tessera {
                 refresh: RefreshTokens::new(refresh_key, refresh_keys.collect()),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,
+                breached,
                 config,
             }),
         })

@@ -114,7 +114,8 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
-/// A user brought in by an importer, with the hash exactly as the source had it.
+/// A user brought in by an importer: the hash to store (wrapped by the importer, see
+/// `legacy_hash::wrapped`) and the digest of the source's hash.
 #[derive(Debug, Clone)]
 pub struct ImportedUser {
     pub username: String,

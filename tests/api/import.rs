@@ -189,6 +189,64 @@ async fn imported_werkzeug_users_log_in_and_their_hashes_are_upgraded() {
     );
 }
 
+/// The source's digest, 8 characters at a time (werkzeug hex, PHC base64, bcrypt's own).
+fn digest_windows(hash: &str) -> Vec<String> {
+    let digest = if hash.starts_with("$2") {
+        &hash[29..]
+    } else {
+        hash.rsplit_once('$').map_or("", |(_, d)| d)
+    };
+    let chars: Vec<char> = digest.chars().collect();
+    chars.windows(8).map(|w| w.iter().collect()).collect()
+}
+
+async fn imported_hashes_are_stored_wrapped_until_the_first_login() {
+    let app = spawn_app_with(|c| c.request_timeout_secs = 120).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut users = seed_users(&["werkzeug-default", "phc", "bcrypt"]);
+    users.truncate(4);
+    let rows: Vec<(&str, &str)> = users
+        .iter()
+        .map(|u| (u.username.as_str(), u.hash.as_str()))
+        .collect();
+    let db = seed_database(dir.path(), &rows).await;
+    let summary = import_into(&app, &db, &dir.path().join("report.csv")).await;
+    assert_eq!(summary.imported, users.len() as u64, "{summary:?}");
+
+    for user in &users {
+        let stored = stored_hash(&app, &user.username).await;
+        assert!(
+            stored.starts_with("$tessera-wrapped$"),
+            "{}: {stored}",
+            user.username
+        );
+        for window in digest_windows(&user.hash) {
+            assert!(
+                !stored.contains(&window),
+                "{}: digest kept in {stored}",
+                user.username
+            );
+        }
+        let (status, _) = status_and_json(app.login(&user.username, "wrong password").await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", user.username);
+        assert!(
+            stored_hash(&app, &user.username)
+                .await
+                .starts_with("$tessera-wrapped$")
+        );
+        let (status, body) = status_and_json(app.login(&user.username, &user.password).await).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", user.username);
+        wait_for_argon2id(&app, &user.username).await;
+        let (status, _) = status_and_json(app.login(&user.username, &user.password).await).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{} after the upgrade",
+            user.username
+        );
+    }
+}
+
 async fn conflicting_names_are_reported_and_neither_side_is_imported() {
     let app = spawn_app().await;
     app.signed_up("Carol", "the-owl-at-night").await;
@@ -277,6 +335,7 @@ async fn weak_legacy_hashes_log_in_once_allowed_and_are_upgraded() {
 
 backend_tests!(
     imported_werkzeug_users_log_in_and_their_hashes_are_upgraded,
+    imported_hashes_are_stored_wrapped_until_the_first_login,
     conflicting_names_are_reported_and_neither_side_is_imported,
     unknown_or_corrupt_stored_hashes_are_invalid_credentials,
     weak_legacy_hashes_log_in_once_allowed_and_are_upgraded,

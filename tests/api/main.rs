@@ -21,6 +21,7 @@ mod metrics;
 mod metrics_access;
 mod openapi;
 mod password_guessing;
+mod password_screen;
 mod process;
 mod security;
 mod security_table;

@@ -66,12 +66,10 @@ Scenarios: healthz (tessera only), protected, login, register, refresh (tessera 
 EOF
 }
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-warn() { printf '[bench] WARNING: %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# Paths given on the command line are relative to where the user stands.
-abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+# Shared with bench/pinned.sh and bench/callgrind.sh: logging, process stop,
+# ports, HTTP helpers, the seed Flask app start-up.
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 # ---- flags --------------------------------------------------------------------
 need_value() { if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (see --help)"; fi; }
@@ -146,18 +144,6 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tessera-bench.XXXXXX")
 STARTED_PIDS=()
 
-stop_pid() {
-  local pid=$1 i
-  # Servers run in their own session (setsid), so the process group id equals
-  # the pid: signalling the group also reaches gunicorn's forked workers.
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 50); do            # up to 5 s for a graceful stop
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local status=$?
@@ -173,85 +159,6 @@ trap cleanup EXIT
 trap 'echo >&2; log "interrupted"; exit 130' INT
 trap 'exit 143' TERM
 
-# ---- helpers -------------------------------------------------------------------
-# A free loopback port below the kernel's ephemeral range (32768+), so that
-# wrk's own client ports cannot take it between the check and the bind.
-free_port() {
-  local i port
-  for i in $(seq 1 100); do
-    port=$((20000 + RANDOM % 12000))
-    # A refused connection means nothing listens there.
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      printf '%s\n' "$port"
-      return 0
-    fi
-  done
-  die "no free loopback port found"
-}
-
-random_hex() { head -c "$1" /dev/urandom | od -An -v -tx1 | tr -d ' \n'; }
-
-# HTTP status of a GET, or 000 when nothing answers.
-http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true; }
-
-# Wait (at most $3 seconds) until GET $1 answers, with status $2 or, for "any",
-# with any HTTP status.  Fails early if process $4 has exited.
-wait_http() {
-  local url=$1 want=$2 timeout=$3 pid=$4 i code
-  for i in $(seq 1 $((timeout * 5))); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    code=$(http_code "$url")
-    if [ "$want" = any ] && [ "$code" != 000 ]; then return 0; fi
-    [ "$code" = "$want" ] && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
-# POST JSON $2 to URL $1; sets HTTP_STATUS and HTTP_BODY.  Retries a 503
-# (tessera's "overloaded") a few times: setup requests must not fail just
-# because a previous load run is still draining.
-http_post() {
-  local url=$1 body=$2 _
-  for _ in 1 2 3 4 5; do
-    HTTP_STATUS=$(curl -s -o "$WORK/http_body" -w '%{http_code}' --max-time 30 \
-      -H 'Content-Type: application/json' --data-binary "$body" "$url" 2>/dev/null) || HTTP_STATUS=000
-    HTTP_BODY=$(cat "$WORK/http_body" 2>/dev/null || true)
-    [ "$HTTP_STATUS" = 503 ] || return 0
-    sleep 1
-  done
-}
-
-# String value of "key" in a one-line JSON object (tokens and names here
-# never contain quotes or escapes, so a pattern match is enough).
-json_str() { sed -nE 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"([^"]*)".*/\1/p' <<<"$2" | head -n1; }
-json_num() { sed -nE 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*(-?[0-9][0-9.eE+-]*).*/\1/p' <<<"$2" | head -n1; }
-
-# awk does the floating point; prints n/a when an operand is missing or zero.
-ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'; }
-
-# register_user URL [NAME]: register NAME (default $USERNAME) with $PASSWORD;
-# 201 new; 409, or the seed app's 400 "Username already exists", mean the
-# user is there already (e.g. the calibration fallback registered it).
-register_user() {
-  http_post "$1/register" "{\"username\":\"${2:-$USERNAME}\",\"password\":\"$PASSWORD\"}"
-  case $HTTP_STATUS in
-    201|409) return 0 ;;
-    400) [[ $HTTP_BODY == *"already exists"* ]] && return 0 ;;
-  esac
-  warn "register on $1 answered $HTTP_STATUS: $HTTP_BODY"
-  return 1
-}
-
-# login_user URL [NAME]: log NAME (default $USERNAME) in; sets HTTP_STATUS/HTTP_BODY.
-login_user() {
-  http_post "$1/login" "{\"username\":\"${2:-$USERNAME}\",\"password\":\"$PASSWORD\"}"
-  [ "$HTTP_STATUS" = 200 ] || { warn "login on $1 answered $HTTP_STATUS: $HTTP_BODY"; return 1; }
-}
-
-tail_log() {
-  if [ -f "$1" ]; then { echo "---- last lines of $1"; tail -n 20 "$1"; echo "----"; } >&2; fi
-}
 
 # ---- run state -------------------------------------------------------------------
 declare -A R=()          # R[target.scenario.key] = value from the RESULT line
@@ -273,50 +180,6 @@ mkdir -p "$RESULTS_DIR/raw"
 rm -f "$RESULTS_DIR"/raw/*.txt   # raw output of this run only
 
 # ---- tessera ---------------------------------------------------------------------
-start_tessera() {
-  TESSERA_PORT=$(free_port)
-  TESSERA_URL="http://127.0.0.1:$TESSERA_PORT"
-  mkdir -p "$WORK/tessera-data"
-  local database_url=""
-  if [ "$DATABASE" = postgres ]; then
-    command -v psql >/dev/null || die "--database postgres needs psql"
-    BENCH_DB_NAME="tessera_bench_$(random_hex 6)"
-    psql -q "$POSTGRES_URL" -c "CREATE DATABASE \"$BENCH_DB_NAME\"" >/dev/null || die "cannot create a database on $POSTGRES_URL"
-    # Same server and credentials, the fresh database instead of the given one.
-    database_url="${POSTGRES_URL%%\?*}"
-    database_url="${database_url%/*}/$BENCH_DB_NAME"
-  fi
-  log "starting tessera on $TESSERA_URL ($TESSERA_BIN, database: $DATABASE)"
-  # setsid: own process group, for cleanup and so that Ctrl-C reaches this
-  # script first.  The subshell execs, so $! is tessera's own pid.
-  (
-    # shellcheck disable=SC2030  # exported to tessera only, on purpose
-    export JWT_SECRET_KEY=$SECRET TESSERA_LOG_LEVEL=warn RUST_LOG=warn
-    # All load comes from 127.0.0.1: with the per-address limits on, the throughput
-    # runs would measure the limiter (429s), and the timing run the back-off. The
-    # limits have their own tests; here they are off, as for a distributed attacker.
-    export TESSERA_RATE_LIMITS__LOGIN_PER_IP__PER_MINUTE=0 TESSERA_RATE_LIMITS__LOGIN_PER_USER_IP__PER_MINUTE=0 \
-           TESSERA_RATE_LIMITS__REGISTER_PER_IP__PER_MINUTE=0 TESSERA_RATE_LIMITS__REFRESH_PER_IP__PER_MINUTE=0 \
-           TESSERA_LOGIN_BACKOFF__THRESHOLD=0
-    [ -z "$database_url" ] || export TESSERA_DATABASE_URL=$database_url
-    if [ "$ALG" != hs256 ]; then
-      # An asymmetric key that signs from the start (the ring keeps HS256 otherwise).
-      "$TESSERA_BIN" keys --data-dir "$WORK/tessera-data" generate --alg "$ALG" >/dev/null
-    fi
-    exec setsid "$TESSERA_BIN" serve --listen "127.0.0.1:$TESSERA_PORT" --data-dir "$WORK/tessera-data"
-  ) >"$WORK/tessera.log" 2>&1 </dev/null &
-  TESSERA_PID=$!
-  STARTED_PIDS+=("$TESSERA_PID")
-  if ! wait_http "$TESSERA_URL/healthz" 200 30 "$TESSERA_PID"; then
-    tail_log "$WORK/tessera.log"
-    die "tessera did not answer 200 on GET /healthz within 30 s"
-  fi
-  TESSERA_AVAILABLE=1
-  # Idle RSS: after start-up, before any load.
-  sleep 1
-  IDLE_RSS_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$TESSERA_PID/status" 2>/dev/null || true)
-  log "tessera up (pid $TESSERA_PID), idle RSS ${IDLE_RSS_KB:-?} kB"
-}
 
 # Login throughput target = 0.9 x cores / Argon2 seconds per hash.
 calibrate_tessera() {
@@ -349,61 +212,6 @@ calibrate_tessera() {
   log "calibrate fallback: login ~${ARGON2_MS} ms (approximation of argon2_ms), cores=$CORES"
 }
 
-# ---- Flask reference -------------------------------------------------------------
-# Returns 1 (with FLASK_REASON set) when the reference cannot be run; the
-# tessera side goes on without it.
-start_flask() {
-  if [ ! -f "$SEED_DIR/run.sh" ] || [ ! -f "$SEED_DIR/requirements.txt" ]; then
-    FLASK_REASON="seed Flask app not found at $SEED_DIR"
-    return 1
-  fi
-  if ! command -v python3 >/dev/null; then
-    FLASK_REASON="python3 not found (needed for the seed Flask app at $SEED_DIR)"
-    return 1
-  fi
-
-  # The venv is reused between runs; pip runs only when requirements.txt
-  # differs from the copy stored after the last successful install.
-  local stamp=$VENV_DIR/.bench-requirements.txt
-  if [ ! -x "$VENV_DIR/bin/python" ]; then
-    log "creating virtualenv $VENV_DIR"
-    python3 -m venv "$VENV_DIR" >"$WORK/venv.log" 2>&1 || { tail_log "$WORK/venv.log"; FLASK_REASON="python3 -m venv $VENV_DIR failed"; return 1; }
-  fi
-  if ! cmp -s "$SEED_DIR/requirements.txt" "$stamp"; then
-    log "installing the seed app's requirements into $VENV_DIR (first run only)"
-    if ! timeout 900 "$VENV_DIR/bin/pip" install -q --disable-pip-version-check -r "$SEED_DIR/requirements.txt" >"$WORK/pip.log" 2>&1; then
-      tail_log "$WORK/pip.log"
-      FLASK_REASON="pip install -r $SEED_DIR/requirements.txt failed"
-      return 1
-    fi
-    cp "$SEED_DIR/requirements.txt" "$stamp"
-  fi
-
-  # shared/ is read-only: run from a writable copy (the app writes instance/users.db).
-  cp -r "$SEED_DIR" "$WORK/flask_seed"
-  chmod -R u+w "$WORK/flask_seed"
-  rm -rf "$WORK/flask_seed/.venv" "$WORK/flask_seed/instance"
-
-  FLASK_PORT=$(free_port)
-  FLASK_URL="http://127.0.0.1:$FLASK_PORT"
-  log "starting the seed Flask app on $FLASK_URL (gunicorn, 2 sync workers)"
-  (
-    cd "$WORK/flask_seed"
-    # shellcheck disable=SC2031  # exported to the Flask app only, on purpose
-    export JWT_SECRET_KEY=$SECRET VENV=$VENV_DIR SEED_ACCESS_LOG=0 SEED_FRESH_DB=1
-    exec setsid ./run.sh "$FLASK_PORT"
-  ) >"$WORK/flask.log" 2>&1 </dev/null &
-  FLASK_PID=$!
-  STARTED_PIDS+=("$FLASK_PID")
-  # No /healthz in the seed app: the 401 of an unauthenticated /protected
-  # shows that gunicorn and the app are up.
-  if ! wait_http "$FLASK_URL/protected" any 30 "$FLASK_PID"; then
-    tail_log "$WORK/flask.log"
-    FLASK_REASON="the seed Flask app did not start within 30 s"
-    return 1
-  fi
-  log "Flask up (pid $FLASK_PID)"
-}
 
 # ---- one wrk run -----------------------------------------------------------------
 # run_wrk TARGET SCENARIO URL THREADS CONNECTIONS [VAR=value ...]
@@ -560,20 +368,6 @@ run_timing() {
   log "  -> unknown p50 ${R[tessera.timing.unknown_p50_ms]} ms, known p50 ${R[tessera.timing.known_p50_ms]} ms, difference ${R[tessera.timing.diff_pct]}%"
 }
 
-# An HS256 access token in Flask-JWT-Extended's layout, signed with the shared secret.
-mint_token_without_sid() {
-  JWT_SECRET_KEY=$SECRET python3 - "$1" <<'PY'
-import base64, hashlib, hmac, json, os, sys, time, uuid
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-claims = b64(json.dumps({"fresh": False, "iat": now, "jti": str(uuid.uuid4()), "type": "access",
-                         "sub": sys.argv[1], "nbf": now, "exp": now + 3600}).encode())
-signing_input = f"{header}.{claims}".encode()
-sig = hmac.new(os.environ["JWT_SECRET_KEY"].encode(), signing_input, hashlib.sha256).digest()
-print(f"{header}.{claims}.{b64(sig)}")
-PY
-}
 
 # One session (login) per wrk thread, plus one to probe the endpoint: a 404
 # means /refresh is not built yet, which is reported, not fatal.  A user of

@@ -36,10 +36,10 @@ fn is_requirement_id(text: &str) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// `Met (pending merge)` counts as `Met`.
+/// The three statuses a row may have.
 fn status_of(cell: &str) -> Option<&'static str> {
     match cell {
-        "Met" | "Met (pending merge)" => Some("Met"),
+        "Met" => Some("Met"),
         "Not met" => Some("Not met"),
         "N/A" => Some("N/A"),
         _ => None,

@@ -88,7 +88,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = self.tessera.config();
-        let app = http::serving_stack(&self.tessera, http::router(self.tessera.clone()));
+        let app = http::serving_stack(&self.tessera, http::standalone_routes(self.tessera.clone()));
         let background = self.tessera.spawn_background_tasks();
         let limits = http::server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),

@@ -96,6 +96,13 @@ pub fn document(metrics_enabled: bool) -> utoipa::openapi::OpenApi {
 /// The standalone server's routes (see [`documented_routes`]), guarded by the same
 /// [`extract::AuthUser`] an embedding app uses.
 pub fn router(tessera: Tessera) -> Router {
+    let hsts = tessera.config().hsts;
+    headers::with_security_headers(standalone_routes(tessera), hsts)
+}
+
+/// [`router`] without the security headers, for [`serving_stack`], which puts them
+/// outermost (once per answer, not twice).
+pub(crate) fn standalone_routes(tessera: Tessera) -> Router {
     // With a listener of its own (`metrics_listen`), `/metrics` is served only there.
     let config = tessera.config();
     let metrics_here = config.metrics_enabled && config.metrics_listen.is_none();
@@ -108,22 +115,20 @@ pub fn router(tessera: Tessera) -> Router {
 /// merge into an application's router. Unknown paths, wrong methods and oversized bodies
 /// answer in tessera's error shape.
 pub fn api_router(tessera: Tessera) -> Router {
+    let hsts = tessera.config().hsts;
     let (routes, _) = embeddable_routes().split_for_parts();
-    finish(routes, tessera)
+    // Embedders' serving layers are their own: the headers come with the routes.
+    headers::with_security_headers(finish(routes, tessera), hsts)
 }
 
 /// Unknown paths, wrong methods and oversized bodies in tessera's error shape; the state.
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
-    let hsts = tessera.config().hsts;
-    let routes = routes
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(tessera);
-    // For embedders, whose own serving layers are theirs; the standalone server applies
-    // the same layer again outermost (`serving_stack`), which sets the same values.
-    headers::with_security_headers(routes, hsts)
+        .with_state(tessera)
 }
 
 /// The standalone server's HTTP stack around `routes` (which [`router`] makes; tests pass

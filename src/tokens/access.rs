@@ -318,12 +318,13 @@ impl AccessTokens {
                 }
                 // Even for HS256 a hit is cheaper than a check: one digest instead of
                 // HMAC, base64 and two JSON parses.
-                if let Some(claims) = self.verified.get(token, now, self.leeway_secs) {
+                let cache_key = VerifiedCache::key(token);
+                if let Some(claims) = self.verified.get(&cache_key, now, self.leeway_secs) {
                     return Ok(VerifiedAccess { claims });
                 }
                 let claims = self.decode(token, key.verifying(), alg)?;
                 let verified = self.check_claims(claims, now)?;
-                self.verified.insert(token, &verified.claims);
+                self.verified.insert(cache_key, &verified.claims);
                 return Ok(verified);
             }
             None => {

@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::AccessClaims;
 
+/// The SHA-256 of a token's text: what the cache is keyed by (it never holds a token).
+pub struct CacheKey([u8; 32]);
+
 pub struct VerifiedCache {
     entries: Cache<[u8; 32], AccessClaims>,
 }
@@ -23,21 +26,24 @@ impl VerifiedCache {
         }
     }
 
-    fn key(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
+    /// The cache key of `token`: computed once per check and used for both the lookup and,
+    /// on a miss, the insert (hashing a token costs as much as checking its HS256 MAC).
+    pub fn key(token: &str) -> CacheKey {
+        CacheKey(Sha256::digest(token.as_bytes()).into())
     }
 
-    /// The claims of `token` if it was verified before and has not expired since.
-    pub fn get(&self, token: &str, now: i64, leeway_secs: i64) -> Option<AccessClaims> {
+    /// The claims of the token whose key this is, if it was verified before and has not
+    /// expired since.
+    pub fn get(&self, key: &CacheKey, now: i64, leeway_secs: i64) -> Option<AccessClaims> {
         self.entries
-            .get(&Self::key(token))
+            .get(&key.0)
             // Saturating: `exp` is the signer's to choose, and a validly signed token with
             // `exp` near i64::MAX must not overflow (a panic in debug builds).
             .filter(|claims| claims.exp.saturating_add(leeway_secs) > now)
     }
 
-    pub fn insert(&self, token: &str, claims: &AccessClaims) {
-        self.entries.insert(Self::key(token), claims.clone());
+    pub fn insert(&self, key: CacheKey, claims: &AccessClaims) {
+        self.entries.insert(key.0, claims.clone());
     }
 
     pub fn clear(&self) {
@@ -68,25 +74,30 @@ mod tests {
     #[test]
     fn entries_are_found_until_they_expire_and_are_bounded() {
         let cache = VerifiedCache::new(2);
-        cache.insert("token-a", &claims(100));
+        cache.insert(VerifiedCache::key("token-a"), &claims(100));
         assert_eq!(
-            cache.get("token-a", 50, 0).map(|c| c.sub),
+            cache
+                .get(&VerifiedCache::key("token-a"), 50, 0)
+                .map(|c| c.sub),
             Some("alice".into())
         );
-        assert!(cache.get("token-a", 100, 0).is_none(), "never past exp");
-        assert!(cache.get("token-b", 50, 0).is_none());
+        assert!(
+            cache.get(&VerifiedCache::key("token-a"), 100, 0).is_none(),
+            "never past exp"
+        );
+        assert!(cache.get(&VerifiedCache::key("token-b"), 50, 0).is_none());
         for i in 0..100 {
-            cache.insert(&format!("t{i}"), &claims(100));
+            cache.insert(VerifiedCache::key(&format!("t{i}")), &claims(100));
         }
         assert!(cache.entries.len() <= 2, "bounded");
         cache.clear();
-        assert!(cache.get("t99", 50, 0).is_none());
+        assert!(cache.get(&VerifiedCache::key("t99"), 50, 0).is_none());
     }
 
     #[test]
     fn an_exp_near_i64_max_does_not_overflow() {
         let cache = VerifiedCache::new(2);
-        cache.insert("far", &claims(i64::MAX));
-        assert!(cache.get("far", 50, 5).is_some());
+        cache.insert(VerifiedCache::key("far"), &claims(i64::MAX));
+        assert!(cache.get(&VerifiedCache::key("far"), 50, 5).is_some());
     }
 }

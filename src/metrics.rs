@@ -10,8 +10,9 @@
 //!
 //! No label ever carries a username, token, address or raw path.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -84,6 +85,17 @@ pub struct Metrics {
     hash_duration: Histogram,
     /// Live sessions across all instances as last counted; `u64::MAX`: not known.
     active_sessions: AtomicU64,
+    /// The request counter and duration histogram of each (status, route) seen so far.
+    /// Registering a labelled series costs ~5k instructions (label strings, a key, two
+    /// recorder lookups); looking a handle up here costs a read lock and two hashes. The map
+    /// stays small: routes are templates, never raw paths.
+    http_series: RwLock<HashMap<u16, HashMap<Box<str>, HttpSeries>>>,
+}
+
+/// The series of one (status, route).
+struct HttpSeries {
+    requests: Counter,
+    duration: Histogram,
 }
 
 impl Metrics {
@@ -121,6 +133,7 @@ impl Metrics {
                 .register_histogram(&Key::from_static_name(HASH_DURATION), &METADATA),
             recorder: Some(recorder),
             active_sessions: AtomicU64::new(u64::MAX),
+            http_series: RwLock::default(),
         }))
     }
 
@@ -136,6 +149,7 @@ impl Metrics {
             write_failures: Vec::new(),
             hash_duration: Histogram::noop(),
             active_sessions: AtomicU64::new(u64::MAX),
+            http_series: RwLock::default(),
         }
     }
 
@@ -187,16 +201,35 @@ impl Metrics {
         let Some(recorder) = &self.recorder else {
             return;
         };
-        let labels = vec![
-            Label::new("route", route.unwrap_or("unmatched").to_owned()),
-            Label::new("status", status.as_u16().to_string()),
-        ];
-        let requests = Key::from_parts(HTTP_REQUESTS, labels.clone());
-        recorder.register_counter(&requests, &METADATA).increment(1);
-        let duration = Key::from_parts(HTTP_DURATION, labels);
-        recorder
-            .register_histogram(&duration, &METADATA)
-            .record(elapsed.as_secs_f64());
+        let route = route.unwrap_or("unmatched");
+        let status = status.as_u16();
+        let seconds = elapsed.as_secs_f64();
+        {
+            let all = self.http_series.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(series) = all.get(&status).and_then(|r| r.get(route)) {
+                series.requests.increment(1);
+                series.duration.record(seconds);
+                return;
+            }
+        }
+        // First request of this (status, route): register its series once.
+        let series = {
+            let labels = vec![
+                Label::new("route", route.to_owned()),
+                Label::new("status", status.to_string()),
+            ];
+            let series = HttpSeries {
+                requests: recorder
+                    .register_counter(&Key::from_parts(HTTP_REQUESTS, labels.clone()), &METADATA),
+                duration: recorder
+                    .register_histogram(&Key::from_parts(HTTP_DURATION, labels), &METADATA),
+            };
+            series.requests.increment(1);
+            series.duration.record(seconds);
+            series
+        };
+        let mut all = self.http_series.write().unwrap_or_else(|p| p.into_inner());
+        all.entry(status).or_default().insert(route.into(), series);
     }
 
     /// Records the number of live sessions (`None`: the count failed; the series is then

@@ -65,6 +65,15 @@ pub async fn seed_database(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     path
 }
 
+/// A Flask database holding `users` (name and hash each).
+async fn seed_database_of(dir: &Path, users: &[SeedUser]) -> PathBuf {
+    let rows: Vec<(&str, &str)> = users
+        .iter()
+        .map(|u| (u.username.as_str(), u.hash.as_str()))
+        .collect();
+    seed_database(dir, &rows).await
+}
+
 async fn import_into(app: &TestApp, db: &Path, report: &Path) -> import::ImportSummary {
     // Batches of 3, so that the tests' few users span several transactions.
     import_flask_database(app, db, report, 3, false).await
@@ -139,11 +148,7 @@ async fn imported_werkzeug_users_log_in_and_their_hashes_are_upgraded() {
                 ..u
             }),
     );
-    let rows: Vec<(&str, &str)> = users
-        .iter()
-        .map(|u| (u.username.as_str(), u.hash.as_str()))
-        .collect();
-    let db = seed_database(dir.path(), &rows).await;
+    let db = seed_database_of(dir.path(), &users).await;
     let summary = import_into(&app, &db, &dir.path().join("report.csv")).await;
     assert_eq!(summary.imported, users.len() as u64, "{summary:?}");
     assert!(summary.report_path.is_none());
@@ -205,11 +210,7 @@ async fn imported_hashes_are_stored_wrapped_until_the_first_login() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut users = seed_users(&["werkzeug-default", "phc", "bcrypt"]);
     users.truncate(4);
-    let rows: Vec<(&str, &str)> = users
-        .iter()
-        .map(|u| (u.username.as_str(), u.hash.as_str()))
-        .collect();
-    let db = seed_database(dir.path(), &rows).await;
+    let db = seed_database_of(dir.path(), &users).await;
     let summary = import_into(&app, &db, &dir.path().join("report.csv")).await;
     assert_eq!(summary.imported, users.len() as u64, "{summary:?}");
 
@@ -316,11 +317,7 @@ async fn weak_legacy_hashes_log_in_once_allowed_and_are_upgraded() {
     let app = spawn_app_with(|c| c.allow_weak_legacy_hashes = true).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let users = seed_users(&["werkzeug-weak"]);
-    let rows: Vec<(&str, &str)> = users
-        .iter()
-        .map(|u| (u.username.as_str(), u.hash.as_str()))
-        .collect();
-    let db = seed_database(dir.path(), &rows).await;
+    let db = seed_database_of(dir.path(), &users).await;
     let summary = import_into(&app, &db, &dir.path().join("r.csv")).await;
     assert_eq!(
         summary.formats.get("werkzeug-weak"),

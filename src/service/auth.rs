@@ -7,7 +7,7 @@ use crate::tokens::now_unix;
 
 use super::audit::AuditEvent;
 use super::client::ClientInfo;
-use super::password_check::Claimant;
+use super::password_check::{Claimant, name_key};
 use super::sessions::IssuedSession;
 use super::{AuthError, Tessera};
 
@@ -53,18 +53,16 @@ impl Tessera {
         credentials: Credentials,
         client: &ClientInfo,
     ) -> Result<RegisteredUser, AuthError> {
-        // The same digest as a login's for the same name: attempts on one name line up.
-        let key = match Username::parse(&credentials.username) {
-            Ok(name) => name.canonical().to_owned(),
-            Err(_) => credentials.username.chars().take(64).collect(),
-        };
-        let digest = self.inner.name_digests.digest(&key);
+        let submitted = credentials.username.clone();
         let result = if self.config().registration_enabled {
             self.create_account(credentials, client).await
         } else {
             Err(AuthError::RegistrationClosed)
         };
         if let Err(e) = &result {
+            // The same digest as a login's for the same name: attempts on one name line up.
+            let name = Username::parse(&submitted).map_err(|_| submitted.as_str());
+            let digest = self.inner.name_digests.digest(&name_key(&name));
             self.audit_log().record(
                 AuditEvent::failed("register", e)
                     .name_digest(&digest)

@@ -31,6 +31,15 @@ pub(super) struct CheckedPassword {
     pub needs_rehash: bool,
 }
 
+/// What limits and audit digests key a submitted name on: its canonical form, or for a name
+/// that cannot exist (it still counts) its first 64 characters.
+pub(super) fn name_key(name: &Result<Username, &str>) -> String {
+    match name {
+        Ok(name) => name.canonical().to_owned(),
+        Err(raw) => raw.chars().take(64).collect(),
+    }
+}
+
 impl Tessera {
     /// Checks `password` for `claimant` under the protections of `/login` (see the module
     /// documentation). A mismatch, or an unknown name, is [`AuthError::InvalidCredentials`]
@@ -49,11 +58,7 @@ impl Tessera {
             }
         };
         let lookup = user.is_none();
-        // Limits key on the canonical name; a malformed name cannot exist but still counts.
-        let key: String = match &name {
-            Ok(name) => name.canonical().to_owned(),
-            Err(raw) => raw.chars().take(64).collect(),
-        };
+        let key = name_key(&name);
         // Submitted names reach the log only as digests unless they name an account.
         let digest = self.inner.name_digests.digest(&key);
         if let Some(ip) = client.ip

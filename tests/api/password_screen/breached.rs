@@ -68,24 +68,25 @@ async fn start_range_server(behaviour: Behaviour) -> (String, Arc<Mutex<Vec<Stri
             behaviour,
             seen: seen.clone(),
         });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let address = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("address: {e}"));
+    let (listener, address) = loopback_listener().await;
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{address}/"), seen)
 }
 
-/// A loopback URL where nothing listens (connection refused).
-async fn down_url() -> String {
+/// A listener on a free loopback port, and its address.
+async fn loopback_listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
     let address = listener
         .local_addr()
         .unwrap_or_else(|e| panic!("address: {e}"));
+    (listener, address)
+}
+
+/// A loopback URL where nothing listens (connection refused).
+async fn down_url() -> String {
+    let (listener, address) = loopback_listener().await;
     drop(listener);
     format!("http://{address}")
 }

@@ -53,6 +53,10 @@ pub struct AccessClaims {
     /// string or a list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience>,
+    /// The session's CSRF value, on tokens handed out in a cookie: a cookie-authenticated
+    /// write must repeat it in `X-CSRF-TOKEN` (Flask-JWT-Extended's signed double submit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
 }
 
 /// The `aud` claim: one audience or several.
@@ -266,6 +270,7 @@ impl AccessTokens {
         username: &str,
         sid: &str,
         fresh: bool,
+        csrf: Option<String>,
         now: i64,
     ) -> anyhow::Result<IssuedAccessToken> {
         let claims = AccessClaims {
@@ -280,6 +285,7 @@ impl AccessTokens {
             sid: Some(sid.to_owned()),
             uid: Some(uid),
             aud: Audience::for_config(&self.audiences),
+            csrf,
         };
         let ring = self.ring();
         let key = ring
@@ -420,7 +426,7 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() -> anyhow::Result<()> {
         let t = tokens();
         let now = super::super::now_unix();
-        let issued = t.issue(7, "Alice", "sid-1", true, now)?;
+        let issued = t.issue(7, "Alice", "sid-1", true, None, now)?;
         let v = t.verify(&issued.token, now)?;
         assert_eq!(v.claims.sub, "Alice");
         assert_eq!(v.claims.sid.as_deref(), Some("sid-1"));

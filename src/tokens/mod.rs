@@ -11,7 +11,7 @@ mod verified_cache;
 pub use access::{
     AccessClaims, AccessTokens, Audience, TokenError, VerifiedAccess, unverified_kid,
 };
-pub use refresh::{RefreshToken, RefreshTokens};
+pub use refresh::{CsrfPurpose, RefreshToken, RefreshTokens};
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {

@@ -70,6 +70,8 @@ mod tests {
             sid: None,
             uid: None,
             aud: None,
+            amr: None,
+            aal: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Sessions: opening at login, refresh rotation with reuse detection, logout, listing, revocation.
 
-use crate::domain::{LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation};
+use crate::domain::{Assurance, LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation};
 use crate::store::{NewSession, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
 
@@ -51,11 +51,15 @@ pub struct SessionView {
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 impl Tessera {
+    /// Opens a session for `user`, whose login proved `assurance` (every token of the
+    /// session, refreshed ones too, says so in `amr`/`aal`). The one way sessions begin:
+    /// a password login and one completed with a second factor both come here.
     pub(super) async fn open_session(
         &self,
         user: &UserRecord,
         client: &ClientInfo,
         fresh: bool,
+        assurance: Assurance,
     ) -> Result<IssuedSession, AuthError> {
         let now = now_unix();
         let token = RefreshToken::new_session();
@@ -79,6 +83,7 @@ impl Tessera {
                     .map_or(0, |d| d.as_micros() as i64),
                 max_live: self.config().max_sessions_per_user,
                 policy: self.rotation_policy(),
+                assurance,
             })
             .await?;
         if !ended.is_empty() {
@@ -90,7 +95,7 @@ impl Tessera {
                     .count(ended.len() as u64),
             );
         }
-        self.issue(user.id, &user.username, &token, fresh, now)
+        self.issue(user.id, &user.username, &token, fresh, assurance, now)
     }
 
     fn issue(
@@ -99,12 +104,13 @@ impl Tessera {
         username: &str,
         token: &RefreshToken,
         fresh: bool,
+        assurance: Assurance,
         now: i64,
     ) -> Result<IssuedSession, AuthError> {
         let access = self
             .inner
             .access
-            .issue(user_id, username, &token.session_id, fresh, now)
+            .issue(user_id, username, &token.session_id, fresh, assurance, now)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(IssuedSession {
             session_id: token.session_id.clone(),
@@ -207,7 +213,16 @@ impl Tessera {
             return Err(AuthError::AccountDisabled);
         }
         let next = token.at_counter(counter as u64);
-        let session = self.issue(owner.user_id, &owner.username, &next, false, policy.now)?;
+        // The session's assurance, not this request's: a refresh proves no factor, and
+        // keeps what the login proved.
+        let session = self.issue(
+            owner.user_id,
+            &owner.username,
+            &next,
+            false,
+            owner.assurance,
+            policy.now,
+        )?;
         Ok(RefreshOutcome {
             session,
             grace_replay,

@@ -19,6 +19,7 @@ use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
 };
+use super::mfa::impl_mfa_store;
 use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, CheckpointMode, ExistingUser, ImportBatchReport, ImportedUser, InjectedFault,
@@ -83,6 +84,8 @@ impl SqliteStore {
 
     shared_store_helpers!(sqlx::Sqlite);
 }
+
+impl_mfa_store!(SqliteStore, sqlx::Sqlite);
 
 impl_sql_store!(SqliteStore, "migrations/sqlite", {
     async fn checkpoint(&self, mode: CheckpointMode) -> StoreResult<Option<WalCheckpoint>> {

@@ -15,6 +15,7 @@ use jsonwebtoken::{DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::keyring::{KeyAlg, KeyRing};
+use crate::domain::Assurance;
 use super::verified_cache::VerifiedCache;
 
 /// The claims of an access token, in Flask-JWT-Extended's layout plus `sid` and `iss`.
@@ -53,6 +54,14 @@ pub struct AccessClaims {
     /// string or a list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience>,
+    /// How the session's login authenticated (`["pwd"]`, `["pwd", "otp"]`,
+    /// `["pwd", "recovery"]`; RFC 8176 values, Supabase Auth's claim names). Absent on
+    /// tokens minted by Flask-JWT-Extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// `aal1` (a password) or `aal2` (a password and a second factor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aal: Option<String>,
 }
 
 /// The `aud` claim: one audience or several.
@@ -258,14 +267,16 @@ impl AccessTokens {
         self.verified.clear();
     }
 
-    /// A new access token for account `uid` named `username`, tied to session `sid`,
-    /// signed by the ring's current key and naming it in `kid`.
+    /// A new access token for account `uid` named `username`, tied to session `sid`
+    /// (whose login proved `assurance`), signed by the ring's current key and naming it in
+    /// `kid`.
     pub fn issue(
         &self,
         uid: i64,
         username: &str,
         sid: &str,
         fresh: bool,
+        assurance: Assurance,
         now: i64,
     ) -> anyhow::Result<IssuedAccessToken> {
         let claims = AccessClaims {
@@ -280,6 +291,8 @@ impl AccessTokens {
             sid: Some(sid.to_owned()),
             uid: Some(uid),
             aud: Audience::for_config(&self.audiences),
+            amr: Some(assurance.amr().iter().map(|m| (*m).to_owned()).collect()),
+            aal: Some(assurance.aal().to_owned()),
         };
         let ring = self.ring();
         let key = ring
@@ -420,13 +433,15 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() -> anyhow::Result<()> {
         let t = tokens();
         let now = super::super::now_unix();
-        let issued = t.issue(7, "Alice", "sid-1", true, now)?;
+        let issued = t.issue(7, "Alice", "sid-1", true, Assurance::PasswordAndTotp, now)?;
         let v = t.verify(&issued.token, now)?;
         assert_eq!(v.claims.sub, "Alice");
         assert_eq!(v.claims.sid.as_deref(), Some("sid-1"));
         assert_eq!(v.claims.uid, Some(7));
         assert_eq!(v.claims.aud, None);
         assert_eq!(v.claims.exp - v.claims.iat, 900);
+        assert_eq!(v.claims.amr, Some(vec!["pwd".to_owned(), "otp".to_owned()]));
+        assert_eq!(v.claims.aal.as_deref(), Some("aal2"));
         Ok(())
     }
 

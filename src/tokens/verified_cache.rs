@@ -68,6 +68,8 @@ mod tests {
             sid: Some("s".into()),
             uid: Some(1),
             aud: None,
+            amr: None,
+            aal: None,
         }
     }
 

@@ -42,6 +42,20 @@ pub struct LoginResponse {
     user: UserResponse,
 }
 
+impl LoginResponse {
+    /// The answer of a login, whichever step completed it (`/login`, `/login/mfa`).
+    pub(super) fn from_outcome(outcome: crate::service::LoginOutcome) -> Self {
+        Self {
+            message: "Login successful",
+            access_token: outcome.session.access_token,
+            refresh_token: outcome.session.refresh_token,
+            token_type: "Bearer",
+            expires_in: outcome.session.expires_in,
+            user: outcome.user.into(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct RefreshResponse {
     access_token: String,
@@ -124,7 +138,7 @@ pub async fn create_user(
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Missing fields or bad JSON", body = ErrorBody),
-        (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
+        (status = 401, description = "Unknown user or wrong password (`invalid_credentials`); or the password was right and the account has a second factor (`mfa_required`, with an `mfa_token` field: continue at `/login/mfa`)", body = ErrorBody),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 429, description = "Too many logins from this address or to this name", body = ErrorBody),
         (status = 503, description = "Hashing pool full or database unavailable", body = ErrorBody),

@@ -1,5 +1,5 @@
 //! The rules of the second factor that do not need a database: what a login proved (the
-//! `amr` and `aal` claims), which TOTP time steps a code may belong to, and what a
+//! `amr` and `aal` claims), the parameters of TOTP codes and their window, and what a
 //! recovery code looks like. Whether a step or a code is still unused is decided by the
 //! store's one conditional UPDATE (see the migration `0012_second_factor.sql`).
 
@@ -67,21 +67,6 @@ impl Assurance {
     }
 }
 
-/// The time step of Unix time `now`.
-pub fn totp_step(now: i64) -> i64 {
-    now.div_euclid(TOTP_STEP_SECS)
-}
-
-/// The steps a code presented at `now` may belong to, newest first: a code matching
-/// several (one chance in a million) is taken for the newest, which is the one least
-/// likely to have been accepted already.
-pub fn totp_candidate_steps(now: i64) -> impl Iterator<Item = i64> {
-    let current = totp_step(now);
-    (-TOTP_SKEW_STEPS..=TOTP_SKEW_STEPS)
-        .rev()
-        .map(move |offset| current + offset)
-}
-
 /// A submitted TOTP code if it has the shape of one (exactly six ASCII digits, surrounding
 /// white space and inner spaces ignored as apps display `123 456`).
 pub fn parse_totp_code(input: &str) -> Option<String> {
@@ -134,20 +119,6 @@ mod tests {
         }
         assert_eq!(Assurance::from_stored("otp"), Assurance::Password);
         assert_eq!(Assurance::from_stored(""), Assurance::Password);
-    }
-
-    #[test]
-    fn candidate_steps_are_the_current_one_and_one_either_side_newest_first() {
-        let table = [
-            (0, vec![1, 0, -1]),
-            (29, vec![1, 0, -1]),
-            (30, vec![2, 1, 0]),
-            (59, vec![2, 1, 0]),
-            (1_111_111_109, vec![37_037_038, 37_037_037, 37_037_036]),
-        ];
-        for (now, steps) in table {
-            assert_eq!(totp_candidate_steps(now).collect::<Vec<_>>(), steps, "{now}");
-        }
     }
 
     #[test]

@@ -92,12 +92,10 @@ impl ApiError {
                 AuthError::AccountDisabled | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
-                AuthError::NoSession
-                | AuthError::MfaAlreadyEnabled
-                | AuthError::MfaNotEnabled => StatusCode::CONFLICT,
-                AuthError::WrongMfaCode | AuthError::SecondFactorRequired => {
-                    StatusCode::FORBIDDEN
+                AuthError::NoSession | AuthError::MfaAlreadyEnabled | AuthError::MfaNotEnabled => {
+                    StatusCode::CONFLICT
                 }
+                AuthError::WrongMfaCode | AuthError::SecondFactorRequired => StatusCode::FORBIDDEN,
                 AuthError::WrongPassword | AuthError::ReauthenticationRequired => {
                     StatusCode::FORBIDDEN
                 }

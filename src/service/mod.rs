@@ -27,8 +27,8 @@ pub use auth::{Credentials, LoginOutcome, RegisteredUser};
 pub use background::BackgroundTasks;
 pub use client::ClientInfo;
 pub use key_ring::KeyView;
-pub use mfa::{MfaCodes, MfaEnrolment, MfaProof, MfaView};
 pub(crate) use key_ring::check_signing_key_file;
+pub use mfa::{MfaCodes, MfaEnrolment, MfaProof, MfaView};
 pub use sessions::{RefreshOutcome, SessionView};
 
 use crate::abuse::{Limits, RateLimited, TrustedProxies};

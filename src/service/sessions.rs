@@ -1,6 +1,8 @@
 //! Sessions: opening at login, refresh rotation with reuse detection, logout, listing, revocation.
 
-use crate::domain::{Assurance, LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation};
+use crate::domain::{
+    Assurance, LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation,
+};
 use crate::store::{NewSession, UserRecord};
 use crate::tokens::{AccessClaims, RefreshToken, now_unix};
 

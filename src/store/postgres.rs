@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
+use super::mfa::impl_mfa_store;
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
 };
-use super::mfa::impl_mfa_store;
 use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,

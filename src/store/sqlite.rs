@@ -15,11 +15,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
+use super::mfa::impl_mfa_store;
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
 };
-use super::mfa::impl_mfa_store;
 use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, CheckpointMode, ExistingUser, ImportBatchReport, ImportedUser, InjectedFault,

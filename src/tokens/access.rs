@@ -15,8 +15,8 @@ use jsonwebtoken::{DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::keyring::{KeyAlg, KeyRing};
-use crate::domain::Assurance;
 use super::verified_cache::VerifiedCache;
+use crate::domain::Assurance;
 
 /// The claims of an access token, in Flask-JWT-Extended's layout plus `sid` and `iss`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

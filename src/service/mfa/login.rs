@@ -42,7 +42,12 @@ impl Tessera {
         let now = now_unix();
         let stored = self
             .store()
-            .create_mfa_challenge(&token_digest(&token), user.id, now, now + MFA_TOKEN_TTL_SECS)
+            .create_mfa_challenge(
+                &token_digest(&token),
+                user.id,
+                now,
+                now + MFA_TOKEN_TTL_SECS,
+            )
             .await;
         if let Err(e) = stored {
             let e = AuthError::from(e);

@@ -87,10 +87,16 @@ impl Tessera {
             .put_pending_totp(user.id, &sealed, now_unix())
             .await?
         {
-            return Err(self.refuse("mfa_totp_enrol", AuthError::MfaAlreadyEnabled, &user, client));
+            return Err(self.refuse(
+                "mfa_totp_enrol",
+                AuthError::MfaAlreadyEnabled,
+                &user,
+                client,
+            ));
         }
         let otpauth_uri = totp::otpauth_uri(&self.config().mfa.issuer, &user.username, &secret);
-        let qr_svg = totp::qr_svg(&otpauth_uri).map_err(|e| AuthError::Internal(format!("{e:#}")))?;
+        let qr_svg =
+            totp::qr_svg(&otpauth_uri).map_err(|e| AuthError::Internal(format!("{e:#}")))?;
         self.audit_log().record(
             AuditEvent::success("mfa_totp_enrol")
                 .user(user.id, &user.username)
@@ -288,7 +294,11 @@ impl Tessera {
             MfaProof::RecoveryCode(code) => {
                 let digest = recovery::digest_of_submitted(self.kek()?, user.id, code)
                     .ok_or(AuthError::InvalidMfaCode)?;
-                if self.store().use_recovery_code(user.id, &digest, now).await? {
+                if self
+                    .store()
+                    .use_recovery_code(user.id, &digest, now)
+                    .await?
+                {
                     Ok(Assurance::PasswordAndRecoveryCode)
                 } else {
                     Err(AuthError::InvalidMfaCode)
@@ -304,7 +314,7 @@ impl Tessera {
 
     /// Which sessions a change of factors ends: every other one, unless configured off.
     fn end_other_sessions<'a>(&self, claims: &'a AccessClaims) -> Option<EndSessions<'a>> {
-        self.config().mfa.end_other_sessions.then(|| EndSessions {
+        self.config().mfa.end_other_sessions.then_some(EndSessions {
             keep: claims.sid.as_deref(),
             reason: RevocationReason::MfaChanged,
         })

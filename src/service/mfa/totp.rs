@@ -10,7 +10,7 @@ use anyhow::Context;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use totp_rs::{Algorithm, Builder};
 
-use crate::domain::{TOTP_DIGITS, TOTP_STEP_SECS, parse_totp_code};
+use crate::domain::{TOTP_DIGITS, TOTP_SKEW_STEPS, TOTP_STEP_SECS, parse_totp_code};
 use crate::secret::random_bytes;
 use crate::tokens::kek::Kek;
 
@@ -64,7 +64,7 @@ impl TotpSecret {
         let totp = Builder::new()
             .with_algorithm(Algorithm::SHA1)
             .with_digits(TOTP_DIGITS as u8)
-            .with_skew(1)
+            .with_skew(TOTP_SKEW_STEPS as u16)
             .with_step_duration(TOTP_STEP_SECS as u64)
             .with_secret(self.0)
             .build()

@@ -16,9 +16,11 @@ async fn removing_the_factor_takes_the_password_and_a_code_and_ends_other_sessio
     let app = spawn_app().await;
     let enrolled = app.enrolled("pam").await;
     let token = app.mfa_token("pam").await;
-    let (_, other) =
-        status_and_json(app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)})).await)
-            .await;
+    let (_, other) = status_and_json(
+        app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)}))
+            .await,
+    )
+    .await;
     let other = str_field(&other, "access_token");
     let mine = &enrolled.access_token;
 
@@ -54,9 +56,15 @@ async fn removing_the_factor_takes_the_password_and_a_code_and_ends_other_sessio
     .await;
     assert_eq!(status, StatusCode::OK, "{removed}");
     assert_eq!(removed["ended_sessions"], 1);
-    assert_eq!(app.protected(other).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.protected(other).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let (_, me) = status_and_json(app.get_with_token("/me", mine).await).await;
-    assert_eq!(me["user"]["mfa"], json!({"totp": false, "recovery_codes_left": 0}));
+    assert_eq!(
+        me["user"]["mfa"],
+        json!({"totp": false, "recovery_codes_left": 0})
+    );
     assert_eq!(app.login("pam", PASSWORD).await.status(), StatusCode::OK);
     let again = app
         .delete_with_token(
@@ -99,7 +107,10 @@ async fn an_administrator_resets_a_lost_factor_and_every_session_of_the_user_end
     // The running server hears of the revocation through the database.
     let started = Instant::now();
     while app.protected(&enrolled.access_token).await.status() == StatusCode::OK {
-        assert!(started.elapsed() < Duration::from_secs(5), "session still live");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "session still live"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, login) = status_and_json(app.login("quinn", PASSWORD).await).await;
@@ -153,9 +164,11 @@ async fn the_aal2_guard_lets_only_logins_with_a_second_factor_through() {
     assert_error(none, StatusCode::UNAUTHORIZED, "missing_token").await;
 
     let token = app.mfa_token("rosa").await;
-    let (_, login) =
-        status_and_json(app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)})).await)
-            .await;
+    let (_, login) = status_and_json(
+        app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)}))
+            .await,
+    )
+    .await;
     let (status, body) =
         status_and_json(get(Some(str_field(&login, "access_token").to_owned())).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");

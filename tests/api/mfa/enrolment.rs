@@ -8,8 +8,7 @@ use super::{PASSWORD, code, steady_step};
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, status_and_json, str_field};
 
 #[tokio::test]
-async fn enrolment_gives_a_secret_its_uri_and_qr_code_and_the_factor_is_unused_until_confirmed()
-{
+async fn enrolment_gives_a_secret_its_uri_and_qr_code_and_the_factor_is_unused_until_confirmed() {
     let app = spawn_app_with(|c| c.mfa.issuer = "Acme Auth".into()).await;
     steady_step().await;
     let login = app.signed_up("Alice", PASSWORD).await;
@@ -31,7 +30,10 @@ async fn enrolment_gives_a_secret_its_uri_and_qr_code_and_the_factor_is_unused_u
     // Pending: logins still need the password only, and `GET /me` shows no factor.
     let (status, me) = status_and_json(app.get_with_token("/me", token).await).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["user"]["mfa"], json!({"totp": false, "recovery_codes_left": 0}));
+    assert_eq!(
+        me["user"]["mfa"],
+        json!({"totp": false, "recovery_codes_left": 0})
+    );
     assert_eq!(app.login("alice", PASSWORD).await.status(), StatusCode::OK);
 
     // A wrong code does not confirm it.
@@ -60,7 +62,10 @@ async fn enrolment_gives_a_secret_its_uri_and_qr_code_and_the_factor_is_unused_u
         // 16 base32 characters (80 bits) in groups of four.
         let bare = recovery.replace('-', "");
         assert_eq!(bare.len(), 16, "{recovery}");
-        assert!(bare.chars().all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c)));
+        assert!(
+            bare.chars()
+                .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
+        );
     }
     let mut distinct = codes.clone();
     distinct.sort_unstable();
@@ -68,7 +73,10 @@ async fn enrolment_gives_a_secret_its_uri_and_qr_code_and_the_factor_is_unused_u
     assert_eq!(distinct.len(), 10);
 
     let (_, me) = status_and_json(app.get_with_token("/me", token).await).await;
-    assert_eq!(me["user"]["mfa"], json!({"totp": true, "recovery_codes_left": 10}));
+    assert_eq!(
+        me["user"]["mfa"],
+        json!({"totp": true, "recovery_codes_left": 10})
+    );
     assert_eq!(
         app.login("alice", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED

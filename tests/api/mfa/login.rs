@@ -35,12 +35,17 @@ async fn a_code_completes_the_login_and_tokens_say_so_even_after_refresh() {
     let enrolled = app.enrolled("erin").await;
     // The enrolling session's tokens came from a password alone.
     let claims = jwt_claims(&enrolled.access_token);
-    assert_eq!((claims["amr"].clone(), claims["aal"].clone()), (json!(["pwd"]), json!("aal1")));
+    assert_eq!(
+        (claims["amr"].clone(), claims["aal"].clone()),
+        (json!(["pwd"]), json!("aal1"))
+    );
 
     let token = app.mfa_token("erin").await;
-    let (status, login) =
-        status_and_json(app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)})).await)
-            .await;
+    let (status, login) = status_and_json(
+        app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)}))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{login}");
     assert_eq!(login["message"], "Login successful");
     assert_eq!(login["user"]["username"], "erin");
@@ -49,7 +54,9 @@ async fn a_code_completes_the_login_and_tokens_say_so_even_after_refresh() {
     assert_eq!(claims["aal"], "aal2");
     assert_eq!(claims["fresh"], true);
     assert_eq!(
-        app.protected(str_field(&login, "access_token")).await.status(),
+        app.protected(str_field(&login, "access_token"))
+            .await
+            .status(),
         StatusCode::OK
     );
 
@@ -70,8 +77,16 @@ async fn a_wrong_code_is_refused_and_a_used_code_is_totp_replayed() {
     let enrolled = app.enrolled("frank").await;
     let token = app.mfa_token("frank").await;
     let right = code(&enrolled.secret, 0);
-    let wrong = if right == "123456" { "654321" } else { "123456" };
-    for bad in [json!({"code": wrong}), json!({"code": "12"}), json!({"recovery_code": "nope"})] {
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    for bad in [
+        json!({"code": wrong}),
+        json!({"code": "12"}),
+        json!({"recovery_code": "nope"}),
+    ] {
         let refused = app.login_mfa(&token, bad).await;
         assert_error(refused, StatusCode::UNAUTHORIZED, "invalid_mfa_code").await;
     }
@@ -81,7 +96,9 @@ async fn a_wrong_code_is_refused_and_a_used_code_is_totp_replayed() {
         .await;
     assert_error(old, StatusCode::UNAUTHORIZED, "totp_replayed").await;
     assert_eq!(
-        app.login_mfa(&token, json!({"code": right.clone()})).await.status(),
+        app.login_mfa(&token, json!({"code": right.clone()}))
+            .await
+            .status(),
         StatusCode::OK
     );
     // The same code again, with a new token: replayed.
@@ -191,12 +208,7 @@ async fn verifications_are_counted_by_outcome() {
     app.login_mfa(&token, json!({"code": code(&enrolled.secret, 0)}))
         .await;
     app.login_mfa("unknown", json!({"code": "123456"})).await;
-    let text = app
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = app.get("/metrics").await.text().await.unwrap_or_default();
     for (outcome, count) in [
         ("success", 1),
         ("invalid_code", 1),

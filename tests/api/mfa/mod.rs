@@ -72,7 +72,12 @@ pub struct Enrolled {
 }
 
 impl TestApp {
-    pub async fn post_with_token(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+    pub async fn post_with_token(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
         unwrap_response(
             self.client
                 .post(self.url(path))

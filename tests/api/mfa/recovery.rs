@@ -30,7 +30,10 @@ async fn a_recovery_code_logs_in_once() {
             .await,
     )
     .await;
-    assert_eq!(me["user"]["mfa"], json!({"totp": true, "recovery_codes_left": 9}));
+    assert_eq!(
+        me["user"]["mfa"],
+        json!({"totp": true, "recovery_codes_left": 9})
+    );
 }
 
 crate::backend_tests!(a_recovery_code_logs_in_once);
@@ -49,7 +52,10 @@ async fn a_new_set_of_recovery_codes_replaces_the_old_one() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
-    let new_codes = fresh["recovery_codes"].as_array().cloned().unwrap_or_default();
+    let new_codes = fresh["recovery_codes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(new_codes.len(), 10);
     assert!(!new_codes.contains(&json!(enrolled.recovery_codes[0])));
 

@@ -42,8 +42,7 @@ impl Kek {
     /// HMAC-SHA256 of `data` under `label`, keyed by the KEK: for values that must be
     /// found again but never read back (recovery codes). Every instance of a deployment
     /// shares the KEK, so every instance computes the same digest; a database dump alone
-    /// cannot be searched for codes, as a plain hash of 80 random bits could not either,
-    /// but a keyed one also resists a future shortening of the codes.
+    /// cannot even be used to check a guessed code.
     pub fn digest(&self, label: &[u8], data: &[u8]) -> Vec<u8> {
         use hmac::{Hmac, KeyInit, Mac};
         // HMAC takes keys of any length, so this cannot fail (and no request influences it).

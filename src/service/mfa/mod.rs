@@ -33,7 +33,8 @@ pub struct MfaEnrolment {
 /// A new set of recovery codes: shown once, never stored readably.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct MfaCodes {
-    /// Ten codes, each usable once (`abcd-efgh-ijkl-mnop`; case and dashes do not matter).
+    /// Ten codes of 120 bits, each usable once (`abcd-efgh-…`, six groups; case, dashes
+    /// and spaces do not matter).
     pub recovery_codes: Vec<String>,
     /// Other sessions of the user that ended with the change.
     pub ended_sessions: usize,

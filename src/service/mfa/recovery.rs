@@ -1,4 +1,4 @@
-//! Recovery codes: ten per set, 80 random bits each, shown once. Only an HMAC of each is
+//! Recovery codes: ten per set, 120 random bits each, shown once. Only an HMAC of each is
 //! stored (keyed by the key-encryption key's digest key, see `Kek::digest`): a database
 //! dump cannot be read back into codes, and a code is found again with one indexed lookup
 //! of (user, digest), not by trying every stored hash.
@@ -31,11 +31,11 @@ pub(super) fn new_set(kek: &Kek, user_id: i64) -> RecoveryCodeSet {
         digests: Vec::with_capacity(RECOVERY_CODES_PER_SET),
     };
     while set.shown.len() < RECOVERY_CODES_PER_SET {
-        // 10 bytes are exactly 16 base32 characters (80 bits).
-        let canonical = data_encoding::BASE32_NOPAD.encode(&random_bytes::<10>());
+        // 15 bytes are exactly 24 base32 characters (120 bits).
+        let canonical = data_encoding::BASE32_NOPAD.encode(&random_bytes::<15>());
         debug_assert_eq!(canonical.len(), RECOVERY_CODE_CHARS);
         let digest = digest(kek, user_id, &canonical);
-        // Two equal codes in 2^80 will not happen; if they did, the set would be short.
+        // Two equal codes in 2^120 will not happen; if they did, the set would be short.
         if set.digests.contains(&digest) {
             continue;
         }
@@ -70,7 +70,7 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), 10);
         for (code, digest) in set.shown.iter().zip(&set.digests) {
-            assert_eq!(code.len(), 19, "{code}");
+            assert_eq!(code.len(), 29, "{code}");
             assert_eq!(digest_of_submitted(&kek, 3, code).as_ref(), Some(digest));
             assert_eq!(
                 digest_of_submitted(&kek, 3, &code.to_uppercase()).as_ref(),

@@ -36,7 +36,7 @@ async fn removing_the_factor_takes_the_password_and_a_code_and_ends_other_sessio
         .delete_with_token(
             "/me/mfa/totp",
             mine,
-            &json!({"password": PASSWORD, "recovery_code": "aaaa-aaaa-aaaa-aaaa"}),
+            &json!({"password": PASSWORD, "recovery_code": "aaaa-aaaa-aaaa-aaaa-aaaa-aaaa"}),
         )
         .await;
     assert_error(wrong_code, StatusCode::FORBIDDEN, "wrong_mfa_code").await;

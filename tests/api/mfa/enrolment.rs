@@ -59,9 +59,9 @@ async fn enrolment_gives_a_secret_its_uri_and_qr_code_and_the_factor_is_unused_u
         .unwrap_or_default();
     assert_eq!(codes.len(), 10);
     for recovery in &codes {
-        // 16 base32 characters (80 bits) in groups of four.
+        // 24 base32 characters (120 bits) in groups of four.
         let bare = recovery.replace('-', "");
-        assert_eq!(bare.len(), 16, "{recovery}");
+        assert_eq!(bare.len(), 24, "{recovery}");
         assert!(
             bare.chars()
                 .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))

@@ -18,6 +18,12 @@ fn main() {
     if std::env::var("TESSERA_TEST_REDIS_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo:rustc-cfg=tessera_redis_tests");
     }
+    // Likewise the browser tests (headless Chromium through TESSERA_CHROMEDRIVER).
+    println!("cargo:rerun-if-env-changed=TESSERA_CHROMEDRIVER");
+    println!("cargo::rustc-check-cfg=cfg(tessera_browser_tests)");
+    if std::env::var("TESSERA_CHROMEDRIVER").is_ok_and(|path| !path.is_empty()) {
+        println!("cargo:rustc-cfg=tessera_browser_tests");
+    }
     if std::env::var("TESSERA_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo:rustc-cfg=tessera_pg_tests");
     }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+mod browser;
+pub use browser::{CookiesConfig, CorsConfig, SameSite};
+
 /// All settings of a tessera instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -176,6 +179,11 @@ pub struct Config {
     /// Native TLS: with both files set the listeners speak HTTPS; with neither, plain HTTP
     /// (then tessera must sit behind a TLS terminator).
     pub tls: TlsConfig,
+    /// Tokens in cookies for browser apps (asked for per request with
+    /// `"transport": "cookie"`): names, attributes and the CSRF rules' one option.
+    pub cookies: CookiesConfig,
+    /// Origins allowed to call tessera from a browser with credentials.
+    pub cors: CorsConfig,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
@@ -464,6 +472,8 @@ impl Default for Config {
             first_byte_timeout_ms: 5_000,
             hsts: false,
             tls: TlsConfig::default(),
+            cookies: CookiesConfig::default(),
+            cors: CorsConfig::default(),
             metrics_enabled: true,
             metrics_listen: None,
             metrics_token: None,
@@ -710,6 +720,8 @@ impl Config {
             self.tls.reload_interval_ms >= 100,
             "tls.reload_interval_ms must be at least 100"
         );
+        self.cookies.validate(self.listen)?;
+        self.cors.validate()?;
         Ok(())
     }
 }

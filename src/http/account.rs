@@ -2,10 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use utoipa::ToSchema;
 
+use super::cookies;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, AuthUser, Client};
 use crate::service::{AccountView, Tessera};
@@ -88,7 +90,7 @@ pub async fn change_password(
 #[utoipa::path(delete, path = "/me", tag = "account", security(("bearer" = [])),
     request_body = DeleteAccountRequest,
     responses(
-        (status = 200, description = "Account deleted; all its sessions ended", body = MessageResponse),
+        (status = 200, description = "Account deleted; all its sessions ended; the session cookies cleared", body = MessageResponse),
         (status = 400, description = "Bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
         (status = 403, description = "The password is wrong (`wrong_password`) or the account is disabled", body = ErrorBody),
@@ -100,11 +102,17 @@ pub async fn delete_account(
     user: AuthUser,
     Client(client): Client,
     ApiJson(body): ApiJson<DeleteAccountRequest>,
-) -> ApiResult<Json<MessageResponse>> {
+) -> ApiResult<(HeaderMap, Json<MessageResponse>)> {
     tessera
         .delete_account(user.claims(), body.password, &client)
         .await?;
-    Ok(Json(MessageResponse {
-        message: "Account deleted",
-    }))
+    // Every session is gone: so are the browser's cookies of them.
+    let mut headers = HeaderMap::new();
+    cookies::clear_session(&mut headers, &tessera.config().cookies);
+    Ok((
+        headers,
+        Json(MessageResponse {
+            message: "Account deleted",
+        }),
+    ))
 }

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::cookies::{self, Kind};
+use super::csrf;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{AuthUser, Client, CredentialsBody, OptionalApiJson, bearer_token};
-use crate::service::{RegisteredUser, Tessera};
+use crate::service::{RegisteredUser, Tessera, Transport};
 
 #[derive(Serialize, ToSchema)]
 pub struct UserResponse {
@@ -42,18 +44,23 @@ pub struct LoginResponse {
     user: UserResponse,
 }
 
-impl LoginResponse {
-    /// The answer of a login, whichever step completed it (`/login`, `/login/mfa`).
-    pub(super) fn from_outcome(outcome: crate::service::LoginOutcome) -> Self {
-        Self {
-            message: "Login successful",
-            access_token: outcome.session.access_token,
-            refresh_token: outcome.session.refresh_token,
-            token_type: "Bearer",
-            expires_in: outcome.session.expires_in,
-            user: outcome.user.into(),
-        }
-    }
+/// A login with `"transport": "cookie"`: the tokens are in `Set-Cookie`, not here.
+#[derive(Serialize, ToSchema)]
+pub struct CookieLoginResponse {
+    message: &'static str,
+    /// Seconds until the access token (in `access_token_cookie`) expires.
+    expires_in: i64,
+    user: UserResponse,
+}
+
+/// What `/login` answers: the tokens in the body, or (cookie transport) in cookies.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    /// `"transport": "body"` (the default).
+    Tokens(LoginResponse),
+    /// `"transport": "cookie"`.
+    Cookies(CookieLoginResponse),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -62,6 +69,24 @@ pub struct RefreshResponse {
     refresh_token: String,
     token_type: &'static str,
     expires_in: i64,
+}
+
+/// A refresh through `refresh_token_cookie`: the new tokens are in `Set-Cookie`.
+#[derive(Serialize, ToSchema)]
+pub struct CookieRefreshResponse {
+    message: &'static str,
+    /// Seconds until the new access token expires.
+    expires_in: i64,
+}
+
+/// What `/refresh` answers: new tokens in the body, or (cookie transport) in cookies.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RefreshAnswer {
+    /// The refresh token came in the body or the `Authorization` header.
+    Tokens(RefreshResponse),
+    /// The refresh token came in `refresh_token_cookie`.
+    Cookies(CookieRefreshResponse),
 }
 
 /// The refresh token in the body. (It may instead come as `Authorization: Bearer`, with no
@@ -101,6 +126,20 @@ pub struct LoginRequest {
     username: String,
     #[schema(min_length = 1)]
     password: String,
+    /// `body` (default): tokens in the JSON answer. `cookie`: tokens in HttpOnly cookies
+    /// with CSRF cookies beside them (see the README's "Browser apps").
+    transport: Option<TransportName>,
+}
+
+/// How a login's tokens go out (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TransportName {
+    /// In the JSON answer.
+    Body,
+    /// In cookies.
+    Cookie,
 }
 
 /// What `/protected` answers.
@@ -121,7 +160,7 @@ pub struct ProtectedResponse {
 pub async fn create_user(
     State(tessera): State<Tessera>,
     Client(client): Client,
-    CredentialsBody(credentials): CredentialsBody,
+    CredentialsBody(credentials, _): CredentialsBody,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
     let user = tessera.register(credentials, &client).await?;
     Ok((
@@ -133,41 +172,73 @@ pub async fn create_user(
     ))
 }
 
-/// Checks a password and opens a session (the seed's `POST /login`).
+/// Checks a password and opens a session (the seed's `POST /login`). With
+/// `"transport": "cookie"` the tokens go out as cookies, and the request must come from
+/// this site or a listed origin (a login CSRF would sign the victim into another account).
 #[utoipa::path(post, path = "/login", tag = "accounts", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 200, description = "Logged in (with `transport: cookie`, the tokens are in `Set-Cookie`: `access_token_cookie`, `refresh_token_cookie`, `csrf_access_token`, `csrf_refresh_token`, prefixed as the README says)", body = LoginAnswer),
         (status = 400, description = "Missing fields or bad JSON", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password (`invalid_credentials`); or the password was right and the account has a second factor (`mfa_required`, with an `mfa_token` field: continue at `/login/mfa`)", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 403, description = "Account disabled; or `csrf_failed` (cookie transport asked for by a page of another site)", body = ErrorBody),
         (status = 429, description = "Too many logins from this address or to this name", body = ErrorBody),
         (status = 503, description = "Hashing pool full or database unavailable", body = ErrorBody),
     ))]
 pub async fn create_session(
     State(tessera): State<Tessera>,
     Client(client): Client,
-    CredentialsBody(credentials): CredentialsBody,
-) -> ApiResult<Json<LoginResponse>> {
-    let outcome = tessera.login(credentials, client).await?;
-    Ok(Json(LoginResponse {
-        message: "Login successful",
-        access_token: outcome.session.access_token,
-        refresh_token: outcome.session.refresh_token,
-        token_type: "Bearer",
-        expires_in: outcome.session.expires_in,
-        user: outcome.user.into(),
-    }))
+    headers: HeaderMap,
+    CredentialsBody(credentials, transport): CredentialsBody,
+) -> ApiResult<(HeaderMap, Json<LoginAnswer>)> {
+    if transport == Transport::Cookie
+        && let Err(e) = csrf::check_request_site(&headers, tessera.config())
+    {
+        tessera.audit_refused_csrf(None, &client);
+        return Err(e);
+    }
+    let outcome = tessera.login(credentials, client, transport).await?;
+    Ok(login_answer(&tessera, outcome))
+}
+
+/// The answer of a login, whichever step completed it (`/login`, `/login/mfa`): the tokens
+/// in the body, or in cookies when the session was opened for cookie transport.
+pub(super) fn login_answer(
+    tessera: &Tessera,
+    outcome: crate::service::LoginOutcome,
+) -> (HeaderMap, Json<LoginAnswer>) {
+    let session = outcome.session;
+    let mut set_cookies = HeaderMap::new();
+    let answer = if session.csrf.is_some() {
+        cookies::set_session(&mut set_cookies, tessera.config(), &session);
+        LoginAnswer::Cookies(CookieLoginResponse {
+            message: "Login successful",
+            expires_in: session.expires_in,
+            user: outcome.user.into(),
+        })
+    } else {
+        LoginAnswer::Tokens(LoginResponse {
+            message: "Login successful",
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            token_type: "Bearer",
+            expires_in: session.expires_in,
+            user: outcome.user.into(),
+        })
+    };
+    (set_cookies, Json(answer))
 }
 
 /// The refresh token comes in the JSON body, or as `Authorization: Bearer` the way
-/// Flask-JWT-Extended's `@jwt_required(refresh=True)` reads it.
+/// Flask-JWT-Extended's `@jwt_required(refresh=True)` reads it, or else in
+/// `refresh_token_cookie` (then with `X-CSRF-TOKEN` from `csrf_refresh_token`, and the new
+/// tokens go out as cookies).
 #[utoipa::path(post, path = "/refresh", tag = "sessions", request_body = RefreshRequest,
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "New access token and the next refresh token", body = RefreshResponse),
+        (status = 200, description = "New access token and the next refresh token (in cookies when the refresh token came in one)", body = RefreshAnswer),
         (status = 400, description = "No refresh token, or bad JSON", body = ErrorBody),
         (status = 401, description = "Invalid, reused or ended refresh token", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 403, description = "Account disabled; or `csrf_failed` (refresh by cookie from another site or without the CSRF header)", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this address", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
@@ -176,28 +247,49 @@ pub async fn refresh_session(
     Client(client): Client,
     headers: HeaderMap,
     OptionalApiJson(body): OptionalApiJson<RefreshRequest>,
-) -> ApiResult<Json<RefreshResponse>> {
+) -> ApiResult<(HeaderMap, Json<RefreshAnswer>)> {
     let from_body = body.and_then(|b| b.refresh_token).filter(|t| !t.is_empty());
-    let presented = match from_body {
-        Some(token) => token,
-        None => bearer_token(&headers)?
-            .map(str::to_owned)
-            .ok_or_else(|| ApiError::InvalidRequest("Missing refresh_token".into()))?,
+    let (presented, transport) = match (from_body, bearer_token(&headers)?) {
+        (Some(token), _) => (token, Transport::Body),
+        (None, Some(token)) => (token.to_owned(), Transport::Body),
+        (None, None) => {
+            let token = cookies::read(&headers, &tessera.config().cookies, Kind::Refresh)
+                .ok_or_else(|| ApiError::InvalidRequest("Missing refresh_token".into()))?;
+            // A cookie is sent by the browser whoever made the request: prove it was this
+            // site's page before anything rotates.
+            let from_site = csrf::check_request_site(&headers, tessera.config()).is_ok();
+            let csrf_value = csrf::presented(&headers).unwrap_or_default();
+            if !(from_site && tessera.refresh_csrf_matches(&token, csrf_value)) {
+                tessera.audit_refused_csrf(None, &client);
+                return Err(ApiError::CsrfFailed);
+            }
+            (token, Transport::Cookie)
+        }
     };
     let outcome = tessera
-        .refresh(&presented, &client)
+        .refresh(&presented, &client, transport)
         .await
         .map_err(ApiError::from)?;
     if outcome.grace_replay {
         tracing::debug!("refresh answered from the grace window");
     }
-    let s = outcome.session;
-    Ok(Json(RefreshResponse {
-        access_token: s.access_token,
-        refresh_token: s.refresh_token,
-        token_type: "Bearer",
-        expires_in: s.expires_in,
-    }))
+    let session = outcome.session;
+    let mut set_cookies = HeaderMap::new();
+    let answer = if session.csrf.is_some() {
+        cookies::set_session(&mut set_cookies, tessera.config(), &session);
+        RefreshAnswer::Cookies(CookieRefreshResponse {
+            message: "Token refreshed",
+            expires_in: session.expires_in,
+        })
+    } else {
+        RefreshAnswer::Tokens(RefreshResponse {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            token_type: "Bearer",
+            expires_in: session.expires_in,
+        })
+    };
+    Ok((set_cookies, Json(answer)))
 }
 
 /// The seed's `@jwt_required` route.

@@ -44,6 +44,10 @@ pub enum ApiError {
     /// The request took longer than `request_timeout_secs`.
     #[error("Request timed out")]
     Timeout,
+    /// A write authenticated by a cookie that failed the CSRF checks: from another site
+    /// or origin, or without the session's `X-CSRF-TOKEN`.
+    #[error("CSRF check failed: send X-CSRF-TOKEN from this site's csrf cookie")]
+    CsrfFailed,
 }
 
 /// The body of every error response.
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout => "request_timeout",
+            ApiError::CsrfFailed => "csrf_failed",
         }
     }
 
@@ -113,6 +118,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::CsrfFailed => StatusCode::FORBIDDEN,
         }
     }
 
@@ -363,6 +369,7 @@ mod tests {
             (ApiError::NotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::Timeout, 408, "request_timeout"),
+            (ApiError::CsrfFailed, 403, "csrf_failed"),
         ];
         for (error, status, code) in table {
             assert_eq!(

@@ -8,8 +8,10 @@ use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request
 use axum::http::{HeaderMap, header, request::Parts};
 use serde::de::DeserializeOwned;
 
+use super::cookies::{self, Kind};
+use super::csrf;
 use super::error::ApiError;
-use crate::service::{AuthError, ClientInfo, Credentials, Tessera};
+use crate::service::{AuthError, ClientInfo, Credentials, Tessera, Transport};
 use crate::tokens::AccessClaims;
 
 /// A JSON request body. Wrong content type: 415; too large: 413; not JSON: 400 `invalid_json`;
@@ -85,8 +87,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
 }
 
 /// `{"username", "password"}` as the seed reads it: a missing, null or empty field is
-/// "Missing username or password"; a field of another type is a 400 of its own.
-pub struct CredentialsBody(pub Credentials);
+/// "Missing username or password"; a field of another type is a 400 of its own. The
+/// optional `"transport"` (`"body"`, the default, or `"cookie"`) says how a login's tokens
+/// go out.
+pub struct CredentialsBody(pub Credentials, pub Transport);
 
 impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
     type Rejection = ApiError;
@@ -107,20 +111,36 @@ impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
             }
         };
         let (username, password) = (take("username")?, take("password")?);
-        match (username, password) {
-            (Some(username), Some(password)) => {
-                Ok(CredentialsBody(Credentials { username, password }))
+        let transport = match take("transport")?.as_deref() {
+            None | Some("body") => Transport::Body,
+            Some("cookie") => Transport::Cookie,
+            Some(_) => {
+                return Err(ApiError::InvalidRequest(
+                    r#"transport must be "body" or "cookie""#.into(),
+                ));
             }
+        };
+        match (username, password) {
+            (Some(username), Some(password)) => Ok(CredentialsBody(
+                Credentials { username, password },
+                transport,
+            )),
             _ => Err(AuthError::MissingFields.into()),
         }
     }
 }
 
-/// The bearer of a valid access token. Verification reads no database: signature, claims
-/// and the in-memory revocation set. Use it as a handler argument to protect a route.
+/// The bearer of a valid access token, from `Authorization: Bearer` or else from the
+/// access-token cookie. Verification reads no database: signature, claims and the
+/// in-memory revocation set. Use it as a handler argument to protect a route.
+///
+/// A token from the cookie on a POST, PUT, PATCH or DELETE must also pass the CSRF checks
+/// (see `http::csrf`), or the request is refused with `403 csrf_failed` before the handler
+/// runs.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     claims: AccessClaims,
+    by_cookie: bool,
 }
 
 impl AuthUser {
@@ -142,6 +162,11 @@ impl AuthUser {
     /// Every claim of the verified token.
     pub fn claims(&self) -> &AccessClaims {
         &self.claims
+    }
+
+    /// Whether the token came from the access-token cookie (not the `Authorization` header).
+    pub fn came_in_cookie(&self) -> bool {
+        self.by_cookie
     }
 }
 
@@ -173,28 +198,42 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let tessera = Tessera::from_ref(state);
-        let token = match bearer_token(&parts.headers) {
-            Ok(Some(token)) => token,
-            Ok(None) => return Err(ApiError::MissingToken),
+        // The header wins: with one, a cookie is not even looked at.
+        let (token, by_cookie) = match bearer_token(&parts.headers) {
+            Ok(Some(token)) => (std::borrow::Cow::Borrowed(token), false),
+            Ok(None) => {
+                match cookies::read(&parts.headers, &tessera.config().cookies, Kind::Access) {
+                    Some(token) => (std::borrow::Cow::Owned(token), true),
+                    None => return Err(ApiError::MissingToken),
+                }
+            }
             Err(e) => {
                 let client = client_info(parts, &tessera);
                 tessera.audit_refused_token("invalid_token", None, &client);
                 return Err(e);
             }
         };
-        match tessera.verify_access_token(token) {
-            Ok(verified) => Ok(AuthUser {
-                claims: verified.claims,
-            }),
+        let claims = match tessera.verify_access_token(&token) {
+            Ok(verified) => verified.claims,
             Err(e) => {
                 // Every refused token is a security event (ASVS 16.3.2); the token itself
                 // is never logged, only the key id it named.
                 let client = client_info(parts, &tessera);
-                let kid = crate::tokens::unverified_kid(token);
+                let kid = crate::tokens::unverified_kid(&token);
                 tessera.audit_refused_token(e.code(), kid.as_deref(), &client);
-                Err(AuthError::from(e).into())
+                return Err(AuthError::from(e).into());
+            }
+        };
+        if by_cookie && csrf::is_state_changing(&parts.method) {
+            let checked = csrf::check_request_site(&parts.headers, tessera.config())
+                .and_then(|()| csrf::check_double_submit(&parts.headers, claims.csrf.as_deref()));
+            if let Err(e) = checked {
+                let client = client_info(parts, &tessera);
+                tessera.audit_refused_csrf(claims.sid.as_deref(), &client);
+                return Err(e);
             }
         }
+        Ok(AuthUser { claims, by_cookie })
     }
 }
 
@@ -215,7 +254,7 @@ where
 }
 
 /// Who is calling: address (through trusted proxies), user agent and request id.
-fn client_info(parts: &Parts, tessera: &Tessera) -> ClientInfo {
+pub(super) fn client_info(parts: &Parts, tessera: &Tessera) -> ClientInfo {
     {
         let ip = parts
             .extensions

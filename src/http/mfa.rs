@@ -3,13 +3,15 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::LoginResponse;
+use super::auth::{LoginAnswer, login_answer};
+use super::csrf;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, AuthUser, Client, OptionalApiJson};
-use crate::service::{MfaCodes, MfaEnrolment, MfaProof, Tessera};
+use crate::service::{MfaCodes, MfaEnrolment, MfaProof, Tessera, Transport};
 
 /// The second step of a login: the `mfa_token` from `/login`'s `401 mfa_required`, and
 /// either a TOTP `code` or a `recovery_code`.
@@ -24,6 +26,10 @@ pub struct MfaLoginRequest {
     /// One of the recovery codes (each works once).
     #[serde(default)]
     recovery_code: Option<String>,
+    /// How the tokens go out, as for `/login`: `body` (default) or `cookie`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(body|cookie)$")]
+    transport: Option<String>,
 }
 
 /// Optional re-authentication: the current password, unless the access token is fresh
@@ -73,23 +79,40 @@ fn proof(code: Option<String>, recovery_code: Option<String>) -> ApiResult<MfaPr
 /// Completes a login whose password was right, with the account's second factor.
 #[utoipa::path(post, path = "/login/mfa", tag = "accounts", request_body = MfaLoginRequest,
     responses(
-        (status = 200, description = "Logged in; the tokens carry `amr` and `aal: aal2`", body = LoginResponse),
-        (status = 400, description = "Bad JSON, or not exactly one of `code` and `recovery_code`", body = ErrorBody),
+        (status = 200, description = "Logged in, as `/login` answers (tokens in the body, or in cookies with `transport: cookie`); the tokens carry `amr` and `aal: aal2`", body = LoginAnswer),
+        (status = 400, description = "Bad JSON, an unknown `transport`, or not exactly one of `code` and `recovery_code`", body = ErrorBody),
         (status = 401, description = "`invalid_mfa_token` (unknown, expired, used, or five codes tried: log in again), `invalid_mfa_code`, or `totp_replayed` (a code already used)", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 403, description = "Account disabled; or `csrf_failed` (cookie transport asked for by a page of another site)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this name (as `/login`)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     ))]
 pub async fn complete_mfa_login(
     State(tessera): State<Tessera>,
     Client(client): Client,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<MfaLoginRequest>,
-) -> ApiResult<Json<LoginResponse>> {
+) -> ApiResult<(HeaderMap, Json<LoginAnswer>)> {
     let proof = proof(body.code, body.recovery_code)?;
+    let transport = match body.transport.as_deref() {
+        None | Some("body") => Transport::Body,
+        Some("cookie") => Transport::Cookie,
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(
+                r#"transport must be "body" or "cookie""#.into(),
+            ));
+        }
+    };
+    // As `/login`: a page of another site must not sign the browser into an account.
+    if transport == Transport::Cookie
+        && let Err(e) = csrf::check_request_site(&headers, tessera.config())
+    {
+        tessera.audit_refused_csrf(None, &client);
+        return Err(e);
+    }
     let outcome = tessera
-        .complete_mfa_login(&body.mfa_token, proof, client)
+        .complete_mfa_login(&body.mfa_token, proof, client, transport)
         .await?;
-    Ok(Json(LoginResponse::from_outcome(outcome)))
+    Ok(login_answer(&tessera, outcome))
 }
 
 /// Starts enrolling a TOTP factor (or starts over while it is pending).

@@ -5,6 +5,9 @@ pub mod assurance;
 mod auth;
 #[doc(hidden)]
 pub mod connections;
+mod cookies;
+mod cors;
+mod csrf;
 pub mod error;
 pub mod extract;
 mod headers;
@@ -127,14 +130,19 @@ pub fn api_router(tessera: Tessera) -> Router {
     headers::with_security_headers(finish(routes, tessera), hsts)
 }
 
-/// Unknown paths, wrong methods and oversized bodies in tessera's error shape; the state.
+/// Unknown paths, wrong methods and oversized bodies in tessera's error shape; CORS for
+/// the listed origins (answering preflights before routing); the state.
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
-    routes
+    let cors = cors::layer(&tessera.config().cors);
+    let routes = routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(tessera)
+        .layer(DefaultBodyLimit::max(body_limit));
+    match cors {
+        Some(cors) => routes.layer(cors).with_state(tessera),
+        None => routes.with_state(tessera),
+    }
 }
 
 /// The standalone server's HTTP stack around `routes` (which [`router`] makes; tests pass

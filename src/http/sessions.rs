@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::cookies;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{AuthUser, Client, OptionalApiJson};
 use crate::domain::LogoutScope;
@@ -61,7 +62,7 @@ pub struct MessageResponse {
 #[utoipa::path(post, path = "/logout", tag = "sessions", security(("bearer" = [])),
     request_body(content = Option<LogoutRequest>, description = "Optional; the scope defaults to `local`"),
     responses(
-        (status = 200, description = "Sessions ended; with `local` and `global`, `Clear-Site-Data: \"cache\", \"cookies\", \"storage\"`", body = LogoutResponse),
+        (status = 200, description = "Sessions ended; with `local` and `global`, `Clear-Site-Data: \"cache\", \"cookies\", \"storage\"` and the four session cookies cleared (`Max-Age=0`)", body = LogoutResponse),
         (status = 400, description = "Unknown scope or bad JSON", body = ErrorBody),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
         (status = 403, description = "Account disabled; or `reauthentication_required` (ending other sessions needs a token fresh from a password login or `password`), or `wrong_password`", body = ErrorBody),
@@ -84,13 +85,16 @@ pub async fn end_sessions(
         .logout(user.claims(), scope, body.password, &client)
         .await?;
     // When the caller's own session ends, a browser forgets what it kept of it (ASVS
-    // 14.3.1): cached answers, tessera's cookies, and storage of tessera's origin.
+    // 14.3.1): cached answers, tessera's cookies (removed by name too, for browsers that
+    // ignore Clear-Site-Data), and storage of tessera's origin. `others` leaves the
+    // caller signed in here, so its cookies stay.
     let mut headers = HeaderMap::new();
     if scope != LogoutScope::Others {
         headers.insert(
             HeaderName::from_static("clear-site-data"),
             HeaderValue::from_static(r#""cache", "cookies", "storage""#),
         );
+        cookies::clear_session(&mut headers, &tessera.config().cookies);
     }
     Ok((
         headers,

@@ -6,6 +6,7 @@ use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
 use super::audit::AuditEvent;
+use super::browser::Transport;
 use super::client::ClientInfo;
 use super::password_check::{Claimant, name_key};
 use super::sessions::IssuedSession;
@@ -123,13 +124,15 @@ impl Tessera {
     }
 
     /// Checks the password and opens a session. An unknown name costs the same database
-    /// work and the same hash as a wrong password, and gets the same error.
+    /// work and the same hash as a wrong password, and gets the same error. `transport` is
+    /// how the tokens go out (cookies get the session's CSRF claim).
     pub async fn login(
         &self,
         credentials: Credentials,
         client: ClientInfo,
+        transport: Transport,
     ) -> Result<LoginOutcome, AuthError> {
-        let result = self.check_login(credentials, client).await;
+        let result = self.check_login(credentials, client, transport).await;
         self.metrics().login(match &result {
             Ok(_) => "success",
             Err(AuthError::InvalidCredentials) => "invalid_credentials",
@@ -146,6 +149,7 @@ impl Tessera {
         &self,
         credentials: Credentials,
         client: ClientInfo,
+        transport: Transport,
     ) -> Result<LoginOutcome, AuthError> {
         let password = credentials.password;
         let checked = self
@@ -173,7 +177,7 @@ impl Tessera {
             return Err(self.start_mfa_challenge(&user, &client).await);
         }
         let session = match self
-            .open_session(&user, &client, true, Assurance::Password)
+            .open_session(&user, &client, true, transport, Assurance::Password)
             .await
         {
             Ok(session) => session,

@@ -42,6 +42,12 @@ impl Tessera {
     async fn open_for(config: Config, purpose: Purpose) -> anyhow::Result<Self> {
         config.validate()?;
         let url = config.effective_database_url();
+        if purpose == Purpose::Serve && !config.cookies.secure {
+            tracing::warn!(
+                "cookies.secure = false: cookies will travel over plain HTTP; for development \
+                 on http://localhost only"
+            );
+        }
         if purpose == Purpose::Serve {
             crate::data_dir::prepare(&config)?;
         } else if let Some(file) = crate::store::sqlite_file(&url)

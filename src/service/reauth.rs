@@ -70,6 +70,7 @@ mod tests {
             sid: None,
             uid: None,
             aud: None,
+            csrf: None,
             amr: None,
             aal: None,
         }

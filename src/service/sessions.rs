@@ -4,18 +4,25 @@ use crate::domain::{
     Assurance, LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation,
 };
 use crate::store::{NewSession, UserRecord};
-use crate::tokens::{AccessClaims, RefreshToken, now_unix};
+use crate::tokens::{AccessClaims, LoginProof, RefreshToken, now_unix};
 
 use super::audit::AuditEvent;
+use super::browser::{CsrfValues, Transport};
 use super::client::ClientInfo;
 use super::{AuthError, Tessera};
 
 /// Tokens handed to the client. `Debug` is deliberately not derived: these are secrets.
 pub struct IssuedSession {
+    /// The session's id (the `sid` claim).
     pub session_id: String,
+    /// The new access token (a JWT).
     pub access_token: String,
+    /// The session's next refresh token.
     pub refresh_token: String,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// The session's CSRF values, when the tokens go out in cookies.
+    pub csrf: Option<CsrfValues>,
 }
 
 /// A refresh's new tokens.
@@ -61,6 +68,7 @@ impl Tessera {
         user: &UserRecord,
         client: &ClientInfo,
         fresh: bool,
+        transport: Transport,
         assurance: Assurance,
     ) -> Result<IssuedSession, AuthError> {
         let now = now_unix();
@@ -97,7 +105,8 @@ impl Tessera {
                     .count(ended.len() as u64),
             );
         }
-        self.issue(user.id, &user.username, &token, fresh, assurance, now)
+        let proof = LoginProof { fresh, assurance };
+        self.issue(user.id, &user.username, &token, proof, transport, now)
     }
 
     fn issue(
@@ -105,30 +114,35 @@ impl Tessera {
         user_id: i64,
         username: &str,
         token: &RefreshToken,
-        fresh: bool,
-        assurance: Assurance,
+        proof: LoginProof,
+        transport: Transport,
         now: i64,
     ) -> Result<IssuedSession, AuthError> {
+        let csrf = (transport == Transport::Cookie).then(|| self.csrf_values(&token.session_id));
+        let claim = csrf.as_ref().map(|values| values.access.clone());
         let access = self
             .inner
             .access
-            .issue(user_id, username, &token.session_id, fresh, assurance, now)
+            .issue(user_id, username, &token.session_id, proof, claim, now)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(IssuedSession {
             session_id: token.session_id.clone(),
             access_token: access.token,
             refresh_token: self.inner.refresh.encode(token),
             expires_in: access.expires_in,
+            csrf,
         })
     }
 
     /// Exchanges a refresh token for a new access token and the next refresh token.
+    /// `transport` is how the new tokens go out (cookies get the session's CSRF claim).
     pub async fn refresh(
         &self,
         presented: &str,
         client: &ClientInfo,
+        transport: Transport,
     ) -> Result<RefreshOutcome, AuthError> {
-        let result = self.rotate(presented, client).await;
+        let result = self.rotate(presented, client, transport).await;
         self.audit_log().record(match &result {
             Ok(outcome) => AuditEvent::success("refresh")
                 .user(outcome.user_id, &outcome.username)
@@ -153,6 +167,7 @@ impl Tessera {
         &self,
         presented: &str,
         client: &ClientInfo,
+        transport: Transport,
     ) -> Result<RefreshOutcome, AuthError> {
         if let Some(ip) = client.ip {
             self.limits()
@@ -217,12 +232,16 @@ impl Tessera {
         let next = token.at_counter(counter as u64);
         // The session's assurance, not this request's: a refresh proves no factor, and
         // keeps what the login proved.
+        let proof = LoginProof {
+            fresh: false,
+            assurance: owner.assurance,
+        };
         let session = self.issue(
             owner.user_id,
             &owner.username,
             &next,
-            false,
-            owner.assurance,
+            proof,
+            transport,
             policy.now,
         )?;
         Ok(RefreshOutcome {

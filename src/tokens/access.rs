@@ -54,6 +54,10 @@ pub struct AccessClaims {
     /// string or a list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience>,
+    /// The session's CSRF value, on tokens handed out in a cookie: a cookie-authenticated
+    /// write must repeat it in `X-CSRF-TOKEN` (Flask-JWT-Extended's signed double submit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
     /// How the session's login authenticated (`["pwd"]`, `["pwd", "otp"]`,
     /// `["pwd", "recovery"]`; RFC 8176 values, Supabase Auth's claim names). Absent on
     /// tokens minted by Flask-JWT-Extended.
@@ -169,6 +173,15 @@ pub struct IssuedAccessToken {
     pub expires_in: i64,
 }
 
+/// How the bearer authenticated, as each access token of a session says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginProof {
+    /// Straight from a login (`fresh`), not a refresh.
+    pub fresh: bool,
+    /// What the session's login proved (`amr`, `aal`).
+    pub assurance: Assurance,
+}
+
 /// Mints and verifies access tokens with the key ring.
 pub struct AccessTokens {
     ring: RwLock<Arc<KeyRing>>,
@@ -267,20 +280,19 @@ impl AccessTokens {
         self.verified.clear();
     }
 
-    /// A new access token for account `uid` named `username`, tied to session `sid`
-    /// (whose login proved `assurance`), signed by the ring's current key and naming it in
-    /// `kid`.
+    /// A new access token for account `uid` named `username`, tied to session `sid`,
+    /// signed by the ring's current key and naming it in `kid`.
     pub fn issue(
         &self,
         uid: i64,
         username: &str,
         sid: &str,
-        fresh: bool,
-        assurance: Assurance,
+        proof: LoginProof,
+        csrf: Option<String>,
         now: i64,
     ) -> anyhow::Result<IssuedAccessToken> {
         let claims = AccessClaims {
-            fresh: serde_json::Value::Bool(fresh),
+            fresh: serde_json::Value::Bool(proof.fresh),
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             token_type: "access".into(),
@@ -291,8 +303,16 @@ impl AccessTokens {
             sid: Some(sid.to_owned()),
             uid: Some(uid),
             aud: Audience::for_config(&self.audiences),
-            amr: Some(assurance.amr().iter().map(|m| (*m).to_owned()).collect()),
-            aal: Some(assurance.aal().to_owned()),
+            csrf,
+            amr: Some(
+                proof
+                    .assurance
+                    .amr()
+                    .iter()
+                    .map(|m| (*m).to_owned())
+                    .collect(),
+            ),
+            aal: Some(proof.assurance.aal().to_owned()),
         };
         let ring = self.ring();
         let key = ring
@@ -433,7 +453,11 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() -> anyhow::Result<()> {
         let t = tokens();
         let now = super::super::now_unix();
-        let issued = t.issue(7, "Alice", "sid-1", true, Assurance::PasswordAndTotp, now)?;
+        let proof = LoginProof {
+            fresh: true,
+            assurance: Assurance::PasswordAndTotp,
+        };
+        let issued = t.issue(7, "Alice", "sid-1", proof, None, now)?;
         let v = t.verify(&issued.token, now)?;
         assert_eq!(v.claims.sub, "Alice");
         assert_eq!(v.claims.sid.as_deref(), Some("sid-1"));

@@ -9,9 +9,9 @@ mod refresh;
 mod verified_cache;
 
 pub use access::{
-    AccessClaims, AccessTokens, Audience, TokenError, VerifiedAccess, unverified_kid,
+    AccessClaims, AccessTokens, Audience, LoginProof, TokenError, VerifiedAccess, unverified_kid,
 };
-pub use refresh::{RefreshToken, RefreshTokens};
+pub use refresh::{CsrfPurpose, RefreshToken, RefreshTokens};
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {

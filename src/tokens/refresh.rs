@@ -181,6 +181,54 @@ impl RefreshTokens {
     }
 }
 
+/// Which CSRF value of a session: the one carried in its access tokens, or the one bound
+/// to its refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrfPurpose {
+    /// `csrf_access_token`: the `csrf` claim of the session's access tokens.
+    Access,
+    /// `csrf_refresh_token`: presented with the refresh-token cookie.
+    Refresh,
+}
+
+/// Bytes of HMAC output in a CSRF value (128 bits; 22 characters of base64url).
+const CSRF_LEN: usize = 16;
+
+impl RefreshTokens {
+    /// The session's CSRF value for `purpose`. One value per session, not per rotation:
+    /// two tabs refreshing at once would otherwise race for the cookie, and the loser's
+    /// next write would fail. Derived, not stored, under the refresh key (which never
+    /// leaves the server), with a label no refresh-token MAC input can collide with.
+    pub fn csrf_value(&self, purpose: CsrfPurpose, session_id: &str) -> String {
+        Self::csrf_with(&self.keys().current, purpose, session_id)
+    }
+
+    /// Whether `presented` is the session's CSRF value under any held key (so a key
+    /// rotation does not fail the browsers holding values of the previous key). Constant
+    /// time per key.
+    pub fn csrf_matches(&self, purpose: CsrfPurpose, session_id: &str, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let keys = self.keys();
+        std::iter::once(&keys.current)
+            .chain(&keys.previous)
+            .fold(false, |found, key| {
+                let expected = Self::csrf_with(key, purpose, session_id);
+                found | bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+            })
+    }
+
+    fn csrf_with(key: &Secret, purpose: CsrfPurpose, session_id: &str) -> String {
+        let mut mac = Self::mac(key);
+        mac.update(match purpose {
+            CsrfPurpose::Access => b"tessera csrf access\0",
+            CsrfPurpose::Refresh => b"tessera csrf refresh\0",
+        });
+        mac.update(session_id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(&digest[..CSRF_LEN])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +251,28 @@ mod tests {
         assert_eq!(t.encode(&parsed.successor()), t.encode(&first.successor()));
         assert_ne!(t.encode(&first.successor()), encoded);
         Ok(())
+    }
+
+    #[test]
+    fn csrf_values_are_per_session_and_purpose_and_survive_a_key_rotation() {
+        let t = tokens();
+        let (a, b) = ("session-a", "session-b");
+        let access = t.csrf_value(CsrfPurpose::Access, a);
+        assert_eq!(access.len(), 22);
+        assert_eq!(access, t.csrf_value(CsrfPurpose::Access, a));
+        assert_ne!(access, t.csrf_value(CsrfPurpose::Refresh, a));
+        assert_ne!(access, t.csrf_value(CsrfPurpose::Access, b));
+        assert!(t.csrf_matches(CsrfPurpose::Access, a, &access));
+        assert!(!t.csrf_matches(CsrfPurpose::Access, b, &access));
+        assert!(!t.csrf_matches(CsrfPurpose::Refresh, a, &access));
+        assert!(!t.csrf_matches(CsrfPurpose::Access, a, ""));
+        let old_key = Secret::new("refresh-key-for-tests-0123456789".into());
+        t.replace(
+            Secret::new("a-newer-refresh-key-0123456789ab".into()),
+            vec![old_key],
+        );
+        assert!(t.csrf_matches(CsrfPurpose::Access, a, &access));
+        assert_ne!(t.csrf_value(CsrfPurpose::Access, a), access);
     }
 
     #[test]

@@ -68,6 +68,7 @@ mod tests {
             sid: Some("s".into()),
             uid: Some(1),
             aud: None,
+            csrf: None,
             amr: None,
             aal: None,
         }

@@ -6,6 +6,7 @@ mod audit_log;
 mod backend;
 mod bad_input;
 mod binary;
+mod browser;
 mod cli;
 mod contract;
 mod cutover;

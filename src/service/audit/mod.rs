@@ -34,6 +34,16 @@ impl super::Tessera {
         );
     }
 
+    /// Records a cookie-authenticated write refused by the CSRF checks (the session it
+    /// named, never a token or CSRF value).
+    pub(crate) fn audit_refused_csrf(&self, sid: Option<&str>, client: &ClientInfo) {
+        self.audit_log().record(
+            AuditEvent::refused("csrf", "csrf_failed")
+                .sid(sid)
+                .client(client),
+        );
+    }
+
     /// Records a connection refused by a connection cap (before any request was read).
     pub(crate) fn audit_refused_connection(&self, ip: IpAddr) {
         let mut event = AuditEvent::refused("connection", "overloaded");

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{MFA_TOKEN_MAX_ATTEMPTS, MFA_TOKEN_TTL_SECS};
 use crate::secret::{Secret, random_bytes};
 use crate::service::audit::AuditEvent;
-use crate::service::{AuthError, ClientInfo, LoginOutcome, RegisteredUser, Tessera};
+use crate::service::{AuthError, ClientInfo, LoginOutcome, RegisteredUser, Tessera, Transport};
 use crate::store::UserRecord;
 use crate::tokens::now_unix;
 
@@ -72,8 +72,11 @@ impl Tessera {
         mfa_token: &str,
         proof: MfaProof,
         client: ClientInfo,
+        transport: Transport,
     ) -> Result<LoginOutcome, AuthError> {
-        let result = self.check_mfa_login(mfa_token, proof, &client).await;
+        let result = self
+            .check_mfa_login(mfa_token, proof, &client, transport)
+            .await;
         self.metrics().mfa_verification(match &result {
             Ok(_) => "success",
             Err(AuthError::InvalidMfaCode) => "invalid_code",
@@ -93,6 +96,7 @@ impl Tessera {
         mfa_token: &str,
         proof: MfaProof,
         client: &ClientInfo,
+        transport: Transport,
     ) -> Result<LoginOutcome, AuthError> {
         let now = now_unix();
         let digest = token_digest(mfa_token);
@@ -132,7 +136,10 @@ impl Tessera {
                 .scope(assurance.as_stored())
                 .client(client),
         );
-        let session = match self.open_session(&user, client, true, assurance).await {
+        let session = match self
+            .open_session(&user, client, true, transport, assurance)
+            .await
+        {
             Ok(session) => session,
             Err(e) => return Err(self.refuse("login", e, &user, client)),
         };

@@ -32,6 +32,70 @@ pub struct MfaLoginRequest {
     transport: Option<String>,
 }
 
+/// What `/login/mfa` reads, as the document says it: a token and exactly one proof
+/// (documentation only: the handler parses [`MfaLoginRequest`] and answers 400 otherwise).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum MfaLoginBody {
+    Code(MfaLoginWithCode),
+    RecoveryCode(MfaLoginWithRecoveryCode),
+}
+
+/// The second step with a TOTP code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MfaLoginWithCode {
+    #[schema(min_length = 1)]
+    mfa_token: String,
+    /// Six digits from the authenticator app.
+    code: String,
+    /// How the tokens go out, as for `/login`.
+    #[schema(pattern = "^(body|cookie)$")]
+    transport: Option<String>,
+}
+
+/// The second step with a recovery code (each works once).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MfaLoginWithRecoveryCode {
+    #[schema(min_length = 1)]
+    mfa_token: String,
+    recovery_code: String,
+    /// How the tokens go out, as for `/login`.
+    #[schema(pattern = "^(body|cookie)$")]
+    transport: Option<String>,
+}
+
+/// What `DELETE /me/mfa/totp` reads (documentation only, as [`MfaLoginBody`]).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum RemoveTotpBody {
+    Code(RemoveWithCode),
+    RecoveryCode(RemoveWithRecoveryCode),
+}
+
+/// Removal with the password and a TOTP code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RemoveWithCode {
+    password: String,
+    code: String,
+}
+
+/// Removal with the password and a recovery code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RemoveWithRecoveryCode {
+    password: String,
+    recovery_code: String,
+}
+
 /// Optional re-authentication: the current password, unless the access token is fresh
 /// from a password login.
 #[derive(Deserialize, Default, ToSchema)]
@@ -77,7 +141,7 @@ fn proof(code: Option<String>, recovery_code: Option<String>) -> ApiResult<MfaPr
 }
 
 /// Completes a login whose password was right, with the account's second factor.
-#[utoipa::path(post, path = "/login/mfa", tag = "accounts", request_body = MfaLoginRequest,
+#[utoipa::path(post, path = "/login/mfa", tag = "accounts", request_body = MfaLoginBody,
     responses(
         (status = 200, description = "Logged in, as `/login` answers (tokens in the body, or in cookies with `transport: cookie`); the tokens carry `amr` and `aal: aal2`", body = LoginAnswer),
         (status = 400, description = "Bad JSON, an unknown `transport`, or not exactly one of `code` and `recovery_code`", body = ErrorBody),
@@ -165,7 +229,7 @@ pub async fn confirm_totp(
 
 /// Turns the factor off (its recovery codes go too).
 #[utoipa::path(delete, path = "/me/mfa/totp", tag = "account", security(("bearer" = [])),
-    request_body = RemoveTotpRequest,
+    request_body = RemoveTotpBody,
     responses(
         (status = 200, description = "Removed; other sessions ended unless `mfa.end_other_sessions` is off", body = RemoveTotpResponse),
         (status = 400, description = "Bad JSON, or not exactly one of `code` and `recovery_code`", body = ErrorBody),

@@ -161,6 +161,8 @@ pub struct Config {
     /// Growing spacing between password checks for a name after repeated attempts, from
     /// any source (excess attempts: `429`).
     pub login_backoff: LoginBackoffConfig,
+    /// The second factor (TOTP and recovery codes).
+    pub mfa: MfaConfig,
     /// Longest time a client may take to send a request's headers; also how long an idle
     /// keep-alive connection is kept (slow-loris clients cannot hold connections).
     pub header_read_timeout_secs: u64,
@@ -327,6 +329,27 @@ impl Default for LoginBackoffConfig {
     }
 }
 
+/// The second factor: TOTP (RFC 6238) and recovery codes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaConfig {
+    /// The name authenticator apps show beside the account (`issuer` of the `otpauth://`
+    /// URI); no `:`.
+    pub issuer: String,
+    /// Enrolling or removing a factor ends the user's other sessions (whoever held one
+    /// logged in without the factor, or with the factor now gone).
+    pub end_other_sessions: bool,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "tessera".into(),
+            end_other_sessions: true,
+        }
+    }
+}
+
 /// Argon2id parameters for new password hashes.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -445,6 +468,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             rate_limit_url: None,
             login_backoff: LoginBackoffConfig::default(),
+            mfa: MfaConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             max_connections: 0,
@@ -645,6 +669,10 @@ impl Config {
                 "breached_passwords.api_url must start with http:// or https://"
             );
         }
+        anyhow::ensure!(
+            !self.mfa.issuer.is_empty() && !self.mfa.issuer.contains(':'),
+            "mfa.issuer must be a non-empty name without ':' (authenticator apps split on it)"
+        );
         anyhow::ensure!(
             self.body_limit_bytes >= 256,
             "body_limit_bytes must be at least 256"

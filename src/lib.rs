@@ -56,6 +56,7 @@ pub(crate) mod tokens;
 
 pub use app::Application;
 pub use config::Config;
+pub use http::assurance::Aal2User;
 pub use http::error::ApiError;
 pub use http::extract::AuthUser;
 pub use http::{api_router, router};

@@ -28,6 +28,7 @@ const HASH_DURATION: &str = "tessera_password_hash_duration_seconds";
 const HASH_QUEUE: &str = "tessera_password_hash_queue_depth";
 const WRITE_FAILURES: &str = "tessera_storage_write_failures_total";
 const BREACHED_CHECKS: &str = "tessera_breached_password_check_total";
+const MFA_VERIFICATIONS: &str = "tessera_mfa_verifications_total";
 
 /// Request latency buckets: a bare route takes tens of microseconds, a login tens of
 /// milliseconds, a stuck request up to the 10 s time limit.
@@ -37,8 +38,10 @@ const HTTP_BUCKETS: &[f64] = &[
 /// Argon2id at the OWASP minimum takes ≈ 30 ms per core; stronger settings up to ~1 s.
 const HASH_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
-pub const LOGIN_OUTCOMES: [&str; 6] = [
+pub const LOGIN_OUTCOMES: [&str; 7] = [
     "success",
+    // The password was right; the login waits for the second factor (`/login/mfa`).
+    "mfa_required",
     "invalid_credentials",
     "account_disabled",
     "rate_limited",
@@ -52,6 +55,17 @@ pub const REFRESH_OUTCOMES: [&str; 8] = [
     "invalid",
     "ended",
     "account_disabled",
+    "rate_limited",
+    "error",
+];
+/// How a second-factor code (`/login/mfa`) was judged: `invalid_code` (wrong TOTP or
+/// recovery code), `replayed` (a TOTP code of a step already used), `invalid_mfa_token`
+/// (unknown, expired, used or spent token).
+pub const MFA_OUTCOMES: [&str; 6] = [
+    "success",
+    "invalid_code",
+    "replayed",
+    "invalid_mfa_token",
     "rate_limited",
     "error",
 ];
@@ -75,6 +89,7 @@ static METADATA: Metadata<'static> =
 pub struct Metrics {
     recorder: Option<PrometheusRecorder>,
     logins: Vec<Counter>,
+    mfa_verifications: Vec<Counter>,
     registrations: Counter,
     refreshes: Vec<Counter>,
     revocations: Vec<Counter>,
@@ -116,6 +131,7 @@ impl Metrics {
         };
         Ok(Arc::new(Self {
             logins: counters("tessera_logins_total", "outcome", &LOGIN_OUTCOMES),
+            mfa_verifications: counters(MFA_VERIFICATIONS, "outcome", &MFA_OUTCOMES),
             registrations: recorder.register_counter(
                 &Key::from_static_name("tessera_registrations_total"),
                 &METADATA,
@@ -141,6 +157,7 @@ impl Metrics {
         Self {
             recorder: None,
             logins: Vec::new(),
+            mfa_verifications: Vec::new(),
             registrations: Counter::noop(),
             refreshes: Vec::new(),
             revocations: Vec::new(),
@@ -160,6 +177,11 @@ impl Metrics {
     /// Counts a login by how it ended (one of [`LOGIN_OUTCOMES`]).
     pub fn login(&self, outcome: &str) {
         increment(&self.logins, &LOGIN_OUTCOMES, outcome, 1);
+    }
+
+    /// Counts a second-factor verification by how it ended (one of [`MFA_OUTCOMES`]).
+    pub fn mfa_verification(&self, outcome: &str) {
+        increment(&self.mfa_verifications, &MFA_OUTCOMES, outcome, 1);
     }
 
     /// Counts a breached-password check by how it ended (one of [`BREACHED_CHECK_OUTCOMES`]).
@@ -305,6 +327,10 @@ fn describe(recorder: &PrometheusRecorder) {
     describe_counter(HTTP_REQUESTS, "HTTP requests by matched route and status.");
     describe_counter("tessera_logins_total", "Logins by outcome.");
     describe_counter("tessera_registrations_total", "Accounts created.");
+    describe_counter(
+        MFA_VERIFICATIONS,
+        "Second-factor codes checked at login, by outcome.",
+    );
     describe_counter(
         "tessera_refreshes_total",
         "Refresh-token exchanges by outcome.",

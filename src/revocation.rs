@@ -92,7 +92,11 @@ mod tests {
         let last_second = loop {
             let last_second = now_unix();
             let revoked_at = last_second - (ttl + leeway) as i64;
-            let token = tokens.issue(1, "alice", "sid-1", true, None, revoked_at)?;
+            let proof = crate::tokens::LoginProof {
+                fresh: true,
+                assurance: crate::domain::Assurance::Password,
+            };
+            let token = tokens.issue(1, "alice", "sid-1", proof, None, revoked_at)?;
             let verified = tokens.verify(&token.token, last_second).is_ok();
             if now_unix() == last_second {
                 assert!(verified, "the token verifies during exp + leeway");

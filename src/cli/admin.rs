@@ -22,6 +22,9 @@ pub enum UserCommand {
     SetPassword { name: String },
     /// Delete a user and all their sessions.
     Delete { name: String },
+    /// Remove a user's second factor and recovery codes (a lost phone); every session of
+    /// the user ends, and the next login needs the password only.
+    MfaReset { name: String },
     /// Reserve a name: nobody can register it (e.g. a Flask user not yet imported).
     Reserve { name: String },
     /// Lift a reservation (made by `reserve` or `import --reserve-skipped`), once its
@@ -90,6 +93,13 @@ pub async fn run_user(
             format.done(
                 &serde_json::json!({ "disabled": name, "ended_sessions": ended }),
                 || format!("disabled {name}; ended {ended} session(s)"),
+            );
+        }
+        UserCommand::MfaReset { name } => {
+            let ended = tessera.admin_reset_mfa(&name).await?;
+            format.done(
+                &serde_json::json!({ "mfa_reset": name, "ended_sessions": ended }),
+                || format!("removed the second factor of {name}; ended {ended} session(s)"),
             );
         }
         UserCommand::Enable { name } => {

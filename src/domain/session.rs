@@ -45,11 +45,15 @@ pub enum RevocationReason {
     RevokedByAdmin,
     /// The user opened more sessions than `max_sessions_per_user`: the oldest ended.
     SessionLimit,
+    /// The user enrolled or removed a second factor (their other sessions end).
+    MfaChanged,
+    /// An administrator removed the user's second factor (`tessera user mfa-reset`).
+    MfaReset,
 }
 
 impl RevocationReason {
     /// Every reason, in the order of their metric series.
-    pub const ALL: [RevocationReason; 9] = [
+    pub const ALL: [RevocationReason; 11] = [
         RevocationReason::Logout,
         RevocationReason::RevokedByUser,
         RevocationReason::RefreshTokenReused,
@@ -59,6 +63,8 @@ impl RevocationReason {
         RevocationReason::PasswordReset,
         RevocationReason::RevokedByAdmin,
         RevocationReason::SessionLimit,
+        RevocationReason::MfaChanged,
+        RevocationReason::MfaReset,
     ];
 
     /// The one spelling: stored, used as the metric label and logged.
@@ -73,6 +79,8 @@ impl RevocationReason {
             RevocationReason::PasswordReset => "password_reset",
             RevocationReason::RevokedByAdmin => "revoked_by_admin",
             RevocationReason::SessionLimit => "session_limit",
+            RevocationReason::MfaChanged => "mfa_changed",
+            RevocationReason::MfaReset => "mfa_reset",
         }
     }
 

@@ -179,7 +179,7 @@ pub async fn create_user(
     responses(
         (status = 200, description = "Logged in (with `transport: cookie`, the tokens are in `Set-Cookie`: `access_token_cookie`, `refresh_token_cookie`, `csrf_access_token`, `csrf_refresh_token`, prefixed as the README says)", body = LoginAnswer),
         (status = 400, description = "Missing fields or bad JSON", body = ErrorBody),
-        (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
+        (status = 401, description = "Unknown user or wrong password (`invalid_credentials`); or the password was right and the account has a second factor (`mfa_required`, with an `mfa_token` field: continue at `/login/mfa`)", body = ErrorBody),
         (status = 403, description = "Account disabled; or `csrf_failed` (cookie transport asked for by a page of another site)", body = ErrorBody),
         (status = 429, description = "Too many logins from this address or to this name", body = ErrorBody),
         (status = 503, description = "Hashing pool full or database unavailable", body = ErrorBody),
@@ -197,6 +197,15 @@ pub async fn create_session(
         return Err(e);
     }
     let outcome = tessera.login(credentials, client, transport).await?;
+    Ok(login_answer(&tessera, outcome))
+}
+
+/// The answer of a login, whichever step completed it (`/login`, `/login/mfa`): the tokens
+/// in the body, or in cookies when the session was opened for cookie transport.
+pub(super) fn login_answer(
+    tessera: &Tessera,
+    outcome: crate::service::LoginOutcome,
+) -> (HeaderMap, Json<LoginAnswer>) {
     let session = outcome.session;
     let mut set_cookies = HeaderMap::new();
     let answer = if session.csrf.is_some() {
@@ -216,7 +225,7 @@ pub async fn create_session(
             user: outcome.user.into(),
         })
     };
-    Ok((set_cookies, Json(answer)))
+    (set_cookies, Json(answer))
 }
 
 /// The refresh token comes in the JSON body, or as `Authorization: Bearer` the way

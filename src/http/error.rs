@@ -86,6 +86,10 @@ impl ApiError {
                 | AuthError::InvalidPassword(_)
                 | AuthError::UsernameTaken => StatusCode::BAD_REQUEST,
                 AuthError::InvalidCredentials
+                | AuthError::MfaRequired(_)
+                | AuthError::InvalidMfaToken
+                | AuthError::InvalidMfaCode
+                | AuthError::TotpReplayed
                 | AuthError::InvalidRefreshToken
                 | AuthError::RefreshTokenReused
                 | AuthError::SessionEnded
@@ -93,7 +97,10 @@ impl ApiError {
                 AuthError::AccountDisabled | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 AuthError::SessionNotFound | AuthError::UserNotFound => StatusCode::NOT_FOUND,
-                AuthError::NoSession => StatusCode::CONFLICT,
+                AuthError::NoSession | AuthError::MfaAlreadyEnabled | AuthError::MfaNotEnabled => {
+                    StatusCode::CONFLICT
+                }
+                AuthError::WrongMfaCode | AuthError::SecondFactorRequired => StatusCode::FORBIDDEN,
                 AuthError::WrongPassword | AuthError::ReauthenticationRequired => {
                     StatusCode::FORBIDDEN
                 }
@@ -144,7 +151,19 @@ impl IntoResponse for ApiError {
             message,
             error: self.code(),
         };
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = match &self {
+            // The one error with a field of its own: the token of the second step.
+            ApiError::Auth(AuthError::MfaRequired(token)) => (
+                status,
+                axum::Json(serde_json::json!({
+                    "message": body.message,
+                    "error": body.error,
+                    "mfa_token": token.expose(),
+                })),
+            )
+                .into_response(),
+            _ => (status, axum::Json(body)).into_response(),
+        };
         let headers = response.headers_mut();
         if self.is_bearer_token_failure() {
             headers.insert(
@@ -238,6 +257,22 @@ mod tests {
             (AuthError::SessionEnded.into(), 401, "session_ended"),
             (AuthError::SessionNotFound.into(), 404, "session_not_found"),
             (AuthError::NoSession.into(), 409, "no_session"),
+            (
+                AuthError::MfaRequired(crate::secret::Secret::new("t".into())).into(),
+                401,
+                "mfa_required",
+            ),
+            (AuthError::InvalidMfaToken.into(), 401, "invalid_mfa_token"),
+            (AuthError::InvalidMfaCode.into(), 401, "invalid_mfa_code"),
+            (AuthError::TotpReplayed.into(), 401, "totp_replayed"),
+            (AuthError::WrongMfaCode.into(), 403, "wrong_mfa_code"),
+            (AuthError::SecondFactorRequired.into(), 403, "mfa_required"),
+            (
+                AuthError::MfaAlreadyEnabled.into(),
+                409,
+                "mfa_already_enabled",
+            ),
+            (AuthError::MfaNotEnabled.into(), 409, "mfa_not_enabled"),
             (AuthError::UserNotFound.into(), 404, "user_not_found"),
             (AuthError::WrongPassword.into(), 403, "wrong_password"),
             (

@@ -1,6 +1,7 @@
 //! HTTP: one module per resource, one error type, and the layers every request passes.
 
 mod account;
+pub mod assurance;
 mod auth;
 #[doc(hidden)]
 pub mod connections;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod extract;
 mod headers;
 pub(crate) mod metrics;
+mod mfa;
 mod openapi;
 mod ops;
 pub(crate) mod server;
@@ -43,6 +45,7 @@ fn auth_routes() -> OpenApiRouter<Tessera> {
     let token_routes = OpenApiRouter::new()
         .routes(routes!(auth::create_session))
         .routes(routes!(auth::refresh_session))
+        .routes(routes!(mfa::complete_mfa_login))
         .layer(middleware::map_response(headers::no_store));
     // The routes that answer with what an access token grants: not cached either.
     let authenticated_routes = OpenApiRouter::new()
@@ -51,6 +54,9 @@ fn auth_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(sessions::revoke_session))
         .routes(routes!(account::show_account, account::delete_account))
         .routes(routes!(account::change_password))
+        .routes(routes!(mfa::enrol_totp, mfa::remove_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::regenerate_recovery_codes))
         .layer(middleware::map_response(headers::no_store));
     OpenApiRouter::new()
         .routes(routes!(auth::create_user))

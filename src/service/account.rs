@@ -26,6 +26,8 @@ pub struct AccountView {
     pub username: String,
     /// When the account was made (Unix seconds).
     pub created_at: i64,
+    /// The second factor.
+    pub mfa: super::mfa::MfaView,
 }
 
 impl From<&UserRecord> for AccountView {
@@ -34,6 +36,7 @@ impl From<&UserRecord> for AccountView {
             id: u.id,
             username: u.username.clone(),
             created_at: u.created_at,
+            mfa: super::mfa::MfaView::default(),
         }
     }
 }
@@ -42,7 +45,11 @@ impl Tessera {
     /// The caller's own account.
     pub async fn me(&self, claims: &AccessClaims) -> Result<AccountView, AuthError> {
         let user = self.caller(claims).await?;
-        Ok(AccountView::from(&user))
+        let mfa = self.mfa_view(&user).await?;
+        Ok(AccountView {
+            mfa,
+            ..AccountView::from(&user)
+        })
     }
 
     /// Checks `password` as `/login` would (same limits, back-off and audit: see

@@ -56,7 +56,7 @@ impl From<(SessionRecord, String)> for SessionSummary {
 }
 
 impl Tessera {
-    async fn user_named(&self, name: &str) -> Result<UserRecord, AuthError> {
+    pub(super) async fn user_named(&self, name: &str) -> Result<UserRecord, AuthError> {
         let name = Username::parse(name)?;
         self.store()
             .find_user_by_canonical_name(name.canonical())

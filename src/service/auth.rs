@@ -1,7 +1,7 @@
 //! Registration and login.
 
 use crate::abuse::rate_key;
-use crate::domain::Username;
+use crate::domain::{Assurance, Username};
 use crate::store::{NewUser, UserRecord};
 use crate::tokens::now_unix;
 
@@ -136,6 +136,7 @@ impl Tessera {
         self.metrics().login(match &result {
             Ok(_) => "success",
             Err(AuthError::InvalidCredentials) => "invalid_credentials",
+            Err(AuthError::MfaRequired(_)) => "mfa_required",
             Err(AuthError::AccountDisabled) => "account_disabled",
             Err(AuthError::RateLimited(_)) => "rate_limited",
             Err(AuthError::Overloaded) => "overloaded",
@@ -171,7 +172,14 @@ impl Tessera {
         if checked.needs_rehash {
             self.upgrade_hash_in_background(&user, password);
         }
-        let session = match self.open_session(&user, &client, true, transport).await {
+        // The password was right, and is not enough: the login goes on at `/login/mfa`.
+        if checked.second_factor {
+            return Err(self.start_mfa_challenge(&user, &client).await);
+        }
+        let session = match self
+            .open_session(&user, &client, true, transport, Assurance::Password)
+            .await
+        {
             Ok(session) => session,
             Err(e) => {
                 self.audit_log().record(

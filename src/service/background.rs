@@ -138,6 +138,10 @@ async fn purge_ended_sessions(tessera: Tessera) {
         if let Err(e) = store.purge_rate_limits().await {
             tracing::warn!(error = %e, "purging rate-limit buckets failed; will retry");
         }
+        // Expired challenges are refused by their own condition; this only frees rows.
+        if let Err(e) = store.purge_mfa_challenges(now_unix()).await {
+            tracing::warn!(error = %e, "purging second-factor challenges failed; will retry");
+        }
         tessera.limits().local().forget_idle();
     }
 }

@@ -9,6 +9,7 @@ mod background;
 mod browser;
 mod client;
 mod key_ring;
+mod mfa;
 mod open;
 mod password_check;
 mod password_screen;
@@ -29,6 +30,7 @@ pub use browser::{CsrfValues, Transport};
 pub use client::ClientInfo;
 pub use key_ring::KeyView;
 pub(crate) use key_ring::check_signing_key_file;
+pub use mfa::{MfaCodes, MfaEnrolment, MfaProof, MfaView};
 pub use sessions::{IssuedSession, RefreshOutcome, SessionView};
 
 use crate::abuse::{Limits, RateLimited, TrustedProxies};
@@ -102,6 +104,31 @@ pub enum AuthError {
     /// Ending other sessions needs a recent password login (a fresh token) or the password.
     #[error("Log in again or send your password to end other sessions")]
     ReauthenticationRequired,
+    /// The password was right; the login goes on at `POST /login/mfa` with this token.
+    /// (No access or refresh token: a client that knows only `/login` sees a failure.)
+    #[error("Second factor required")]
+    MfaRequired(crate::secret::Secret),
+    /// The mfa_token is unknown, expired, used, or has had its attempts.
+    #[error("The second-factor step is over (expired, used or too many attempts); log in again")]
+    InvalidMfaToken,
+    /// A wrong TOTP or recovery code at login.
+    #[error("Invalid second-factor code")]
+    InvalidMfaCode,
+    /// A wrong code given to change the caller's own factors.
+    #[error("Second-factor code is incorrect")]
+    WrongMfaCode,
+    /// A TOTP code of a time step that was already used (RFC 6238 §5.2).
+    #[error("This code was already used; wait for the next one")]
+    TotpReplayed,
+    /// A second factor is enabled already (remove it first).
+    #[error("A second factor is already enabled")]
+    MfaAlreadyEnabled,
+    /// No second factor is enrolled (or none is pending, for a confirmation).
+    #[error("No second factor is enrolled")]
+    MfaNotEnabled,
+    /// The route needs a login with a second factor (`aal2`).
+    #[error("This requires a login with a second factor")]
+    SecondFactorRequired,
     /// The access token was refused (which check failed is given).
     #[error("{0}")]
     Token(#[from] TokenError),
@@ -135,6 +162,13 @@ impl AuthError {
             AuthError::UserNotFound => "user_not_found",
             AuthError::WrongPassword => "wrong_password",
             AuthError::ReauthenticationRequired => "reauthentication_required",
+            AuthError::MfaRequired(_) | AuthError::SecondFactorRequired => "mfa_required",
+            AuthError::InvalidMfaToken => "invalid_mfa_token",
+            AuthError::InvalidMfaCode => "invalid_mfa_code",
+            AuthError::WrongMfaCode => "wrong_mfa_code",
+            AuthError::TotpReplayed => "totp_replayed",
+            AuthError::MfaAlreadyEnabled => "mfa_already_enabled",
+            AuthError::MfaNotEnabled => "mfa_not_enabled",
             AuthError::Token(t) => t.code(),
             AuthError::Unavailable(_) => "unavailable",
             AuthError::Internal(_) => "internal_error",
@@ -228,6 +262,15 @@ impl Tessera {
     /// Password hashes running or waiting right now (0 when hashing never started).
     pub fn hash_queue_depth(&self) -> usize {
         self.inner.hasher.get().map_or(0, PasswordHasher::in_flight)
+    }
+
+    /// The key-encryption key (always there when serving; an administration command on a
+    /// deployment without one has none).
+    fn kek(&self) -> Result<&crate::tokens::kek::Kek, AuthError> {
+        self.inner
+            .kek
+            .as_ref()
+            .ok_or_else(|| AuthError::Internal("no key-encryption key is loaded".into()))
     }
 
     fn audit_log(&self) -> &audit::AuditLog {

@@ -29,6 +29,8 @@ pub(super) struct CheckedPassword {
     pub user: UserRecord,
     /// The stored hash is weaker than the configured parameters (upgrade it).
     pub needs_rehash: bool,
+    /// The account has a confirmed second factor: a login is not complete yet.
+    pub second_factor: bool,
 }
 
 /// What limits and audit digests key a submitted name on: its canonical form, or for a name
@@ -111,13 +113,64 @@ impl Tessera {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        if backoff_on {
+        // With a second factor, the attempts counted for the name are forgotten only once
+        // a code is right too (`mfa::login`): otherwise whoever knows the password would
+        // start every round of code guesses from a clean count.
+        let second_factor = self.store().mfa_status(user.id).await?.totp;
+        if backoff_on && !second_factor {
             self.store().clear_login_failures(&key).await?;
         }
         Ok(CheckedPassword {
             user,
             needs_rehash: verification.needs_rehash,
+            second_factor,
         })
+    }
+
+    /// The protections of a password check, for a second-factor code of a known account:
+    /// the same per-address and per-(name, address) limits and the same per-name back-off
+    /// (a wrong code counts like a wrong password). Refusals are audited as `event`.
+    pub(super) async fn throttle_code_attempt(
+        &self,
+        event: &'static str,
+        user: &UserRecord,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let name = Username::from_stored(user.username.clone());
+        let key = name.canonical();
+        let refused = if let Some(ip) = client.ip
+            && let Err(refused) = self.limits().check_login(rate_key(ip), key).await
+        {
+            Some((AuthError::from(refused), None))
+        } else if self.config().login_backoff.threshold > 0
+            && let Err(wait) = self.claim_attempt(key).await?
+        {
+            self.metrics()
+                .rate_limit_counter("login_backoff")
+                .increment(1);
+            Some((AuthError::RateLimited(wait), Some("login_backoff")))
+        } else {
+            None
+        };
+        let Some((error, reason)) = refused else {
+            return Ok(());
+        };
+        let line = match reason {
+            Some(reason) => AuditEvent::refused(event, reason),
+            None => AuditEvent::failed(event, &error),
+        };
+        self.audit_log()
+            .record(line.user(user.id, &user.username).client(client));
+        Err(error)
+    }
+
+    /// Forgets the attempts counted for the account's name (its login is complete).
+    pub(super) async fn clear_attempts(&self, user: &UserRecord) -> Result<(), AuthError> {
+        if self.config().login_backoff.threshold > 0 {
+            let name = Username::from_stored(user.username.clone());
+            self.store().clear_login_failures(name.canonical()).await?;
+        }
+        Ok(())
     }
 
     /// A refused password check: the account when one exists under the submitted name, and

@@ -71,6 +71,8 @@ mod tests {
             uid: None,
             aud: None,
             csrf: None,
+            amr: None,
+            aal: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Sessions: opening at login, refresh rotation with reuse detection, logout, listing, revocation.
 
-use crate::domain::{LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation};
+use crate::domain::{
+    Assurance, LogoutScope, RevocationReason, RotationDecision, Username, decide_rotation,
+};
 use crate::store::{NewSession, UserRecord};
-use crate::tokens::{AccessClaims, RefreshToken, now_unix};
+use crate::tokens::{AccessClaims, LoginProof, RefreshToken, now_unix};
 
 use super::audit::AuditEvent;
 use super::browser::{CsrfValues, Transport};
@@ -58,12 +60,16 @@ pub struct SessionView {
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 impl Tessera {
+    /// Opens a session for `user`, whose login proved `assurance` (every token of the
+    /// session, refreshed ones too, says so in `amr`/`aal`). The one way sessions begin:
+    /// a password login and one completed with a second factor both come here.
     pub(super) async fn open_session(
         &self,
         user: &UserRecord,
         client: &ClientInfo,
         fresh: bool,
         transport: Transport,
+        assurance: Assurance,
     ) -> Result<IssuedSession, AuthError> {
         let now = now_unix();
         let token = RefreshToken::new_session();
@@ -87,6 +93,7 @@ impl Tessera {
                     .map_or(0, |d| d.as_micros() as i64),
                 max_live: self.config().max_sessions_per_user,
                 policy: self.rotation_policy(),
+                assurance,
             })
             .await?;
         if !ended.is_empty() {
@@ -98,7 +105,8 @@ impl Tessera {
                     .count(ended.len() as u64),
             );
         }
-        self.issue(user.id, &user.username, &token, fresh, transport, now)
+        let proof = LoginProof { fresh, assurance };
+        self.issue(user.id, &user.username, &token, proof, transport, now)
     }
 
     fn issue(
@@ -106,7 +114,7 @@ impl Tessera {
         user_id: i64,
         username: &str,
         token: &RefreshToken,
-        fresh: bool,
+        proof: LoginProof,
         transport: Transport,
         now: i64,
     ) -> Result<IssuedSession, AuthError> {
@@ -115,7 +123,7 @@ impl Tessera {
         let access = self
             .inner
             .access
-            .issue(user_id, username, &token.session_id, fresh, claim, now)
+            .issue(user_id, username, &token.session_id, proof, claim, now)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(IssuedSession {
             session_id: token.session_id.clone(),
@@ -222,11 +230,17 @@ impl Tessera {
             return Err(AuthError::AccountDisabled);
         }
         let next = token.at_counter(counter as u64);
+        // The session's assurance, not this request's: a refresh proves no factor, and
+        // keeps what the login proved.
+        let proof = LoginProof {
+            fresh: false,
+            assurance: owner.assurance,
+        };
         let session = self.issue(
             owner.user_id,
             &owner.username,
             &next,
-            false,
+            proof,
             transport,
             policy.now,
         )?;

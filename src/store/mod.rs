@@ -7,6 +7,7 @@
 mod commit_errors;
 mod faults;
 mod health;
+mod mfa;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -19,12 +20,13 @@ use async_trait::async_trait;
 
 pub use faults::{CheckpointMode, InjectedFault, WalCheckpoint, storage_fault};
 pub use health::{WRITE_FAULTS, WriteFault, WriteHealth, WriteKind};
+pub use mfa::{EndSessions, MfaStatus, MfaStore, TotpConfirmation, TotpRecord};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
 pub use crate::domain::{
-    AttemptState, LogoutScope, RevocationReason, RotationPolicy, RotationState,
+    Assurance, AttemptState, LogoutScope, RevocationReason, RotationPolicy, RotationState,
 };
 
 /// Called with each revocation a backend hears of as it happens (see
@@ -183,6 +185,8 @@ pub struct NewSession<'a> {
     pub max_live: u32,
     /// What counts as live (idle timeout).
     pub policy: RotationPolicy,
+    /// What the login proved; its tokens (and those of every refresh) say so.
+    pub assurance: Assurance,
 }
 
 /// Who a session belongs to, as a refresh needs it.
@@ -191,6 +195,19 @@ pub struct SessionOwner {
     pub user_id: i64,
     pub username: String,
     pub disabled: bool,
+    /// What the session's login proved (refreshed tokens carry it on).
+    pub assurance: Assurance,
+}
+
+impl SessionOwner {
+    fn new(user_id: i64, username: String, disabled_at: Option<i64>, amr: &str) -> Self {
+        Self {
+            user_id,
+            username,
+            disabled: disabled_at.is_some(),
+            assurance: Assurance::from_stored(amr),
+        }
+    }
 }
 
 /// A revocation as the in-memory set needs it.
@@ -223,8 +240,9 @@ pub struct SharedSecretRecord {
     pub created_at: i64,
 }
 
+/// Everything stored; the second factor's part is [`MfaStore`] (its own file).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: MfaStore + Send + Sync {
     /// Applies the embedded migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Whether the database answers.

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
+use super::mfa::impl_mfa_store;
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
@@ -60,6 +61,8 @@ impl PostgresStore {
 
 /// Now in ms on the database's clock (the same for the whole statement).
 const NOW_MS: &str = "(extract(epoch FROM now()) * 1000)::bigint";
+
+impl_mfa_store!(PostgresStore, sqlx::Postgres);
 
 impl_sql_store!(PostgresStore, "migrations/postgres", {
     fn shares_rate_limits(&self) -> bool {

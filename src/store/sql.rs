@@ -40,10 +40,10 @@ pub(super) fn migration_error(e: sqlx::migrate::MigrateError) -> super::StoreErr
 }
 
 /// The owner of a session, read in the same statement as the session (scalar subqueries
-/// work in `RETURNING` on both backends).
+/// work in `RETURNING` on both backends), and what the session's login proved (`amr`).
 pub(super) const OWNER_COLUMNS: &str = "user_id, \
      (SELECT username FROM users WHERE users.id = sessions.user_id), \
-     (SELECT disabled_at FROM users WHERE users.id = sessions.user_id)";
+     (SELECT disabled_at FROM users WHERE users.id = sessions.user_id), amr";
 
 /// Upserts the one row of `write_probe`: the smallest write that still goes through the
 /// whole write path (lock, log, commit), for `/readyz`.
@@ -251,7 +251,8 @@ impl Store for $store {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
-                 refresh_nonce_digest, refresh_counter, opened_at_us) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0, $8)",
+                 refresh_nonce_digest, refresh_counter, opened_at_us, amr) \
+                 VALUES ($1, $2, $3, $3, $4, $5, $6, $7, 0, $8, $9)",
             )
             .bind(s.id)
             .bind(s.user_id)
@@ -261,6 +262,7 @@ impl Store for $store {
             .bind(s.ip)
             .bind(s.refresh_nonce_digest)
             .bind(s.opened_at_us)
+            .bind(s.assurance.as_stored())
             .execute(&mut *tx)
             .await?;
             let mut ended = Vec::new();
@@ -317,9 +319,10 @@ impl Store for $store {
             .bind(p.idle_timeout_secs)
             .bind(counter)
             .bind(nonce_digest);
-        let rotated: Option<(i64, i64, String, Option<i64>)> = self.write_returning(query).await?.pop();
-        Ok(rotated.map(|(counter, user_id, username, disabled_at)| {
-            (counter, SessionOwner { user_id, username, disabled: disabled_at.is_some() })
+        let rotated: Option<(i64, i64, String, Option<i64>, String)> =
+            self.write_returning(query).await?.pop();
+        Ok(rotated.map(|(counter, user_id, username, disabled_at, amr)| {
+            (counter, SessionOwner::new(user_id, username, disabled_at, &amr))
         }))
     }
 
@@ -332,14 +335,14 @@ impl Store for $store {
             "SELECT refresh_counter, rotated_at, revoked_at, expires_at, last_used_at, {OWNER_COLUMNS} \
              FROM sessions WHERE id = $1 AND refresh_nonce_digest = $2"
         );
-        type Row = (i64, Option<i64>, Option<i64>, i64, i64, i64, String, Option<i64>);
+        type Row = (i64, Option<i64>, Option<i64>, i64, i64, i64, String, Option<i64>, String);
         let row: Option<Row> = self
             .read_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id).bind(nonce_digest))
             .await?;
         Ok(row.map(
-            |(counter, rotated_at, revoked_at, expires_at, last_used_at, user_id, username, disabled_at)| {
+            |(counter, rotated_at, revoked_at, expires_at, last_used_at, user_id, username, disabled_at, amr)| {
                 let state = RotationState { counter, rotated_at, revoked_at, expires_at, last_used_at };
-                (state, SessionOwner { user_id, username, disabled: disabled_at.is_some() })
+                (state, SessionOwner::new(user_id, username, disabled_at, &amr))
             },
         ))
     }

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
+use super::mfa::impl_mfa_store;
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
@@ -83,6 +84,8 @@ impl SqliteStore {
 
     shared_store_helpers!(sqlx::Sqlite);
 }
+
+impl_mfa_store!(SqliteStore, sqlx::Sqlite);
 
 impl_sql_store!(SqliteStore, "migrations/sqlite", {
     async fn checkpoint(&self, mode: CheckpointMode) -> StoreResult<Option<WalCheckpoint>> {

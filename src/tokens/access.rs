@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keyring::{KeyAlg, KeyRing};
 use super::verified_cache::VerifiedCache;
+use crate::domain::Assurance;
 
 /// The claims of an access token, in Flask-JWT-Extended's layout plus `sid` and `iss`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +58,14 @@ pub struct AccessClaims {
     /// write must repeat it in `X-CSRF-TOKEN` (Flask-JWT-Extended's signed double submit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csrf: Option<String>,
+    /// How the session's login authenticated (`["pwd"]`, `["pwd", "otp"]`,
+    /// `["pwd", "recovery"]`; RFC 8176 values, Supabase Auth's claim names). Absent on
+    /// tokens minted by Flask-JWT-Extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// `aal1` (a password) or `aal2` (a password and a second factor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aal: Option<String>,
 }
 
 /// The `aud` claim: one audience or several.
@@ -164,6 +173,15 @@ pub struct IssuedAccessToken {
     pub expires_in: i64,
 }
 
+/// How the bearer authenticated, as each access token of a session says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginProof {
+    /// Straight from a login (`fresh`), not a refresh.
+    pub fresh: bool,
+    /// What the session's login proved (`amr`, `aal`).
+    pub assurance: Assurance,
+}
+
 /// Mints and verifies access tokens with the key ring.
 pub struct AccessTokens {
     ring: RwLock<Arc<KeyRing>>,
@@ -269,12 +287,12 @@ impl AccessTokens {
         uid: i64,
         username: &str,
         sid: &str,
-        fresh: bool,
+        proof: LoginProof,
         csrf: Option<String>,
         now: i64,
     ) -> anyhow::Result<IssuedAccessToken> {
         let claims = AccessClaims {
-            fresh: serde_json::Value::Bool(fresh),
+            fresh: serde_json::Value::Bool(proof.fresh),
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             token_type: "access".into(),
@@ -286,6 +304,15 @@ impl AccessTokens {
             uid: Some(uid),
             aud: Audience::for_config(&self.audiences),
             csrf,
+            amr: Some(
+                proof
+                    .assurance
+                    .amr()
+                    .iter()
+                    .map(|m| (*m).to_owned())
+                    .collect(),
+            ),
+            aal: Some(proof.assurance.aal().to_owned()),
         };
         let ring = self.ring();
         let key = ring
@@ -426,13 +453,19 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() -> anyhow::Result<()> {
         let t = tokens();
         let now = super::super::now_unix();
-        let issued = t.issue(7, "Alice", "sid-1", true, None, now)?;
+        let proof = LoginProof {
+            fresh: true,
+            assurance: Assurance::PasswordAndTotp,
+        };
+        let issued = t.issue(7, "Alice", "sid-1", proof, None, now)?;
         let v = t.verify(&issued.token, now)?;
         assert_eq!(v.claims.sub, "Alice");
         assert_eq!(v.claims.sid.as_deref(), Some("sid-1"));
         assert_eq!(v.claims.uid, Some(7));
         assert_eq!(v.claims.aud, None);
         assert_eq!(v.claims.exp - v.claims.iat, 900);
+        assert_eq!(v.claims.amr, Some(vec!["pwd".to_owned(), "otp".to_owned()]));
+        assert_eq!(v.claims.aal.as_deref(), Some("aal2"));
         Ok(())
     }
 

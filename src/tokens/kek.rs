@@ -15,6 +15,8 @@ const NONCE_LEN: usize = 24;
 
 pub struct Kek {
     cipher: XChaCha20Poly1305,
+    /// Keys the digests of recovery codes (see [`Kek::digest`]).
+    mac_key: [u8; 32],
 }
 
 impl Kek {
@@ -26,7 +28,31 @@ impl Kek {
         let key = hasher.finalize();
         let cipher = XChaCha20Poly1305::new_from_slice(&key)
             .map_err(|_| anyhow::anyhow!("key-encryption key has the wrong length"))?;
-        Ok(Self { cipher })
+        // A key of its own for digests, derived with another label: what is learnt of one
+        // use of the secret tells nothing of the other.
+        let mut hasher = Sha256::new();
+        hasher.update(b"tessera keyed digest key v1\0");
+        hasher.update(secret.expose().as_bytes());
+        Ok(Self {
+            cipher,
+            mac_key: hasher.finalize().into(),
+        })
+    }
+
+    /// HMAC-SHA256 of `data` under `label`, keyed by the KEK: for values that must be
+    /// found again but never read back (recovery codes). Every instance of a deployment
+    /// shares the KEK, so every instance computes the same digest; a database dump alone
+    /// cannot even be used to check a guessed code.
+    pub fn digest(&self, label: &[u8], data: &[u8]) -> Vec<u8> {
+        use hmac::{Hmac, KeyInit, Mac};
+        // HMAC takes keys of any length, so this cannot fail (and no request influences it).
+        #[allow(clippy::expect_used)]
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.mac_key)
+            .expect("HMAC takes any key length");
+        mac.update(label);
+        mac.update(b"\0");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// `nonce || ciphertext+tag`. `aad` binds the blob to its key id and algorithm, so a
@@ -78,6 +104,18 @@ mod tests {
         assert!(kek.open(b"kid-2", &blob).is_err());
         let other = Kek::from_secret(&Secret::new("b".repeat(40)))?;
         assert!(other.open(b"kid-1", &blob).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn digests_are_stable_keyed_and_labelled() -> anyhow::Result<()> {
+        let kek = Kek::from_secret(&Secret::new("a".repeat(40)))?;
+        let other = Kek::from_secret(&Secret::new("b".repeat(40)))?;
+        let digest = kek.digest(b"recovery", b"CODE");
+        assert_eq!(digest.len(), 32);
+        assert_eq!(digest, kek.digest(b"recovery", b"CODE"));
+        assert_ne!(digest, kek.digest(b"other", b"CODE"));
+        assert_ne!(digest, other.digest(b"recovery", b"CODE"));
         Ok(())
     }
 }

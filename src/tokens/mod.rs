@@ -9,7 +9,7 @@ mod refresh;
 mod verified_cache;
 
 pub use access::{
-    AccessClaims, AccessTokens, Audience, TokenError, VerifiedAccess, unverified_kid,
+    AccessClaims, AccessTokens, Audience, LoginProof, TokenError, VerifiedAccess, unverified_kid,
 };
 pub use refresh::{CsrfPurpose, RefreshToken, RefreshTokens};
 

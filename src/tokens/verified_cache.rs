@@ -69,6 +69,8 @@ mod tests {
             uid: Some(1),
             aud: None,
             csrf: None,
+            amr: None,
+            aal: None,
         }
     }
 

@@ -20,6 +20,7 @@ mod jwks_interop;
 mod keys;
 mod metrics;
 mod metrics_access;
+mod mfa;
 mod openapi;
 mod password_guessing;
 mod password_screen;

@@ -45,11 +45,13 @@ pub enum RevocationReason {
     RevokedByAdmin,
     /// The user opened more sessions than `max_sessions_per_user`: the oldest ended.
     SessionLimit,
+    /// A service client revoked one of the session's tokens (`POST /revoke`, RFC 7009).
+    RevokedByService,
 }
 
 impl RevocationReason {
     /// Every reason, in the order of their metric series.
-    pub const ALL: [RevocationReason; 9] = [
+    pub const ALL: [RevocationReason; 10] = [
         RevocationReason::Logout,
         RevocationReason::RevokedByUser,
         RevocationReason::RefreshTokenReused,
@@ -59,6 +61,7 @@ impl RevocationReason {
         RevocationReason::PasswordReset,
         RevocationReason::RevokedByAdmin,
         RevocationReason::SessionLimit,
+        RevocationReason::RevokedByService,
     ];
 
     /// The one spelling: stored, used as the metric label and logged.
@@ -73,6 +76,7 @@ impl RevocationReason {
             RevocationReason::PasswordReset => "password_reset",
             RevocationReason::RevokedByAdmin => "revoked_by_admin",
             RevocationReason::SessionLimit => "session_limit",
+            RevocationReason::RevokedByService => "revoked_by_service",
         }
     }
 

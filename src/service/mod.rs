@@ -8,6 +8,8 @@ mod auth;
 mod background;
 mod browser;
 mod client;
+mod clients;
+mod introspection;
 mod key_ring;
 mod open;
 mod password_check;
@@ -27,6 +29,8 @@ pub use auth::{Credentials, LoginOutcome, RegisteredUser};
 pub use background::BackgroundTasks;
 pub use browser::{CsrfValues, Transport};
 pub use client::ClientInfo;
+pub use clients::{AuthenticatedClient, ClientCredentials, ServiceClientView};
+pub use introspection::{ActiveToken, FEED_MAX_WAIT, RevocationFeed};
 pub use key_ring::KeyView;
 pub(crate) use key_ring::check_signing_key_file;
 pub use sessions::{IssuedSession, RefreshOutcome, SessionView};
@@ -108,6 +112,10 @@ pub enum AuthError {
     /// The database cannot be reached or cannot write (503 with `Retry-After`).
     #[error("Database unavailable")]
     Unavailable(String),
+    /// A service client's id or secret is wrong, or the client is disabled (HTTP Basic,
+    /// RFC 6749 §2.3.1).
+    #[error("Invalid client credentials")]
+    InvalidClient,
     /// Anything else: logged, answered as a generic 500.
     #[error("Internal error")]
     Internal(String),
@@ -136,6 +144,7 @@ impl AuthError {
             AuthError::WrongPassword => "wrong_password",
             AuthError::ReauthenticationRequired => "reauthentication_required",
             AuthError::Token(t) => t.code(),
+            AuthError::InvalidClient => "invalid_client",
             AuthError::Unavailable(_) => "unavailable",
             AuthError::Internal(_) => "internal_error",
         }
@@ -194,6 +203,8 @@ struct Inner {
     name_digests: audit::NameDigests,
     /// Where security events go (see `audit`).
     audit: audit::AuditLog,
+    /// Service-client secrets verified moments ago (see `clients`).
+    verified_clients: clients::VerifiedClients,
     /// The breached-password check, when `breached_passwords.api_url` is set.
     breached: Option<crate::breached_passwords::BreachedPasswords>,
 }

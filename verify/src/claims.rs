@@ -40,7 +40,12 @@ impl Claims {
         let amr = raw
             .get("amr")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let aal = match raw.get("aal") {
             Some(Value::Number(n)) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
@@ -72,12 +77,19 @@ mod tests {
             "amr": ["pwd", "otp"], "aal": 2, "type": "access", "iat": 1, "exp": 2});
         let Value::Object(map) = full else { return };
         let claims = Claims::from_map(map);
-        assert!(claims.as_ref().is_some_and(|c| c.fresh && c.aal == Some(2) && c.amr.len() == 2));
-        let seed = serde_json::json!({"sub": "bob", "type": "access", "iat": 1, "exp": 2, "fresh": false});
+        assert!(
+            claims
+                .as_ref()
+                .is_some_and(|c| c.fresh && c.aal == Some(2) && c.amr.len() == 2)
+        );
+        let seed =
+            serde_json::json!({"sub": "bob", "type": "access", "iat": 1, "exp": 2, "fresh": false});
         let Value::Object(map) = seed else { return };
         let claims = Claims::from_map(map);
         assert!(claims.is_some_and(|c| !c.fresh && c.sid.is_none() && c.amr.is_empty()));
-        let Value::Object(map) = serde_json::json!({"type": "access"}) else { return };
+        let Value::Object(map) = serde_json::json!({"type": "access"}) else {
+            return;
+        };
         assert!(Claims::from_map(map).is_none());
     }
 }

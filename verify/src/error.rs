@@ -84,9 +84,7 @@ impl VerifyError {
             VerifyError::UnknownKey => "Token was signed by an unknown key",
             VerifyError::MissingKeyId => "Token has no key id",
             VerifyError::KeysUnavailable => "Signing keys are unavailable; retry shortly",
-            VerifyError::RevocationsUnavailable => {
-                "Revocation list is unavailable; retry shortly"
-            }
+            VerifyError::RevocationsUnavailable => "Revocation list is unavailable; retry shortly",
         }
     }
 

@@ -50,7 +50,10 @@ pub(crate) async fn follow(inner: Weak<Inner>) {
         };
         let separator = if feed.url.contains('?') { '&' } else { '?' };
         let url = match cursor {
-            Some(since) => format!("{}{separator}wait={}&since={since}", feed.url, feed.wait_secs),
+            Some(since) => format!(
+                "{}{separator}wait={}&since={since}",
+                feed.url, feed.wait_secs
+            ),
             None => format!("{}{separator}wait={}", feed.url, feed.wait_secs),
         };
         let request = strong.http.get(url).header(

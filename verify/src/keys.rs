@@ -71,7 +71,12 @@ pub(crate) fn max_age(cache_control: Option<&str>) -> Option<Duration> {
     cache_control?.split(',').find_map(|part| {
         let (name, value) = part.trim().split_once('=')?;
         if name.trim().eq_ignore_ascii_case("max-age") {
-            value.trim().trim_matches('"').parse().ok().map(Duration::from_secs)
+            value
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs)
         } else {
             None
         }

@@ -369,7 +369,13 @@ impl Verifier {
             },
             Keys::Jwks(cache) => {
                 if cache.age() > inner.max_stale {
-                    return Err(VerifyError::KeysUnavailable);
+                    // Recover as soon as tessera answers again, but not a fetch per request.
+                    if cache.may_fetch_for_unknown_kid(inner.unknown_kid_interval) {
+                        let _ = inner.fetch_jwks(cache).await;
+                    }
+                    if cache.age() > inner.max_stale {
+                        return Err(VerifyError::KeysUnavailable);
+                    }
                 }
                 let kid = header.kid.as_deref().ok_or(VerifyError::MissingKeyId)?;
                 match cache.lookup(kid) {
@@ -474,7 +480,9 @@ impl Inner {
             None => validation.validate_aud = false,
         }
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token, &key.key, &validation,
+            token,
+            &key.key,
+            &validation,
         )
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => VerifyError::BadSignature,
@@ -534,8 +542,9 @@ async fn refresh_keys(inner: Weak<Inner>) {
     let mut retry = Duration::from_secs(1);
     loop {
         let wait = match inner.upgrade() {
+            // Refreshed well before the staleness bound too, whatever max-age says.
             Some(inner) => match &inner.keys {
-                Keys::Jwks(cache) => cache.refresh_in(),
+                Keys::Jwks(cache) => cache.refresh_in().min(inner.max_stale / 4),
                 Keys::Hs256(_) => return,
             },
             None => return,

@@ -74,10 +74,13 @@ pub struct AuthenticatedClient {
     pub client_id: String,
 }
 
-/// Recently verified secrets: client id -> (stored hash, SHA-256 of the secret, when).
+/// A verified secret: the stored hash it matched, its SHA-256, and when.
+type Verified = (String, [u8; 32], Instant);
+
+/// Recently verified secrets by client id.
 #[derive(Default)]
 pub(super) struct VerifiedClients {
-    entries: Mutex<HashMap<String, (String, [u8; 32], Instant)>>,
+    entries: Mutex<HashMap<String, Verified>>,
 }
 
 impl VerifiedClients {

@@ -138,6 +138,9 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// How often expired sessions and old revocations are purged.
     pub purge_interval_secs: u64,
+    /// Ended sessions deleted per statement by the purge; a round deletes batch after
+    /// batch, pausing between them, so no statement holds the write lock for long.
+    pub purge_batch_size: u32,
     /// How often revocations made by other processes are read from the database.
     pub revocation_poll_ms: u64,
     /// `pretty`, `json`, or `auto` (pretty on a terminal, JSON otherwise).
@@ -433,6 +436,7 @@ impl Default for Config {
             body_limit_bytes: 16 * 1024,
             request_timeout_secs: 10,
             purge_interval_secs: 300,
+            purge_batch_size: 1000,
             revocation_poll_ms: 500,
             log_format: LogFormat::Auto,
             log_level: "info".into(),
@@ -648,6 +652,10 @@ impl Config {
         anyhow::ensure!(
             self.db_max_connections >= 1,
             "db_max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            self.purge_batch_size >= 1,
+            "purge_batch_size must be at least 1"
         );
         anyhow::ensure!(
             self.revocation_poll_ms >= 10,

@@ -9,7 +9,9 @@
 use axum::Json;
 use axum::extract::State;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     Content, HeaderBuilder, Object, OpenApi, Ref, RefOr, ResponseBuilder, schema::Type,
 };
@@ -22,7 +24,15 @@ use crate::service::Tessera;
     info(
         title = "tessera",
         description = "Token-based authentication and session management. Every route also \
-            answers under `/api/`. Every error body is `{\"message\", \"error\"}`."
+            answers under `/api/`. Every error body is `{\"message\", \"error\"}`.\n\n\
+            Browser apps: `POST /login` with `\"transport\": \"cookie\"` sets the tokens as \
+            cookies (`access_token_cookie`, `refresh_token_cookie`, `csrf_access_token`, \
+            `csrf_refresh_token`; `__Host-`/`__Secure-` prefixed by default). Every route \
+            that takes a bearer token also takes the access cookie (the header wins), and \
+            `POST /refresh` with no body takes the refresh cookie. A POST, PUT, PATCH or \
+            DELETE authenticated by a cookie must come from this site (Sec-Fetch-Site / \
+            Origin) and carry `X-CSRF-TOKEN` equal to the CSRF cookie's value, or it is \
+            refused with `403 csrf_failed`."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme)
@@ -47,6 +57,15 @@ impl utoipa::Modify for BearerScheme {
         components.add_security_scheme(
             "basic",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-access_token_cookie",
+                "The access token in its cookie (`\"transport\": \"cookie\"` at login); \
+                 writes also need `X-CSRF-TOKEN`. Named `access_token_cookie` with \
+                 `cookies.name_prefix = false`.",
+            ))),
         );
     }
 }
@@ -79,6 +98,10 @@ fn complete_operation(path: &str, operation: &mut Operation) {
     {
         // The same handler serves `/x` and `/api/x`; OpenAPI wants ids unique.
         operation.operation_id = Some(format!("api_{id}"));
+    }
+    // `/refresh`'s bearer token is a refresh token: its cookie is not the access cookie.
+    if !path.ends_with("/refresh") {
+        accept_the_cookie_where_a_bearer_token_goes(operation);
     }
     let responses = &mut operation.responses.responses;
     let mut add = |status: &str, description: &str| {
@@ -118,6 +141,23 @@ fn complete_operation(path: &str, operation: &mut Operation) {
                 .headers
                 .insert(name.to_owned(), RefOr::T(header.build()));
         }
+    }
+}
+
+/// Every operation that takes a bearer token takes the access cookie too (`AuthUser`
+/// reads both), so each `bearer` requirement gets a `cookie` alternative beside it.
+fn accept_the_cookie_where_a_bearer_token_goes(operation: &mut Operation) {
+    let Some(security) = operation.security.as_mut() else {
+        return;
+    };
+    let names_bearer = |requirement: &SecurityRequirement| {
+        serde_json::to_value(requirement)
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.contains_key("bearer")))
+            .unwrap_or(false)
+    };
+    if security.iter().any(names_bearer) {
+        security.push(SecurityRequirement::new("cookie", Vec::<String>::new()));
     }
 }
 

@@ -4,7 +4,7 @@
 //! |--------------------------|---------------------------------------------------|-----------------------------|
 //! | revocation poll          | `revocation_poll_ms`                              | warn, retry next tick       |
 //! | revocation announcements | as they come (PostgreSQL `LISTEN`; none on SQLite)| reconnect after 1 s; the poll covers the gap |
-//! | purge of ended sessions  | `purge_interval_secs`                             | warn, retry next tick       |
+//! | purge of ended sessions  | `purge_interval_secs`, `purge_batch_size`         | warn, retry next tick       |
 //! | key-ring reload          | `key_reload_ms`                                   | warn, keep the current ring |
 //! | live-session count       | `active_sessions_refresh_secs`                    | warn, gauge left out        |
 //! | metrics upkeep           | 5 s (histograms folded without a scrape)          | cannot fail                 |
@@ -124,7 +124,7 @@ async fn purge_ended_sessions(tessera: Tessera) {
     loop {
         ticker.tick().await;
         let store = tessera.store();
-        match store.purge_ended_sessions(now_unix() - keep).await {
+        match purge_sessions_in_batches(&tessera, now_unix() - keep).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged ended sessions"),
             Err(e) => tracing::warn!(error = %e, "purging ended sessions failed; will retry"),
@@ -139,6 +139,28 @@ async fn purge_ended_sessions(tessera: Tessera) {
             tracing::warn!(error = %e, "purging rate-limit buckets failed; will retry");
         }
         tessera.limits().local().forget_idle();
+    }
+}
+
+/// Pause between two purge batches: the write lock is free for the logins, refreshes and
+/// logouts that queued behind a batch.
+const PURGE_PAUSE: Duration = Duration::from_millis(10);
+
+/// Deletes ended sessions `purge_batch_size` at a time until the backlog is gone, pausing
+/// between batches; returns how many.
+async fn purge_sessions_in_batches(
+    tessera: &Tessera,
+    cutoff: i64,
+) -> Result<u64, crate::store::StoreError> {
+    let batch = tessera.config().purge_batch_size;
+    let mut purged = 0;
+    loop {
+        let deleted = tessera.store().purge_ended_sessions(cutoff, batch).await?;
+        purged += deleted;
+        if deleted < u64::from(batch) {
+            return Ok(purged);
+        }
+        tokio::time::sleep(PURGE_PAUSE).await;
     }
 }
 

@@ -684,11 +684,21 @@ impl Store for $store {
         Ok(())
     }
 
-    async fn purge_ended_sessions(&self, cutoff: i64) -> StoreResult<u64> {
+    async fn purge_ended_sessions(&self, cutoff: i64, batch: u32) -> StoreResult<u64> {
+        // Bounded statements (the same SQL on both backends): one DELETE of a million rows
+        // would hold SQLite's write lock, and logins with it, for seconds.
+        // Revocations and name holds are written only when accounts are deleted: few rows.
         self.write(sqlx::query("DELETE FROM revocations WHERE revoked_at < $1").bind(cutoff)).await?;
         self.write(sqlx::query("DELETE FROM reserved_names WHERE held_until < $1").bind(cutoff)).await?;
-        self.write(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1").bind(cutoff))
-            .await
+        self.write(
+            sqlx::query(
+                "DELETE FROM sessions WHERE id IN \
+                 (SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(i64::from(batch)),
+        )
+        .await
     }
 
     async fn shared_secrets(&self, name: &str) -> StoreResult<Vec<SharedSecretRecord>> {

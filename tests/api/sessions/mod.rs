@@ -81,4 +81,5 @@ mod lifetime;
 mod listing;
 mod logout;
 mod policy;
+mod purge;
 mod refresh;

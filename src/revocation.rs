@@ -21,6 +21,9 @@ pub struct RevocationSet {
     /// session id -> time after which the entry can be forgotten.
     revoked: RwLock<HashMap<String, i64>>,
     remember_secs: i64,
+    /// Woken when a session id is added that was not in the set (the revocation feed's
+    /// long polls wait on it).
+    added: tokio::sync::Notify,
 }
 
 impl RevocationSet {
@@ -28,6 +31,7 @@ impl RevocationSet {
         Self {
             revoked: RwLock::new(HashMap::new()),
             remember_secs,
+            added: tokio::sync::Notify::new(),
         }
     }
 
@@ -39,9 +43,19 @@ impl RevocationSet {
         let forget_after = revoked_at
             .saturating_add(self.remember_secs)
             .saturating_add(1 + SKEW_MARGIN_SECS);
-        if let Ok(mut map) = self.revoked.write() {
-            map.insert(session_id.to_owned(), forget_after);
+        let added = match self.revoked.write() {
+            Ok(mut map) => map.insert(session_id.to_owned(), forget_after).is_none(),
+            Err(_) => false,
+        };
+        if added {
+            self.added.notify_waiters();
         }
+    }
+
+    /// Completes when a session id new to the set is added (create it before checking for
+    /// news, so nothing added in between is missed).
+    pub fn added(&self) -> tokio::sync::futures::Notified<'_> {
+        self.added.notified()
     }
 
     pub fn is_revoked(&self, session_id: &str) -> bool {

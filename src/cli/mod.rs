@@ -4,6 +4,7 @@
 
 mod admin;
 mod check_config;
+mod client_commands;
 mod import;
 mod key_commands;
 mod output;
@@ -62,6 +63,10 @@ enum Command {
     /// Manage the signing-key ring: generate, rotate, list (safe while the server runs).
     #[command(subcommand)]
     Keys(key_commands::KeysCommand),
+    /// Manage service clients for /introspect, /revoke and /revocations (safe while the
+    /// server runs).
+    #[command(subcommand)]
+    Clients(client_commands::ClientsCommand),
     /// Check the configuration, keys and database without starting the server.
     CheckConfig,
 }
@@ -123,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => run_admin(&runtime, config, Admin::User(command), format),
         Command::Sessions(command) => run_admin(&runtime, config, Admin::Sessions(command), format),
         Command::Keys(command) => run_admin(&runtime, config, Admin::Keys(command), format),
+        Command::Clients(command) => run_admin(&runtime, config, Admin::Clients(command), format),
         Command::CheckConfig => runtime.block_on(check_config::check_config(&config, format)),
         Command::Secret => Ok(()),
     }
@@ -134,6 +140,7 @@ enum Admin {
     User(admin::UserCommand),
     Sessions(admin::SessionsCommand),
     Keys(key_commands::KeysCommand),
+    Clients(client_commands::ClientsCommand),
 }
 
 fn run_admin(
@@ -148,6 +155,9 @@ fn run_admin(
             Admin::User(command) => admin::run_user(&tessera, command, format).await,
             Admin::Sessions(command) => admin::run_sessions(&tessera, command, format).await,
             Admin::Keys(command) => key_commands::run_keys(&tessera, command, format).await,
+            Admin::Clients(command) => {
+                client_commands::run_clients(&tessera, command, format).await
+            }
         }
     })
 }

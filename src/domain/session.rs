@@ -49,11 +49,13 @@ pub enum RevocationReason {
     MfaChanged,
     /// An administrator removed the user's second factor (`tessera user mfa-reset`).
     MfaReset,
+    /// A service client revoked one of the session's tokens (`POST /revoke`, RFC 7009).
+    RevokedByService,
 }
 
 impl RevocationReason {
     /// Every reason, in the order of their metric series.
-    pub const ALL: [RevocationReason; 11] = [
+    pub const ALL: [RevocationReason; 12] = [
         RevocationReason::Logout,
         RevocationReason::RevokedByUser,
         RevocationReason::RefreshTokenReused,
@@ -65,6 +67,7 @@ impl RevocationReason {
         RevocationReason::SessionLimit,
         RevocationReason::MfaChanged,
         RevocationReason::MfaReset,
+        RevocationReason::RevokedByService,
     ];
 
     /// The one spelling: stored, used as the metric label and logged.
@@ -81,6 +84,7 @@ impl RevocationReason {
             RevocationReason::SessionLimit => "session_limit",
             RevocationReason::MfaChanged => "mfa_changed",
             RevocationReason::MfaReset => "mfa_reset",
+            RevocationReason::RevokedByService => "revoked_by_service",
         }
     }
 

@@ -32,6 +32,9 @@ pub enum ApiError {
     /// A body that is not `application/json`.
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
+    /// A body that is not `application/x-www-form-urlencoded` where a form is expected.
+    #[error("Content-Type must be application/x-www-form-urlencoded")]
+    FormMediaType,
     /// A body over `body_limit_bytes`.
     #[error("Request body is too large")]
     PayloadTooLarge,
@@ -68,7 +71,7 @@ impl ApiError {
             ApiError::MalformedAuthorization | ApiError::WrongBearerToken => "invalid_token",
             ApiError::InvalidJson => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType | ApiError::FormMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -93,6 +96,7 @@ impl ApiError {
                 | AuthError::InvalidRefreshToken
                 | AuthError::RefreshTokenReused
                 | AuthError::SessionEnded
+                | AuthError::InvalidClient
                 | AuthError::Token(_) => StatusCode::UNAUTHORIZED,
                 AuthError::AccountDisabled | AuthError::RegistrationClosed => StatusCode::FORBIDDEN,
                 AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -113,7 +117,9 @@ impl ApiError {
             | ApiError::MalformedAuthorization
             | ApiError::WrongBearerToken => StatusCode::UNAUTHORIZED,
             ApiError::InvalidJson | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType | ApiError::FormMediaType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -169,6 +175,12 @@ impl IntoResponse for ApiError {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer realm="tessera", error="invalid_token""#),
+            );
+        } else if matches!(self, ApiError::Auth(AuthError::InvalidClient)) {
+            // A service client authenticates with HTTP Basic (RFC 6749 §5.2).
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="tessera""#),
             );
         } else if status == StatusCode::UNAUTHORIZED {
             // No token, or a credential that is not a bearer token: RFC 6750 §3.1 says no error code.
@@ -355,6 +367,7 @@ mod tests {
                 403,
                 "reauthentication_required",
             ),
+            (AuthError::InvalidClient.into(), 401, "invalid_client"),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::MalformedAuthorization, 401, "invalid_token"),
             (ApiError::WrongBearerToken, 401, "invalid_token"),
@@ -365,6 +378,7 @@ mod tests {
                 415,
                 "unsupported_media_type",
             ),
+            (ApiError::FormMediaType, 415, "unsupported_media_type"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::NotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),

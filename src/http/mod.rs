@@ -11,11 +11,13 @@ mod csrf;
 pub mod error;
 pub mod extract;
 mod headers;
+mod introspection;
 pub(crate) mod metrics;
 mod mfa;
 mod openapi;
 mod ops;
 pub(crate) mod server;
+mod service_auth;
 mod sessions;
 pub(crate) mod tls;
 mod well_known;
@@ -84,9 +86,17 @@ pub fn documented_routes(metrics_enabled: bool) -> OpenApiRouter<Tessera> {
             .routes(routes!(auth::protected))
             .layer(middleware::map_response(headers::no_store))
     };
+    // For downstream services (service clients authenticate with HTTP Basic).
+    let service_routes = OpenApiRouter::new()
+        .routes(routes!(introspection::introspect_token))
+        .routes(routes!(introspection::revoke_token))
+        .routes(routes!(introspection::list_revocations))
+        .layer(middleware::map_response(headers::no_store));
     let routes = embeddable_routes()
         .merge(protected())
         .nest("/api", protected())
+        .merge(service_routes)
+        .routes(routes!(introspection::show_server_metadata))
         .routes(routes!(openapi::serve_document));
     if metrics_enabled {
         routes.routes(routes!(metrics::render_metrics))

@@ -53,6 +53,11 @@ impl utoipa::Modify for BearerScheme {
                     .build(),
             ),
         );
+        // Service clients (`tessera clients add`), RFC 6749 §2.3.1.
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
         components.add_security_scheme(
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(

@@ -8,6 +8,8 @@ mod auth;
 mod background;
 mod browser;
 mod client;
+mod clients;
+mod introspection;
 mod key_ring;
 mod mfa;
 mod open;
@@ -28,6 +30,8 @@ pub use auth::{Credentials, LoginOutcome, RegisteredUser};
 pub use background::BackgroundTasks;
 pub use browser::{CsrfValues, Transport};
 pub use client::ClientInfo;
+pub use clients::{AuthenticatedClient, ClientCredentials, ServiceClientView};
+pub use introspection::{ActiveToken, FEED_MAX_WAIT, RevocationFeed};
 pub use key_ring::KeyView;
 pub(crate) use key_ring::check_signing_key_file;
 pub use mfa::{MfaCodes, MfaEnrolment, MfaProof, MfaView};
@@ -135,6 +139,10 @@ pub enum AuthError {
     /// The database cannot be reached or cannot write (503 with `Retry-After`).
     #[error("Database unavailable")]
     Unavailable(String),
+    /// A service client's id or secret is wrong, or the client is disabled (HTTP Basic,
+    /// RFC 6749 §2.3.1).
+    #[error("Invalid client credentials")]
+    InvalidClient,
     /// Anything else: logged, answered as a generic 500.
     #[error("Internal error")]
     Internal(String),
@@ -170,6 +178,7 @@ impl AuthError {
             AuthError::MfaAlreadyEnabled => "mfa_already_enabled",
             AuthError::MfaNotEnabled => "mfa_not_enabled",
             AuthError::Token(t) => t.code(),
+            AuthError::InvalidClient => "invalid_client",
             AuthError::Unavailable(_) => "unavailable",
             AuthError::Internal(_) => "internal_error",
         }
@@ -228,6 +237,8 @@ struct Inner {
     name_digests: audit::NameDigests,
     /// Where security events go (see `audit`).
     audit: audit::AuditLog,
+    /// Service-client secrets verified moments ago (see `clients`).
+    verified_clients: clients::VerifiedClients,
     /// The breached-password check, when `breached_passwords.api_url` is set.
     breached: Option<crate::breached_passwords::BreachedPasswords>,
 }

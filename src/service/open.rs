@@ -162,6 +162,7 @@ impl Tessera {
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,
                 breached,
+                verified_clients: Default::default(),
                 config,
             }),
         })

@@ -217,6 +217,17 @@ pub struct RevokedSession {
     pub revoked_at: i64,
 }
 
+/// A service client as stored (see the migration `0013_service_clients.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ServiceClientRecord {
+    pub client_id: String,
+    pub name: String,
+    /// Argon2id PHC string of the secret; the secret itself is never stored.
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
 /// A key of the ring as stored: the private key sealed with the key-encryption key.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SigningKeyRecord {
@@ -396,6 +407,21 @@ pub trait Store: MfaStore + Send + Sync {
 
     /// Revocations made at or after `since` (by any process), for the in-memory set.
     async fn revocations_since(&self, since: i64) -> StoreResult<Vec<RevokedSession>>;
+    /// Service clients (`/introspect`, `/revoke`, `/revocations`).
+    async fn add_service_client(&self, client: &ServiceClientRecord) -> StoreResult<()>;
+    async fn find_service_client(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<ServiceClientRecord>>;
+    async fn list_service_clients(&self) -> StoreResult<Vec<ServiceClientRecord>>;
+    /// `false` if there is no such client.
+    async fn remove_service_client(&self, client_id: &str) -> StoreResult<bool>;
+    /// Replaces the secret's hash; `false` if there is no such client.
+    async fn set_service_client_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+    ) -> StoreResult<bool>;
     /// Deletes at most `batch` sessions that expired, or were revoked, before `cutoff`
     /// (and the revocations and name holds that ended before it); returns how many sessions. Fewer
     /// than `batch` means the backlog is gone.

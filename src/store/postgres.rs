@@ -18,8 +18,8 @@ use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, ExistingUser, ImportBatchReport, ImportedUser, LogoutScope, NewSession, NewUser,
     OnRevoked, ReservedName, RevocationReason, RevokedSession, RotationPolicy, RotationState,
-    SessionOwner, SessionRecord, SharedSecretRecord, SigningKeyRecord, Store, StoreError,
-    StoreResult, UserRecord, WriteHealth,
+    ServiceClientRecord, SessionOwner, SessionRecord, SharedSecretRecord, SigningKeyRecord, Store,
+    StoreError, StoreResult, UserRecord, WriteHealth,
 };
 use crate::tokens::now_unix;
 

@@ -426,6 +426,51 @@ impl Store for $store {
         .await?)
     }
 
+    async fn add_service_client(&self, c: &ServiceClientRecord) -> StoreResult<()> {
+        let query = sqlx::query(
+            "INSERT INTO service_clients (client_id, name, secret_hash, created_at, disabled_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&c.client_id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(c.created_at)
+        .bind(c.disabled_at);
+        self.write(query).await.map(|_| ())
+    }
+
+    async fn find_service_client(&self, client_id: &str) -> StoreResult<Option<ServiceClientRecord>> {
+        self.read_optional(
+            sqlx::query_as(
+                "SELECT client_id, name, secret_hash, created_at, disabled_at \
+                 FROM service_clients WHERE client_id = $1",
+            )
+            .bind(client_id),
+        )
+        .await
+    }
+
+    async fn list_service_clients(&self) -> StoreResult<Vec<ServiceClientRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT client_id, name, secret_hash, created_at, disabled_at \
+             FROM service_clients ORDER BY created_at, client_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn remove_service_client(&self, client_id: &str) -> StoreResult<bool> {
+        let query = sqlx::query("DELETE FROM service_clients WHERE client_id = $1").bind(client_id);
+        Ok(self.write(query).await? == 1)
+    }
+
+    async fn set_service_client_secret(&self, client_id: &str, secret_hash: &str) -> StoreResult<bool> {
+        let query = sqlx::query("UPDATE service_clients SET secret_hash = $2 WHERE client_id = $1")
+            .bind(client_id)
+            .bind(secret_hash);
+        Ok(self.write(query).await? == 1)
+    }
+
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
         Ok(sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await?)

@@ -24,8 +24,9 @@ use super::write_helpers::shared_store_helpers;
 use super::{
     AttemptState, CheckpointMode, ExistingUser, ImportBatchReport, ImportedUser, InjectedFault,
     LogoutScope, NewSession, NewUser, ReservedName, RevocationReason, RevokedSession,
-    RotationPolicy, RotationState, SessionOwner, SessionRecord, SharedSecretRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UserRecord, WalCheckpoint, WriteHealth,
+    RotationPolicy, RotationState, ServiceClientRecord, SessionOwner, SessionRecord,
+    SharedSecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, UserRecord,
+    WalCheckpoint, WriteHealth,
 };
 
 /// The log is truncated back to this size when a checkpoint resets it: large enough not to

@@ -144,7 +144,14 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     if status == StatusCode::UNAUTHORIZED {
         let challenge =
             challenge.unwrap_or_else(|| panic!("401 without a readable WWW-Authenticate: {body}"));
-        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        // Service clients authenticate with HTTP Basic (RFC 6749 §5.2), everyone else
+        // with a bearer token.
+        let scheme = if code == "invalid_client" {
+            "Basic"
+        } else {
+            "Bearer"
+        };
+        assert!(challenge.starts_with(scheme), "{challenge}");
         assert_eq!(
             challenge.contains(r#"error="invalid_token""#),
             TOKEN_FAILURES.contains(&code),

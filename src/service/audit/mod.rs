@@ -91,6 +91,7 @@ pub(super) struct AuditEvent<'a> {
     kid: Option<&'a str>,
     scope: Option<&'static str>,
     count: Option<u64>,
+    service_client: Option<&'a str>,
 }
 
 impl<'a> AuditEvent<'a> {
@@ -108,6 +109,7 @@ impl<'a> AuditEvent<'a> {
             kid: None,
             scope: None,
             count: None,
+            service_client: None,
         }
     }
 
@@ -178,6 +180,15 @@ impl<'a> AuditEvent<'a> {
         self
     }
 
+    /// The service client id presented (at most 64 characters of it: it is caller input).
+    pub(super) fn service_client(mut self, client_id: &'a str) -> Self {
+        self.service_client = Some(match client_id.char_indices().nth(64) {
+            Some((end, _)) => &client_id[..end],
+            None => client_id,
+        });
+        self
+    }
+
     fn write(&self) {
         // `Option` fields that are `None` are left out of the line.
         macro_rules! line {
@@ -195,6 +206,7 @@ impl<'a> AuditEvent<'a> {
                     kid = self.kid,
                     scope = self.scope,
                     count = self.count,
+                    service_client = self.service_client,
                     "audit")
             };
         }

@@ -339,6 +339,10 @@ pub struct MfaConfig {
     /// Enrolling or removing a factor ends the user's other sessions (whoever held one
     /// logged in without the factor, or with the factor now gone).
     pub end_other_sessions: bool,
+    /// Seconds an `mfa_token` (the first step's answer to a right password) may be used
+    /// for the second step: long enough to open an authenticator app, short enough that a
+    /// token taken from a log or a screen is soon worthless. 300 by default.
+    pub token_ttl_secs: u64,
 }
 
 impl Default for MfaConfig {
@@ -346,6 +350,7 @@ impl Default for MfaConfig {
         Self {
             issuer: "tessera".into(),
             end_other_sessions: true,
+            token_ttl_secs: 300,
         }
     }
 }
@@ -674,6 +679,10 @@ impl Config {
             "mfa.issuer must be a non-empty name without ':' (authenticator apps split on it)"
         );
         anyhow::ensure!(
+            (1..=3600).contains(&self.mfa.token_ttl_secs),
+            "mfa.token_ttl_secs must be between 1 and 3600 (an hour; 300 is the default)"
+        );
+        anyhow::ensure!(
             self.body_limit_bytes >= 256,
             "body_limit_bytes must be at least 256"
         );
@@ -903,6 +912,38 @@ mod tests {
                 !unknown.contains(&"TESSERA_LOG_LEVEL".to_owned()),
                 "{unknown:?}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_mfa_token_lifetime_comes_from_the_environment_and_is_bounded() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .mfa
+                    .token_ttl_secs,
+                300
+            );
+            jail.set_env("TESSERA_MFA__TOKEN_TTL_SECS", "120");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.mfa.token_ttl_secs, 120);
+            assert!(config.validate().is_ok());
+            for bad in ["0", "3601"] {
+                jail.set_env("TESSERA_MFA__TOKEN_TTL_SECS", bad);
+                let error = Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .validate()
+                    .err()
+                    .map(|e| e.to_string());
+                assert!(
+                    error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("mfa.token_ttl_secs")),
+                    "{bad}: {error:?}"
+                );
+            }
             Ok(())
         });
     }

@@ -38,7 +38,12 @@ const HTTP_BUCKETS: &[f64] = &[
 /// Argon2id at the OWASP minimum takes ≈ 30 ms per core; stronger settings up to ~1 s.
 const HASH_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
+/// How a `POST /login` ended; each attempt is counted once. A login that needs a second
+/// factor is counted here when its password step ends (`mfa_required`, or a failure);
+/// its second step is counted in `tessera_mfa_verifications_total` (`success` there is a
+/// session opened with both factors), never here again.
 pub const LOGIN_OUTCOMES: [&str; 7] = [
+    // A session opened with the password alone.
     "success",
     // The password was right; the login waits for the second factor (`/login/mfa`).
     "mfa_required",

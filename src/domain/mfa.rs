@@ -9,8 +9,6 @@ pub const TOTP_STEP_SECS: i64 = 30;
 pub const TOTP_DIGITS: usize = 6;
 /// Steps of clock skew accepted either side of the server's (RFC 6238 §5.2 recommends 1).
 pub const TOTP_SKEW_STEPS: i64 = 1;
-/// How long an `mfa_token` may be used after the password was checked.
-pub const MFA_TOKEN_TTL_SECS: i64 = 300;
 /// Codes that may be tried with one `mfa_token`; the next attempt finds it void.
 pub const MFA_TOKEN_MAX_ATTEMPTS: i64 = 5;
 /// Recovery codes in a set.

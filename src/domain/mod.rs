@@ -14,9 +14,9 @@ mod username;
 pub use backoff::{AttemptDecision, AttemptState, BackoffPolicy, decide_attempt};
 pub use import_match::{ExistingAccount, ImportMatch, IncomingUser, decide_import_match};
 pub use mfa::{
-    Assurance, MFA_TOKEN_MAX_ATTEMPTS, MFA_TOKEN_TTL_SECS, RECOVERY_CODE_CHARS,
-    RECOVERY_CODES_PER_SET, TOTP_DIGITS, TOTP_SKEW_STEPS, TOTP_STEP_SECS, display_recovery_code,
-    normalize_recovery_code, parse_totp_code,
+    Assurance, MFA_TOKEN_MAX_ATTEMPTS, RECOVERY_CODE_CHARS, RECOVERY_CODES_PER_SET, TOTP_DIGITS,
+    TOTP_SKEW_STEPS, TOTP_STEP_SECS, display_recovery_code, normalize_recovery_code,
+    parse_totp_code,
 };
 pub use password::{NewPassword, PasswordError, PasswordPolicy};
 pub use rotation::{RotationDecision, RotationPolicy, RotationState, decide_rotation};

@@ -6,7 +6,7 @@
 //! `open_session` as a password login, with `amr`/`aal` saying what was shown.
 //!
 //! The mfa_token is 256 random bits; only its SHA-256 is stored (like a refresh token's
-//! nonce: a random value needs no key). It lives `MFA_TOKEN_TTL_SECS`, is bound to its user,
+//! nonce: a random value needs no key). It lives `mfa.token_ttl_secs` (5 minutes by default), is bound to its user,
 //! allows `MFA_TOKEN_MAX_ATTEMPTS` codes and is used once; each of these is a condition of
 //! one UPDATE. Code attempts also pass the password check's limits and back-off for the
 //! user's name, so a known password buys no more code guesses than password guesses.
@@ -14,7 +14,7 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{MFA_TOKEN_MAX_ATTEMPTS, MFA_TOKEN_TTL_SECS};
+use crate::domain::MFA_TOKEN_MAX_ATTEMPTS;
 use crate::secret::{Secret, random_bytes};
 use crate::service::audit::AuditEvent;
 use crate::service::{AuthError, ClientInfo, LoginOutcome, RegisteredUser, Tessera, Transport};
@@ -40,14 +40,11 @@ impl Tessera {
     ) -> AuthError {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>());
         let now = now_unix();
+        // Validated to at most an hour, so the conversion cannot fail.
+        let ttl = i64::try_from(self.config().mfa.token_ttl_secs).unwrap_or(300);
         let stored = self
             .store()
-            .create_mfa_challenge(
-                &token_digest(&token),
-                user.id,
-                now,
-                now + MFA_TOKEN_TTL_SECS,
-            )
+            .create_mfa_challenge(&token_digest(&token), user.id, now, now + ttl)
             .await;
         if let Err(e) = stored {
             let e = AuthError::from(e);
@@ -85,9 +82,8 @@ impl Tessera {
             Err(AuthError::RateLimited(_)) => "rate_limited",
             Err(_) => "error",
         });
-        if result.is_ok() {
-            self.metrics().login("success");
-        }
+        // Not counted in `tessera_logins_total` again: its password step was counted there
+        // once, as `mfa_required`.
         result
     }
 

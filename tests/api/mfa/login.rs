@@ -218,5 +218,31 @@ async fn verifications_are_counted_by_outcome() {
         let line = format!("tessera_mfa_verifications_total{{outcome=\"{outcome}\"}} {count}");
         assert!(text.contains(&line), "{line} not in\n{text}");
     }
-    assert!(text.contains("tessera_logins_total{outcome=\"mfa_required\"} 1"));
+    // One login, counted once: its password step as `mfa_required` (how its second step
+    // ended is the series above), not again as `success` (the one `success` is the password
+    // login that enrolled).
+    for line in [
+        r#"tessera_logins_total{outcome="mfa_required"} 1"#,
+        r#"tessera_logins_total{outcome="success"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_mfa_token_lifetime_is_the_mfa_token_ttl_secs_setting() {
+    let app = spawn_app_with(|c| c.mfa.token_ttl_secs = 2).await;
+    let enrolled = app.enrolled("kay").await;
+    let token = app.mfa_token("kay").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let late = app
+        .login_mfa(&token, json!({"code": code(&enrolled.secret, 0)}))
+        .await;
+    assert_error(late, StatusCode::UNAUTHORIZED, "invalid_mfa_token").await;
+    // Within its lifetime the same user gets in (the late attempt used no code).
+    let token = app.mfa_token("kay").await;
+    let ok = app
+        .login_mfa(&token, json!({"code": code(&enrolled.secret, 0)}))
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
 }

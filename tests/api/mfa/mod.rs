@@ -6,6 +6,7 @@
 //! server's totp-rs: the two implementations check each other.
 
 mod admin;
+mod cookie_login;
 mod enrolment;
 mod login;
 mod races;

@@ -143,6 +143,11 @@ pub struct Config {
     pub purge_batch_size: u32,
     /// How often revocations made by other processes are read from the database.
     pub revocation_poll_ms: u64,
+    /// Longest wait of a `GET /revocations` long poll when there is no news (a request's
+    /// `wait` is shortened to it). At most 25, the feed's documented maximum; lower it when
+    /// a proxy in front of tessera closes idle requests sooner. The route's time limit is
+    /// `request_timeout_secs` plus this.
+    pub revocation_feed_max_wait_secs: u64,
     /// `pretty`, `json`, or `auto` (pretty on a terminal, JSON otherwise).
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tessera=debug`.
@@ -466,6 +471,7 @@ impl Default for Config {
             purge_interval_secs: 300,
             purge_batch_size: 1000,
             revocation_poll_ms: 500,
+            revocation_feed_max_wait_secs: 25,
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
@@ -697,6 +703,11 @@ impl Config {
         anyhow::ensure!(
             self.revocation_poll_ms >= 10,
             "revocation_poll_ms must be at least 10"
+        );
+        anyhow::ensure!(
+            self.revocation_feed_max_wait_secs <= crate::service::FEED_MAX_WAIT.as_secs(),
+            "revocation_feed_max_wait_secs must be at most {} (0 answers at once)",
+            crate::service::FEED_MAX_WAIT.as_secs()
         );
         anyhow::ensure!(
             self.key_reload_ms >= 10,

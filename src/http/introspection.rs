@@ -111,8 +111,9 @@ pub struct FeedQuery {
     /// revocation whose access tokens may still be valid is returned).
     #[param(minimum = 0)]
     since: Option<i64>,
-    /// Seconds to wait for a revocation when there is none (default 25; shortened to stay
-    /// within the server's request time limit).
+    /// Seconds to wait for a revocation when there is none: at most 25 (the default; more
+    /// is a 400). The server may shorten it (`revocation_feed_max_wait_secs`); the answer
+    /// comes as soon as a session is revoked.
     #[param(minimum = 0, maximum = 25)]
     wait: Option<u64>,
 }
@@ -146,13 +147,21 @@ pub async fn list_revocations(
             "since must not be negative".into(),
         ));
     }
-    // Answer before the request time limit cuts the wait off with a 408.
-    let limit = Duration::from_secs(tessera.config().request_timeout_secs.saturating_sub(2));
-    let wait = query
-        .wait
-        .map_or(FEED_MAX_WAIT, Duration::from_secs)
-        .min(FEED_MAX_WAIT)
-        .min(limit);
+    let wait = match query.wait {
+        None => FEED_MAX_WAIT,
+        Some(secs) if secs <= FEED_MAX_WAIT.as_secs() => Duration::from_secs(secs),
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "wait must be at most {}",
+                FEED_MAX_WAIT.as_secs()
+            )));
+        }
+    };
+    // The route's own time limit (`http::limit_duration`) leaves `request_timeout_secs`
+    // beyond the longest wait for the database reads, so a wait is never cut into a 408.
+    let wait = wait.min(Duration::from_secs(
+        tessera.config().revocation_feed_max_wait_secs,
+    ));
     let feed = tessera.revocation_feed(query.since, wait).await?;
     Ok(Json(RevocationsResponse {
         revoked_sessions: feed.session_ids,

@@ -213,7 +213,22 @@ pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router 
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
+/// The route whose handler waits on purpose (a long poll bounded by
+/// [`crate::service::FEED_MAX_WAIT`]): its time limit is the request time limit plus that
+/// wait, so the wait itself never turns into a 408 and the work around it keeps the usual
+/// bound.
+const LONG_POLL_ROUTE: &str = "/revocations";
+
 async fn limit_duration(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let long_poll = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| route.as_str() == LONG_POLL_ROUTE);
+    let limit = if long_poll {
+        limit + crate::service::FEED_MAX_WAIT
+    } else {
+        limit
+    };
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),

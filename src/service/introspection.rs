@@ -44,7 +44,9 @@ pub struct RevocationFeed {
     pub cursor: i64,
 }
 
-/// How long the feed's long poll waits at most (the request timeout shortens it).
+/// The longest `wait` a feed request may ask for (`revocation_feed_max_wait_secs` may
+/// shorten it). The feed's route has its own time limit, `request_timeout_secs` plus this,
+/// so the request time limit does not cut a long poll short.
 pub const FEED_MAX_WAIT: Duration = Duration::from_secs(25);
 
 /// Rows stamped this close to the cursor were probably sent already (the cursor overlaps

@@ -12,8 +12,8 @@ use tessera_verify::{Authenticated, Verifier};
 
 use crate::backend::{Backend, on_backend};
 use crate::helpers::{
-    TestApp, assert_error, spawn_app, spawn_instance_beside, status_and_json, str_field,
-    unwrap_response,
+    TestApp, assert_error, spawn_app, spawn_app_with, spawn_instance_beside, status_and_json,
+    str_field, unwrap_response,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -191,6 +191,7 @@ async fn the_feed_lists_revoked_sessions_and_the_metadata_lists_the_endpoints() 
     let (status, meta) =
         status_and_json(app.get("/.well-known/oauth-authorization-server").await).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(meta["issuer"], app.tessera.config().issuer.as_str());
     assert_eq!(meta["introspection_endpoint"], app.url("/introspect"));
     assert_eq!(meta["revocation_endpoint"], app.url("/revoke"));
     assert_eq!(meta["jwks_uri"], app.url("/.well-known/jwks.json"));
@@ -200,11 +201,157 @@ async fn the_feed_lists_revoked_sessions_and_the_metadata_lists_the_endpoints() 
     );
 }
 
+async fn revoking_an_access_token_ends_its_session_on_every_instance_within_a_second() {
+    let app = spawn_app().await;
+    let other = spawn_instance_beside(&app, |_| {}).await;
+    let (id, secret) = client_of(&app).await;
+    let auth = (id.as_str(), secret.as_str());
+    let login = other.signed_up("fay", PASSWORD).await;
+    let access = str_field(&login, "access_token");
+    let refresh = str_field(&login, "refresh_token");
+    // Another session of the same user is not touched.
+    let (_, kept) = status_and_json(app.login("fay", PASSWORD).await).await;
+    let kept = str_field(&kept, "access_token");
+    for instance in [&app, &other] {
+        assert_eq!(instance.protected(access).await.status(), StatusCode::OK);
+    }
+
+    // Revoked at one instance, with the access token (RFC 7009 §2.1 lets either be sent).
+    let response = post_form(
+        &app,
+        "/revoke",
+        auth,
+        &format!("token={access}&token_type_hint=access_token"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let started = Instant::now();
+    for instance in [&app, &other] {
+        loop {
+            let response = instance.protected(access).await;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                assert_error(response, StatusCode::UNAUTHORIZED, "token_revoked").await;
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(1500),
+                "{} still accepts the access token after {:?}",
+                instance.address,
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    // The session's refresh token is dead too, on both instances, and introspection says so.
+    for instance in [&app, &other] {
+        assert_eq!(
+            instance.refresh(refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            introspect(instance, auth, access).await,
+            json!({"active": false})
+        );
+    }
+    for instance in [&app, &other] {
+        assert_eq!(instance.protected(kept).await.status(), StatusCode::OK);
+    }
+}
+
 crate::backend_tests!(
     introspection_answers_live_tokens_and_only_active_false_otherwise,
     client_authentication_is_required_and_bad_requests_are_4xx,
     the_feed_lists_revoked_sessions_and_the_metadata_lists_the_endpoints,
+    revoking_an_access_token_ends_its_session_on_every_instance_within_a_second,
 );
+
+/// `GET /revocations` as the service client `auth`; status, body and how long it took.
+async fn read_feed(
+    app: &TestApp,
+    auth: &(String, String),
+    query: &str,
+) -> (StatusCode, Value, Duration) {
+    let started = Instant::now();
+    let response = unwrap_response(
+        app.client
+            .get(app.url(&format!("/revocations{query}")))
+            .basic_auth(&auth.0, Some(&auth.1))
+            .send()
+            .await,
+    );
+    let (status, body) = status_and_json(response).await;
+    (status, body, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_waits_past_the_request_time_limit_and_ends_early_at_a_revocation() {
+    // A request time limit of 2 s, which the long poll is not bound by.
+    let app = spawn_app_with(|c| c.request_timeout_secs = 2).await;
+    let auth = client_of(&app).await;
+    let login = app.signed_up("gus", PASSWORD).await;
+    let access = str_field(&login, "access_token").to_owned();
+    let (_, first, _) = read_feed(&app, &auth, "").await;
+    let cursor = first["cursor"].as_i64().unwrap_or_default();
+
+    // Nothing happens: the wait runs its full 4 s, past the 2 s limit, and is no 408.
+    let (status, body, took) = read_feed(&app, &auth, &format!("?since={cursor}&wait=4")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["revoked_sessions"], json!([]));
+    assert!(
+        took >= Duration::from_millis(3500) && took < Duration::from_secs(7),
+        "{took:?}"
+    );
+
+    // The longest wait (25 s) ends as soon as a session is revoked.
+    let waiting = {
+        let (app_client, url, auth) = (
+            app.client.clone(),
+            app.url(&format!("/revocations?since={cursor}&wait=25")),
+            auth.clone(),
+        );
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let response = unwrap_response(
+                app_client
+                    .get(url)
+                    .basic_auth(&auth.0, Some(&auth.1))
+                    .send()
+                    .await,
+            );
+            let (status, body) = status_and_json(response).await;
+            (status, body, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.logout(&access, None).await.status(), StatusCode::OK);
+    let (status, body, took) = waiting.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let sid = crate::helpers::jwt_claims(&access)["sid"].clone();
+    assert!(
+        body["revoked_sessions"]
+            .as_array()
+            .is_some_and(|ids| ids.contains(&sid)),
+        "{body}"
+    );
+
+    // 25 s is the documented maximum: more is a bad request, not a silent cut.
+    let (status, body, _) = read_feed(&app, &auth, "?wait=26").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn the_feed_wait_is_shortened_to_the_configured_maximum() {
+    let app = spawn_app_with(|c| c.revocation_feed_max_wait_secs = 1).await;
+    let auth = client_of(&app).await;
+    let (_, first, _) = read_feed(&app, &auth, "").await;
+    let cursor = first["cursor"].as_i64().unwrap_or_default();
+    let (status, body, took) = read_feed(&app, &auth, &format!("?since={cursor}&wait=25")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+}
 
 async fn whoami(user: Authenticated) -> String {
     user.sub.clone()
@@ -399,4 +546,16 @@ async fn the_verifier_keeps_verifying_while_tessera_is_down_until_the_staleness_
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn the_metadata_issuer_is_the_configured_issuer_which_tokens_carry() {
+    let app = spawn_app_with(|c| c.issuer = "https://auth.example.test".into()).await;
+    let (status, meta) =
+        status_and_json(app.get("/.well-known/oauth-authorization-server").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(meta["issuer"], "https://auth.example.test");
+    let login = app.signed_up("hana", PASSWORD).await;
+    let claims = crate::helpers::jwt_claims(str_field(&login, "access_token"));
+    assert_eq!(claims["iss"], meta["issuer"]);
 }

@@ -48,6 +48,9 @@ pub use error::{BuildError, VerifyError};
 
 use keys::{JwksCache, KeySet, PinnedKey};
 
+/// The longest wait tessera's `GET /revocations` accepts (a larger `wait` is a 400).
+const FEED_MAX_WAIT_SECS: u64 = 25;
+
 /// What happens when the revocation feed has been unreachable longer than its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedFailure {
@@ -176,10 +179,11 @@ impl VerifierBuilder {
         self
     }
 
-    /// Seconds each feed request may wait on tessera for news (default 25; tessera
-    /// shortens it to its request time limit).
+    /// Seconds each feed request may wait on tessera for news (default 25, which is also
+    /// the most tessera accepts: larger values are lowered to it; tessera may shorten the
+    /// wait further with its `revocation_feed_max_wait_secs`).
     pub fn feed_wait_secs(mut self, secs: u64) -> Self {
-        self.feed_wait_secs = secs;
+        self.feed_wait_secs = secs.min(FEED_MAX_WAIT_SECS);
         self
     }
 

@@ -17,6 +17,7 @@ mod helpers;
 mod import;
 mod import_cli;
 mod instances;
+mod introspection_interop;
 mod jwks_interop;
 mod keys;
 mod metrics;

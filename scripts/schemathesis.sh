@@ -44,7 +44,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 base="http://127.0.0.1:$port"
 
 # Cheap Argon2 and no rate limits: the run is about the contract, not about abuse defences
-# (a 429 would only hide the request behind it).
+# (a 429 would only hide the request behind it). The revocation feed's long poll is cut to
+# 1 s: generated `since` values in the future would otherwise hold each example 25 s.
 env -i PATH="$PATH" HOME="$workdir" \
   TESSERA_LISTEN="127.0.0.1:$port" \
   TESSERA_DATA_DIR="$workdir/data" \
@@ -55,6 +56,7 @@ env -i PATH="$PATH" HOME="$workdir" \
   TESSERA_RATE_LIMITS__REGISTER_PER_IP__PER_MINUTE=0 \
   TESSERA_RATE_LIMITS__REFRESH_PER_IP__PER_MINUTE=0 \
   TESSERA_LOGIN_BACKOFF__THRESHOLD=0 \
+  TESSERA_REVOCATION_FEED_MAX_WAIT_SECS=1 \
   "$binary" serve >"$workdir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 50); do
@@ -70,6 +72,19 @@ token=$(curl -fsS -X POST "$base/login" -H 'content-type: application/json' \
   -d '{"username":"schemathesis","password":"correct-horse-battery-staple"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+# A service client, so /introspect, /revoke and /revocations are exercised past the 401
+# (scripts/schemathesis.toml sends its Basic credentials to the `services` operations).
+client=$(env -i PATH="$PATH" HOME="$workdir" TESSERA_DATA_DIR="$workdir/data" TESSERA_LOG_LEVEL=warn \
+  "$binary" clients add schemathesis)
+client_id=$(printf '%s\n' "$client" | sed -n 's/^client_id: *//p')
+client_secret=$(printf '%s\n' "$client" | sed -n 's/^client_secret: *//p')
+[ -n "$client_id" ] && [ -n "$client_secret" ] \
+  || { echo "schemathesis: could not create a service client" >&2; exit 1; }
+# Read by scripts/schemathesis.toml: Bearer for everything, Basic for the services.
+export TESSERA_ST_BEARER="$token"
+TESSERA_ST_BASIC=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
+export TESSERA_ST_BASIC
+
 # ASCII strings: password limits are in UTF-8 bytes, which JSON Schema (counting
 # characters) can state exactly only for ASCII.
 echo "== schemathesis $(grep '^schemathesis==' "$req" | cut -d= -f3) against $base ($max_examples examples per operation)"
@@ -77,7 +92,6 @@ status=0
 NO_COLOR=1 timeout 300 "$venv/bin/st" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
   --checks all \
   --max-examples "$max_examples" \
-  --header "Authorization: Bearer $token" \
   --seed 1 \
   --generation-codec ascii \
   || status=$?

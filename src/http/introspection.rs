@@ -19,7 +19,8 @@ use crate::service::{FEED_MAX_WAIT, Tessera};
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// The access or refresh token.
+    /// The access or refresh token (an empty one is a missing one: 400).
+    #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `refresh_token`; a hint only (the token is looked up either way).
     token_type_hint: Option<String>,

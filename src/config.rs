@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::secret::Secret;
 
 mod browser;
+mod ui;
 pub use browser::{CookiesConfig, CorsConfig, SameSite};
+pub use ui::UiConfig;
+#[doc(hidden)]
+pub use ui::resource_origin as ui_resource_origin;
 
 /// All settings of a tessera instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,6 +191,9 @@ pub struct Config {
     pub cookies: CookiesConfig,
     /// Origins allowed to call tessera from a browser with credentials.
     pub cors: CorsConfig,
+    /// The hosted pages under `/ui/` (sign in, sign up, my account): prefix, branding,
+    /// templates, where sign-in may send the browser back to.
+    pub ui: UiConfig,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
@@ -478,6 +485,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             cookies: CookiesConfig::default(),
             cors: CorsConfig::default(),
+            ui: UiConfig::default(),
             metrics_enabled: true,
             metrics_listen: None,
             metrics_token: None,
@@ -730,6 +738,7 @@ impl Config {
         );
         self.cookies.validate(self.listen)?;
         self.cors.validate()?;
+        self.ui.validate()?;
         Ok(())
     }
 }

@@ -45,6 +45,7 @@ pub mod legacy_hash;
 pub mod secret;
 pub mod service;
 pub mod telemetry;
+pub mod ui;
 
 pub(crate) mod abuse;
 pub(crate) mod breached_passwords;
@@ -60,6 +61,7 @@ pub use http::assurance::Aal2User;
 pub use http::error::ApiError;
 pub use http::extract::AuthUser;
 pub use http::{api_router, router};
+pub use ui::ui_router;
 pub use secret::Secret;
 pub use service::{AuthError, BackgroundTasks, Tessera};
 pub use tokens::keyring::KeyAlg;

@@ -53,8 +53,14 @@ async fn security_headers(State(hsts): State<bool>, mut response: Response) -> R
 
 fn insert_security_headers(headers: &mut HeaderMap, hsts: bool) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The hosted pages (`ui`) set their own policy and referrer rule; everything else
+    // gets the API's.
+    headers
+        .entry(CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
+    headers
+        .entry(REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     if hsts {
         headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }

@@ -61,11 +61,11 @@ pub use http::assurance::Aal2User;
 pub use http::error::ApiError;
 pub use http::extract::AuthUser;
 pub use http::{api_router, router};
-pub use ui::ui_router;
 pub use secret::Secret;
 pub use service::{AuthError, BackgroundTasks, Tessera};
 pub use tokens::keyring::KeyAlg;
 pub use tokens::{AccessClaims, Audience, TokenError};
+pub use ui::ui_router;
 
 #[doc(hidden)]
 pub use store::InjectedFault;

@@ -88,14 +88,14 @@ impl UiConfig {
 
 /// `#rgb` or `#rrggbb`: the one form that can go into a stylesheet unescaped.
 fn is_hex_colour(value: &str) -> bool {
-    value.strip_prefix('#').is_some_and(|hex| {
-        matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
-    })
+    value
+        .strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// The origin a resource URL loads from: `None` for a path on this server, the origin of an
 /// `https://` URL; anything else (`//host`, `http:`, `data:`, `javascript:`) is an error.
-pub fn resource_origin(value: &str) -> Result<Option<String>, ()> {
+pub fn resource_origin(value: &str) -> Result<Option<String>, String> {
     if value.starts_with('/') && !value.starts_with("//") && !value.contains('\\') {
         return Ok(None);
     }
@@ -103,7 +103,7 @@ pub fn resource_origin(value: &str) -> Result<Option<String>, ()> {
         Ok(url) if url.scheme() == "https" && url.username().is_empty() => {
             Ok(Some(url.origin().ascii_serialization()))
         }
-        _ => Err(()),
+        _ => Err(format!("not a path or an https:// URL: {value:?}")),
     }
 }
 
@@ -122,7 +122,12 @@ mod tests {
             resource_origin("https://cdn.example.com/a.css"),
             Ok(Some("https://cdn.example.com".into()))
         );
-        for bad in ["//evil.example/x", "http://x.example/a", "javascript:alert(1)", "data:x"] {
+        for bad in [
+            "//evil.example/x",
+            "http://x.example/a",
+            "javascript:alert(1)",
+            "data:x",
+        ] {
             assert!(resource_origin(bad).is_err(), "{bad}");
         }
     }

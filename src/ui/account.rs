@@ -45,17 +45,19 @@ async fn account_view(ctx: &PageCtx, claims: &AccessClaims) -> Result<View, Auth
         })
         .collect();
     let csrf = claims.csrf.clone().unwrap_or_default();
-    Ok(View::new("account.html", "account", csrf).extra(minijinja::context! {
-        user => minijinja::context! {
-            username => me.username,
-            created => device::format_time(me.created_at),
-        },
-        mfa => minijinja::context! {
-            totp => me.mfa.totp,
-            recovery_codes_left => me.mfa.recovery_codes_left,
-        },
-        sessions => sessions,
-    }))
+    Ok(
+        View::new("account.html", "account", csrf).extra(minijinja::context! {
+            user => minijinja::context! {
+                username => me.username,
+                created => device::format_time(me.created_at),
+            },
+            mfa => minijinja::context! {
+                totp => me.mfa.totp,
+                recovery_codes_left => me.mfa.recovery_codes_left,
+            },
+            sessions => sessions,
+        }),
+    )
 }
 
 /// Sign-in again, for a browser whose page session is missing, expired or ended.
@@ -107,6 +109,8 @@ pub(crate) async fn show_account(ctx: PageCtx, Query(q): Query<PageQuery>) -> Re
 }
 
 /// The checks of every account form: the site, a page session, its CSRF value.
+// The refusal is the page to answer with; it is returned at once, never carried far.
+#[allow(clippy::result_large_err)]
 fn guard(ctx: &PageCtx, form: &PageForm) -> Result<AccessClaims, Response> {
     if csrf::check_request_site(&ctx.headers, ctx.tessera.config()).is_err() {
         return Err(csrf_refused(ctx, None));
@@ -197,7 +201,12 @@ pub(crate) async fn end_sessions(ctx: PageCtx, form: PageForm) -> Response {
 /// itself, never through a redirect: the secret and the codes are not kept readable
 /// anywhere to show them on a later GET.
 fn enrol_page(claims: &AccessClaims, extra: minijinja::Value) -> View {
-    View::new("enrol.html", "enrol", claims.csrf.clone().unwrap_or_default()).extra(extra)
+    View::new(
+        "enrol.html",
+        "enrol",
+        claims.csrf.clone().unwrap_or_default(),
+    )
+    .extra(extra)
 }
 
 /// `POST {prefix}/account/mfa/enrol`.
@@ -241,11 +250,7 @@ pub(crate) async fn confirm_totp(ctx: PageCtx, form: PageForm) -> Response {
         Err(refused) => return refused,
     };
     let code = form.get("code").trim().to_owned();
-    match ctx
-        .tessera
-        .confirm_totp(&claims, &code, &ctx.client)
-        .await
-    {
+    match ctx.tessera.confirm_totp(&claims, &code, &ctx.client).await {
         Ok(codes) => enrol_page(
             &claims,
             minijinja::context! { codes => codes.recovery_codes },
@@ -316,4 +321,3 @@ pub(crate) async fn remove_totp(ctx: PageCtx, form: PageForm) -> Response {
         }
     }
 }
-

@@ -85,7 +85,12 @@ fn cookie_name(config: &CookiesConfig, base: &str) -> String {
 
 /// A `Set-Cookie` for one of the pages' own cookies: `Path=/` (so `__Host-` holds),
 /// HttpOnly, `SameSite=Strict` (a form of another site never carries it).
-fn set_cookie(config: &CookiesConfig, base: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+fn set_cookie(
+    config: &CookiesConfig,
+    base: &str,
+    value: &str,
+    max_age: i64,
+) -> Option<HeaderValue> {
     let cookie = cookie::Cookie::build((cookie_name(config, base), value))
         .path("/")
         .http_only(true)

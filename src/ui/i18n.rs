@@ -114,8 +114,8 @@ fn is_code(code: &str) -> bool {
 }
 
 fn parse(code: &str, text: &str) -> anyhow::Result<serde_json::Value> {
-    let value: toml::Value = toml::from_str(text)
-        .map_err(|e| anyhow::anyhow!("ui catalogue {code}.toml: {e}"))?;
+    let value: toml::Value =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("ui catalogue {code}.toml: {e}"))?;
     Ok(serde_json::to_value(value)?)
 }
 

@@ -26,10 +26,10 @@ pub mod templates;
 use std::sync::Arc;
 
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
 use axum::routing::{MethodRouter, get};
@@ -129,7 +129,10 @@ fn route_table() -> Vec<(&'static str, MethodRouter<Tessera>)> {
             "/account/sessions",
             axum::routing::post(account::end_sessions),
         ),
-        ("/account/mfa/enrol", axum::routing::post(account::enrol_totp)),
+        (
+            "/account/mfa/enrol",
+            axum::routing::post(account::enrol_totp),
+        ),
         (
             "/account/mfa/confirm",
             axum::routing::post(account::confirm_totp),
@@ -138,7 +141,10 @@ fn route_table() -> Vec<(&'static str, MethodRouter<Tessera>)> {
             "/account/mfa/recovery-codes",
             axum::routing::post(account::regenerate_codes),
         ),
-        ("/account/mfa/remove", axum::routing::post(account::remove_totp)),
+        (
+            "/account/mfa/remove",
+            axum::routing::post(account::remove_totp),
+        ),
     ]
 }
 

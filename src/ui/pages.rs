@@ -67,6 +67,8 @@ pub(crate) fn csrf_refused(ctx: &PageCtx, sid: Option<&str>) -> Response {
 }
 
 /// A pre-session form's checks: the request's site, then the signed double submit.
+// The refusal is the page to answer with; it is returned at once, never carried far.
+#[allow(clippy::result_large_err)]
 fn pre_session_checked(ctx: &PageCtx, form: &PageForm) -> Result<(), Response> {
     let site = csrf::check_request_site(&ctx.headers, ctx.tessera.config()).is_ok();
     if site && forms::pre_session_ok(&ctx.tessera, &ctx.headers, form) {
@@ -143,7 +145,10 @@ pub(crate) async fn submit_login(ctx: PageCtx, form: PageForm) -> Response {
             }
             let mut next = ctx.ui.path("/login/mfa");
             if !return_to.is_empty() {
-                next.push_str(&format!("?return_to={}", super::render::urlencode(return_to)));
+                next.push_str(&format!(
+                    "?return_to={}",
+                    super::render::urlencode(return_to)
+                ));
             }
             see_other(&next, headers)
         }
@@ -261,7 +266,10 @@ pub(crate) async fn submit_register(ctx: PageCtx, form: PageForm) -> Response {
         Ok(_) => {
             let mut next = ctx.ui.path("/login?done=registered");
             if !return_to.is_empty() {
-                next.push_str(&format!("&return_to={}", super::render::urlencode(return_to)));
+                next.push_str(&format!(
+                    "&return_to={}",
+                    super::render::urlencode(return_to)
+                ));
             }
             see_other(&next, HeaderMap::new())
         }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use axum::Extension;
 use axum::extract::{FromRef, FromRequestParts, Query};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Extension;
 use serde::{Deserialize, Serialize};
 
 use super::Ui;
@@ -236,7 +236,11 @@ impl View {
             let cookie = format!(
                 "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
                 ctx.lang,
-                if ctx.tessera.config().cookies.secure { "; Secure" } else { "" }
+                if ctx.tessera.config().cookies.secure {
+                    "; Secure"
+                } else {
+                    ""
+                }
             );
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 headers.append(SET_COOKIE, value);

@@ -18,10 +18,7 @@ pub fn allowed(raw: &str, allowed_origins: &[String]) -> Option<String> {
         return None;
     }
     let origin = url.origin().ascii_serialization();
-    allowed_origins
-        .iter()
-        .any(|listed| *listed == origin)
-        .then(|| url.to_string())
+    allowed_origins.contains(&origin).then(|| url.to_string())
 }
 
 #[cfg(test)]

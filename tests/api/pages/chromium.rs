@@ -122,7 +122,9 @@ async fn body_text(b: &Client) -> String {
 }
 
 async fn sign_in(b: &Client, origin: &str, password: &str) -> Step {
-    b.goto(&format!("{origin}/ui/login")).await.map_err(err("goto"))?;
+    b.goto(&format!("{origin}/ui/login"))
+        .await
+        .map_err(err("goto"))?;
     fill(b, "username", "alice").await?;
     fill(b, "password", password).await?;
     click(b, "main form button[type=submit]").await
@@ -146,7 +148,9 @@ fn attacker_page(origin: &str) -> String {
         )
     })
     .collect();
-    format!(r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prize</title></head><body><h1>You won!</h1>{forms}</body></html>"#)
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prize</title></head><body><h1>You won!</h1>{forms}</body></html>"#
+    )
 }
 
 #[tokio::test]
@@ -209,7 +213,11 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     click(b, "main form button[type=submit]").await?;
     let codes_text = body_text(b).await;
     let mut recovery = Vec::new();
-    for element in b.find_all(Locator::Css(".codes code")).await.map_err(err("codes"))? {
+    for element in b
+        .find_all(Locator::Css(".codes code"))
+        .await
+        .map_err(err("codes"))?
+    {
         recovery.push(element.text().await.map_err(err("code"))?);
     }
     if recovery.len() != 10 {
@@ -225,7 +233,9 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     path_is(b, "/ui/login/mfa").await?;
     shots_both(b, origin, "/ui/login/mfa", "mfa").await?;
     shots_both(b, origin, "/ui/login/mfa?method=recovery", "mfa-recovery").await?;
-    b.goto(&format!("{origin}/ui/login/mfa")).await.map_err(err("goto"))?;
+    b.goto(&format!("{origin}/ui/login/mfa"))
+        .await
+        .map_err(err("goto"))?;
     fill(b, "code", &code(&secret, 1)).await?;
     click(b, "main form button[type=submit]").await?;
     path_is(b, "/ui/account").await?;
@@ -239,13 +249,21 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     fill(other, "recovery_code", &recovery[0]).await?;
     click(other, "main form button[type=submit]").await?;
     path_is(other, "/ui/account").await?;
-    other.goto(&format!("{origin}/protected")).await.map_err(err("goto"))?;
+    other
+        .goto(&format!("{origin}/protected"))
+        .await
+        .map_err(err("goto"))?;
     let before = body_text(other).await;
     if !before.contains("alice") {
         return Err(format!("the other browser's token: {before}"));
     }
-    b.goto(&format!("{origin}/ui/account")).await.map_err(err("goto"))?;
-    let sessions = b.find_all(Locator::Css(".session")).await.map_err(err("sessions"))?;
+    b.goto(&format!("{origin}/ui/account"))
+        .await
+        .map_err(err("goto"))?;
+    let sessions = b
+        .find_all(Locator::Css(".session"))
+        .await
+        .map_err(err("sessions"))?;
     if sessions.len() != 2 {
         return Err(format!("two sessions expected: {}", body_text(b).await));
     }
@@ -253,28 +271,39 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     // Sign the other one out: its token is refused at once.
     click(b, ".session:not(.current) button[name=end]").await?;
     path_is(b, "/ui/account?done=session").await?;
-    other.goto(&format!("{origin}/protected")).await.map_err(err("goto"))?;
+    other
+        .goto(&format!("{origin}/protected"))
+        .await
+        .map_err(err("goto"))?;
     let after = body_text(other).await;
     if !after.contains("token_revoked") && !after.contains("session") {
-        return Err(format!("the signed-out browser's token still works: {after}"));
+        return Err(format!(
+            "the signed-out browser's token still works: {after}"
+        ));
     }
 
     // Another site posts every form at the signed-in browser: each refused.
     for i in 0..10 {
-        b.goto(&format!("http://127.0.0.2:{attacker}/")).await.map_err(err("attacker"))?;
+        b.goto(&format!("http://127.0.0.2:{attacker}/"))
+            .await
+            .map_err(err("attacker"))?;
         b.execute(&format!("document.getElementById('f{i}').submit()"), vec![])
             .await
             .map_err(err("submit"))?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let text = body_text(b).await;
         if !text.contains("another site") {
-            return Err(format!("form {i} from another site was not refused: {text}"));
+            return Err(format!(
+                "form {i} from another site was not refused: {text}"
+            ));
         }
         if i == 0 {
             shots(b, "refused-en").await?;
         }
     }
-    b.goto(&format!("{origin}/ui/account")).await.map_err(err("goto"))?;
+    b.goto(&format!("{origin}/ui/account"))
+        .await
+        .map_err(err("goto"))?;
     path_is(b, "/ui/account").await?;
 
     // Change the password.

@@ -26,7 +26,9 @@ async fn signing_in_through_the_form_opens_an_ordinary_cookie_session() {
     // signed_up, the page and this login.
     assert_eq!(sessions["sessions"].as_array().map(Vec::len), Some(3));
     // The pages have their own policy: nothing from elsewhere, no script, no framing.
-    let csp = account.headers["content-security-policy"].to_str().unwrap_or("");
+    let csp = account.headers["content-security-policy"]
+        .to_str()
+        .unwrap_or("");
     assert!(csp.contains("default-src 'none'") && csp.contains("form-action 'self'"));
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"));
     assert_eq!(account.headers["cache-control"], "no-store");
@@ -37,8 +39,12 @@ async fn sign_in_says_the_same_for_an_unknown_name_and_a_wrong_password() {
     let app = spawn_app().await;
     app.signed_up("alice", PASSWORD).await;
     let mut browser = Browser::new(&app);
-    let wrong = browser.sign_in("alice", "not the password at all", "").await;
-    let unknown = browser.sign_in("nobody", "not the password at all", "").await;
+    let wrong = browser
+        .sign_in("alice", "not the password at all", "")
+        .await;
+    let unknown = browser
+        .sign_in("nobody", "not the password at all", "")
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status, wrong.status);
     assert!(wrong.body.contains("Invalid credentials"));
@@ -61,10 +67,18 @@ async fn every_form_refuses_a_post_without_its_token_or_from_another_site() {
         let form = browser.get("/ui/login").await;
         let good = form.csrf();
         let fields = |csrf: &'static str| {
-            vec![("csrf", csrf), ("username", "alice"), ("password", PASSWORD)]
+            vec![
+                ("csrf", csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ]
         };
         let missing = browser.post(path, &fields("")).await;
-        assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path} without token");
+        assert_eq!(
+            missing.status,
+            StatusCode::FORBIDDEN,
+            "{path} without token"
+        );
         let forged = browser.post(path, &fields("abc.def")).await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN, "{path} forged token");
         let good: &'static str = Box::leak(good.into_boxed_str());
@@ -94,17 +108,19 @@ async fn every_form_refuses_a_post_without_its_token_or_from_another_site() {
                 ("enrol_password", PASSWORD.to_owned()),
             ]
         };
-        let post = |token: &str| {
-            fields(token)
-                .into_iter()
-                .map(|(k, v)| (k, v))
-                .collect::<Vec<_>>()
-        };
-        for (token, site) in [("", "same-origin"), ("wrong", "same-origin"), (csrf.as_str(), "cross-site")] {
-            let fields = post(token);
+        for (token, site) in [
+            ("", "same-origin"),
+            ("wrong", "same-origin"),
+            (csrf.as_str(), "cross-site"),
+        ] {
+            let fields = fields(token);
             let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let answer = browser.post_from(path, &refs, site).await;
-            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} {token:?} {site}");
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{path} {token:?} {site}"
+            );
         }
     }
     // Nothing changed: still signed in, same password, no second factor.
@@ -122,7 +138,10 @@ async fn return_to_goes_only_to_listed_origins() {
     .await;
     app.signed_up("alice", PASSWORD).await;
     let cases = [
-        ("https://app.example.com/welcome?x=1", "https://app.example.com/welcome?x=1"),
+        (
+            "https://app.example.com/welcome?x=1",
+            "https://app.example.com/welcome?x=1",
+        ),
         ("//evil.example/", "/ui/account"),
         ("https:evil.example", "/ui/account"),
         ("https://app.example.com@evil.example/", "/ui/account"),
@@ -165,11 +184,18 @@ async fn sign_up_is_closed_when_registration_is() {
     let post = browser
         .post(
             "/ui/register",
-            &[("csrf", &csrf), ("username", "mallory"), ("password", PASSWORD)],
+            &[
+                ("csrf", &csrf),
+                ("username", "mallory"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(post.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.login("mallory", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login("mallory", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -180,16 +206,30 @@ async fn sign_up_shows_the_apis_message_next_to_the_field_and_keeps_the_name() {
     let short = browser
         .post(
             "/ui/register",
-            &[("csrf", &csrf), ("username", "carol"), ("password", "short")],
+            &[
+                ("csrf", &csrf),
+                ("username", "carol"),
+                ("password", "short"),
+            ],
         )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     assert!(short.body.contains(r#"value="carol""#));
-    assert!(short.body.contains(r#"id="password-error" aria-live="polite">Password"#), "{}", short.body);
+    assert!(
+        short
+            .body
+            .contains(r#"id="password-error" aria-live="polite">Password"#),
+        "{}",
+        short.body
+    );
     let ok = browser
         .post(
             "/ui/register",
-            &[("csrf", &csrf), ("username", "carol"), ("password", PASSWORD)],
+            &[
+                ("csrf", &csrf),
+                ("username", "carol"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
@@ -197,10 +237,18 @@ async fn sign_up_shows_the_apis_message_next_to_the_field_and_keeps_the_name() {
     let taken = browser
         .post(
             "/ui/register",
-            &[("csrf", &csrf), ("username", "Carol"), ("password", PASSWORD)],
+            &[
+                ("csrf", &csrf),
+                ("username", "Carol"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
-    assert!(taken.body.contains(r#"id="username-error" aria-live="polite">Username already exists"#));
+    assert!(
+        taken
+            .body
+            .contains(r#"id="username-error" aria-live="polite">Username already exists"#)
+    );
 }
 
 #[tokio::test]
@@ -244,7 +292,10 @@ async fn an_account_with_a_second_factor_signs_in_in_two_steps() {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("Invalid second-factor code"));
     let done = browser
-        .post("/ui/login/mfa", &[("csrf", &csrf), ("code", &code(&secret, 1))])
+        .post(
+            "/ui/login/mfa",
+            &[("csrf", &csrf), ("code", &code(&secret, 1))],
+        )
         .await;
     assert_eq!(done.location(), "/ui/account", "{}", done.body);
     assert!(browser.has_session());
@@ -256,12 +307,20 @@ async fn an_account_with_a_second_factor_signs_in_in_two_steps() {
     let done = other
         .post(
             "/ui/login/mfa",
-            &[("csrf", &csrf), ("method", "recovery"), ("recovery_code", &recovery)],
+            &[
+                ("csrf", &csrf),
+                ("method", "recovery"),
+                ("recovery_code", &recovery),
+            ],
         )
         .await;
     assert_eq!(done.location(), "/ui/account");
     let account = other.get("/ui/account").await;
-    assert!(account.body.contains("Recovery codes left: <strong>9</strong>"));
+    assert!(
+        account
+            .body
+            .contains("Recovery codes left: <strong>9</strong>")
+    );
 }
 
 #[tokio::test]
@@ -279,7 +338,10 @@ async fn the_language_follows_accept_language_and_the_switch() {
     let mut browser = Browser::new(&app);
     let switched = browser.get("/ui/login?lang=zh").await;
     assert!(switched.body.contains("用户名"));
-    assert_eq!(browser.cookies.get("tessera_ui_lang").map(String::as_str), Some("zh"));
+    assert_eq!(
+        browser.cookies.get("tessera_ui_lang").map(String::as_str),
+        Some("zh")
+    );
     let later = browser.get("/ui/login").await;
     assert!(later.body.contains("用户名"));
     let english = browser.get("/ui/login?lang=en").await;

@@ -45,7 +45,11 @@ impl Page {
             .find(marker)
             .unwrap_or_else(|| panic!("no csrf field in {}", self.body))
             + marker.len();
-        self.body[start..].split('"').next().unwrap_or("").to_owned()
+        self.body[start..]
+            .split('"')
+            .next()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -144,6 +148,8 @@ impl<'a> Browser<'a> {
 
     /// Whether the browser holds a page session (the access cookie).
     pub fn has_session(&self) -> bool {
-        self.cookies.keys().any(|k| k.ends_with("access_token_cookie"))
+        self.cookies
+            .keys()
+            .any(|k| k.ends_with("access_token_cookie"))
     }
 }

@@ -185,10 +185,12 @@ async fn assert_backoff(response: reqwest::Response) {
 }
 
 async fn repeated_failures_space_out_a_names_attempts_and_a_success_resets_it() {
+    // Steps of 1 s and 2 s, with margins of most of a second either way: a loaded machine
+    // (a debug build's login takes a while) must not turn a wait into a pass or back.
     let app = spawn_app_with(|c| {
         c.login_backoff.threshold = 2;
-        c.login_backoff.base_delay_ms = 400;
-        c.login_backoff.max_delay_ms = 800;
+        c.login_backoff.base_delay_ms = 1000;
+        c.login_backoff.max_delay_ms = 2000;
     })
     .await;
     app.register("carol", PASSWORD).await;
@@ -198,23 +200,23 @@ async fn repeated_failures_space_out_a_names_attempts_and_a_success_resets_it() 
     }
     // At the threshold, the next check waits a step after the last one: refused, not slowed.
     assert_backoff(app.login("carol", "wrong").await).await;
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         app.login("CAROL", "wrong").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    // The step doubles (800 ms, the cap): still refused after the first step's time.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    // The step doubles (2 s, the cap): still refused after the first step's time.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_backoff(app.login("carol", PASSWORD).await).await;
     // Never locked out: once the step has passed, the right password works and resets it.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(app.login("carol", PASSWORD).await.status(), StatusCode::OK);
     let started = Instant::now();
     assert_eq!(
         app.login("carol", "wrong").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert!(started.elapsed() < Duration::from_millis(350));
+    assert!(started.elapsed() < Duration::from_millis(900), "no wait after the reset");
 }
 
 async fn the_back_off_treats_unknown_names_like_known_ones() {

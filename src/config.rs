@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::secret::Secret;
 
 mod browser;
+mod email;
 mod ui;
 pub use browser::{CookiesConfig, CorsConfig, SameSite};
+pub use email::{EmailConfig, MailTransport};
 pub use ui::UiConfig;
 #[doc(hidden)]
 pub use ui::resource_origin as ui_resource_origin;
@@ -194,6 +196,8 @@ pub struct Config {
     /// The hosted pages under `/ui/` (sign in, sign up, my account): prefix, branding,
     /// templates, where sign-in may send the browser back to.
     pub ui: UiConfig,
+    /// Mail for account recovery and address verification (off unless configured).
+    pub email: EmailConfig,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
     pub metrics_enabled: bool,
     /// Serve `/metrics` on this address only (not on `listen`), e.g. a private interface.
@@ -486,6 +490,7 @@ impl Default for Config {
             cookies: CookiesConfig::default(),
             cors: CorsConfig::default(),
             ui: UiConfig::default(),
+            email: EmailConfig::default(),
             metrics_enabled: true,
             metrics_listen: None,
             metrics_token: None,
@@ -512,11 +517,11 @@ impl Config {
                     .only(&["JWT_SECRET_KEY"])
                     .map(|_| "jwt_secret_key".into()),
             )
-            .merge(
-                Env::prefixed("TESSERA_")
-                    .split("__")
-                    .filter(|k| known_env_key(&k.as_str().to_ascii_lowercase())),
-            );
+            .merge(Env::prefixed("TESSERA_").split("__").filter(|k| {
+                let key = k.as_str().to_ascii_lowercase();
+                // `*_FILE` variants are read by `read_secret_files`, not set here.
+                key != "email.smtp_url_file" && known_env_key(&key)
+            }));
         let mut config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -572,6 +577,9 @@ impl Config {
         }
         if let Some(secret) = read("TESSERA_REFRESH_TOKEN_KEY_FILE")? {
             self.refresh_token_key = Some(secret);
+        }
+        if let Some(secret) = read("TESSERA_EMAIL__SMTP_URL_FILE")? {
+            self.email.smtp_url = Some(secret);
         }
         if let Some(secret) = read("TESSERA_METRICS_TOKEN_FILE")? {
             self.metrics_token = Some(secret);
@@ -739,6 +747,7 @@ impl Config {
         self.cookies.validate(self.listen)?;
         self.cors.validate()?;
         self.ui.validate()?;
+        self.email.validate()?;
         Ok(())
     }
 }
@@ -765,6 +774,10 @@ const NON_SETTING_VARS: &[&str] = &[
     "TESSERA_JWT_SECRET_KEY_FILE",
     "TESSERA_REFRESH_TOKEN_KEY_FILE",
     "TESSERA_METRICS_TOKEN_FILE",
+    "TESSERA_EMAIL__SMTP_URL_FILE",
+    "TESSERA_CHROMEDRIVER",
+    "TESSERA_CHROMIUM",
+    "TESSERA_PYTHON",
 ];
 
 /// Whether a (lower-case, dotted) key names a setting.

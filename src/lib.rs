@@ -49,6 +49,7 @@ pub mod ui;
 
 pub(crate) mod abuse;
 pub(crate) mod breached_passwords;
+pub(crate) mod email;
 pub(crate) mod metrics;
 pub(crate) mod password;
 pub(crate) mod revocation;

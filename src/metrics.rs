@@ -29,12 +29,20 @@ const HASH_QUEUE: &str = "tessera_password_hash_queue_depth";
 const WRITE_FAILURES: &str = "tessera_storage_write_failures_total";
 const BREACHED_CHECKS: &str = "tessera_breached_password_check_total";
 const MFA_VERIFICATIONS: &str = "tessera_mfa_verifications_total";
+const EMAIL_MESSAGES: &str = "tessera_email_messages_total";
+const EMAIL_DELIVERY: &str = "tessera_email_delivery_seconds";
 
 /// Request latency buckets: a bare route takes tens of microseconds, a login tens of
 /// milliseconds, a stuck request up to the 10 s time limit.
 const HTTP_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// From queued to sent: a second when the mail server answers, hours when it was down.
+const EMAIL_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0];
+/// What became of a message: `queued` (written to the outbox), `throttled` (a per-hour
+/// limit refused it: nothing queued), `sent`, `failed` (an attempt failed; retried), `dead`
+/// (its last attempt failed).
+pub const EMAIL_OUTCOMES: [&str; 5] = ["queued", "throttled", "sent", "failed", "dead"];
 /// Argon2id at the OWASP minimum takes ≈ 30 ms per core; stronger settings up to ~1 s.
 const HASH_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
@@ -95,6 +103,8 @@ pub struct Metrics {
     revocations: Vec<Counter>,
     rate_limited: Vec<Counter>,
     breached_checks: Vec<Counter>,
+    email_messages: Vec<Counter>,
+    email_delivery: Histogram,
     /// By [`WRITE_FAULTS`] reason; set from the store's own counts at each scrape.
     write_failures: Vec<Counter>,
     hash_duration: Histogram,
@@ -121,6 +131,7 @@ impl Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), HTTP_BUCKETS)?
             .set_buckets_for_metric(Matcher::Full(HASH_DURATION.into()), HASH_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full(EMAIL_DELIVERY.into()), EMAIL_BUCKETS)?
             .build_recorder();
         describe(&recorder);
         let counters = |name: &'static str, label: &'static str, values: &[&'static str]| {
@@ -144,6 +155,9 @@ impl Metrics {
             ),
             rate_limited: counters("tessera_rate_limited_total", "limit", &RATE_LIMITS),
             breached_checks: counters(BREACHED_CHECKS, "outcome", &BREACHED_CHECK_OUTCOMES),
+            email_messages: counters(EMAIL_MESSAGES, "outcome", &EMAIL_OUTCOMES),
+            email_delivery: recorder
+                .register_histogram(&Key::from_static_name(EMAIL_DELIVERY), &METADATA),
             write_failures: counters(WRITE_FAILURES, "reason", &WRITE_FAULTS),
             hash_duration: recorder
                 .register_histogram(&Key::from_static_name(HASH_DURATION), &METADATA),
@@ -163,6 +177,8 @@ impl Metrics {
             revocations: Vec::new(),
             rate_limited: Vec::new(),
             breached_checks: Vec::new(),
+            email_messages: Vec::new(),
+            email_delivery: Histogram::noop(),
             write_failures: Vec::new(),
             hash_duration: Histogram::noop(),
             active_sessions: AtomicU64::new(u64::MAX),
@@ -187,6 +203,16 @@ impl Metrics {
     /// Counts a breached-password check by how it ended (one of [`BREACHED_CHECK_OUTCOMES`]).
     pub fn breached_check(&self, outcome: &str) {
         increment(&self.breached_checks, &BREACHED_CHECK_OUTCOMES, outcome, 1);
+    }
+
+    /// Counts messages by what became of them (one of [`EMAIL_OUTCOMES`]).
+    pub fn email(&self, outcome: &str) {
+        increment(&self.email_messages, &EMAIL_OUTCOMES, outcome, 1);
+    }
+
+    /// Records how long a sent message waited in the outbox.
+    pub fn email_delivered_after(&self, waited: Duration) {
+        self.email_delivery.record(waited.as_secs_f64());
     }
 
     pub fn registered(&self) {
@@ -342,6 +368,10 @@ fn describe(recorder: &PrometheusRecorder) {
     describe_counter(
         "tessera_rate_limited_total",
         "Requests refused by a rate limit, by limit.",
+    );
+    describe_counter(
+        EMAIL_MESSAGES,
+        "Account-recovery and verification messages, by what became of them.",
     );
     describe_counter(
         BREACHED_CHECKS,

@@ -25,6 +25,9 @@ pub enum UserCommand {
     /// Remove a user's second factor and recovery codes (a lost phone); every session of
     /// the user ends, and the next login needs the password only.
     MfaReset { name: String },
+    /// Print a single-use password-reset link (lifetime `email.reset_ttl_secs`) for a user,
+    /// for deployments without mail; it starts with `email.public_url` when set.
+    ResetLink { name: String },
     /// Reserve a name: nobody can register it (e.g. a Flask user not yet imported).
     Reserve { name: String },
     /// Lift a reservation (made by `reserve` or `import --reserve-skipped`), once its
@@ -114,6 +117,10 @@ pub async fn run_user(
                 &serde_json::json!({ "password_set": name, "ended_sessions": ended }),
                 || format!("set the password of {name}; ended {ended} session(s)"),
             );
+        }
+        UserCommand::ResetLink { name } => {
+            let link = tessera.admin_reset_link(&name).await?;
+            format.done(&serde_json::json!({ "reset_link": link }), || link.clone());
         }
         UserCommand::Reserve { name } => {
             let reserved = tessera.admin_reserve_name(&name).await?;

@@ -4,6 +4,7 @@
 
 mod backoff;
 mod common_passwords;
+mod email;
 mod import_match;
 mod mfa;
 mod password;
@@ -12,6 +13,7 @@ mod session;
 mod username;
 
 pub use backoff::{AttemptDecision, AttemptState, BackoffPolicy, decide_attempt};
+pub use email::{EmailAddress, EmailError};
 pub use import_match::{ExistingAccount, ImportMatch, IncomingUser, decide_import_match};
 pub use mfa::{
     Assurance, MFA_TOKEN_MAX_ATTEMPTS, MFA_TOKEN_TTL_SECS, RECOVERY_CODE_CHARS,

@@ -87,7 +87,11 @@ impl ApiError {
                 AuthError::MissingFields
                 | AuthError::InvalidUsername(_)
                 | AuthError::InvalidPassword(_)
-                | AuthError::UsernameTaken => StatusCode::BAD_REQUEST,
+                | AuthError::UsernameTaken
+                | AuthError::InvalidEmail(_)
+                | AuthError::InvalidCode => StatusCode::BAD_REQUEST,
+                AuthError::EmailNotConfigured => StatusCode::NOT_IMPLEMENTED,
+                AuthError::EmailTaken | AuthError::NoEmail => StatusCode::CONFLICT,
                 AuthError::InvalidCredentials
                 | AuthError::MfaRequired(_)
                 | AuthError::InvalidMfaToken
@@ -368,6 +372,19 @@ mod tests {
                 "reauthentication_required",
             ),
             (AuthError::InvalidClient.into(), 401, "invalid_client"),
+            (
+                AuthError::EmailNotConfigured.into(),
+                501,
+                "email_not_configured",
+            ),
+            (
+                AuthError::InvalidEmail(crate::domain::EmailError("x".into())).into(),
+                400,
+                "invalid_email",
+            ),
+            (AuthError::InvalidCode.into(), 400, "invalid_code"),
+            (AuthError::EmailTaken.into(), 409, "email_taken"),
+            (AuthError::NoEmail.into(), 409, "no_email"),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::MalformedAuthorization, 401, "invalid_token"),
             (ApiError::WrongBearerToken, 401, "invalid_token"),

@@ -53,8 +53,8 @@ async fn security_headers(State(hsts): State<bool>, mut response: Response) -> R
 
 fn insert_security_headers(headers: &mut HeaderMap, hsts: bool) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // The hosted pages (`ui`) set their own policy and referrer rule; everything else
-    // gets the API's.
+    // A page sets its own policy and referrer rule (the hosted pages under `ui`, the
+    // recovery pages); anything else gets the API's, which allows nothing.
     headers
         .entry(CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(CSP));

@@ -16,6 +16,8 @@ pub(crate) mod metrics;
 mod mfa;
 mod openapi;
 mod ops;
+mod recovery;
+mod recovery_pages;
 pub(crate) mod server;
 mod service_auth;
 mod sessions;
@@ -59,9 +61,17 @@ fn auth_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(mfa::enrol_totp, mfa::remove_totp))
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::regenerate_recovery_codes))
+        .routes(routes!(recovery::set_email, recovery::remove_email))
+        .layer(middleware::map_response(headers::no_store));
+    // Account recovery: no token in or out, but nothing to cache either.
+    let recovery_routes = OpenApiRouter::new()
+        .routes(routes!(recovery::verify_email))
+        .routes(routes!(recovery::forgot_password))
+        .routes(routes!(recovery::reset_password))
         .layer(middleware::map_response(headers::no_store));
     OpenApiRouter::new()
         .routes(routes!(auth::create_user))
+        .merge(recovery_routes)
         .merge(token_routes)
         .merge(authenticated_routes)
 }
@@ -157,7 +167,9 @@ pub fn api_router(tessera: Tessera) -> Router {
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
     let cors = cors::layer(&tessera.config().cors);
+    // The pages a mailed link opens (HTML, so not in the OpenAPI document).
     let routes = routes
+        .merge(recovery_pages::routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit));

@@ -28,6 +28,10 @@ pub struct AccountView {
     pub created_at: i64,
     /// The second factor.
     pub mfa: super::mfa::MfaView,
+    /// The account's email address (verified, or waiting for verification), if any.
+    pub email: Option<String>,
+    /// Whether `email` is verified (only a verified address receives reset messages).
+    pub email_verified: bool,
 }
 
 impl From<&UserRecord> for AccountView {
@@ -37,6 +41,8 @@ impl From<&UserRecord> for AccountView {
             username: u.username.clone(),
             created_at: u.created_at,
             mfa: super::mfa::MfaView::default(),
+            email: None,
+            email_verified: false,
         }
     }
 }
@@ -46,8 +52,11 @@ impl Tessera {
     pub async fn me(&self, claims: &AccessClaims) -> Result<AccountView, AuthError> {
         let user = self.caller(claims).await?;
         let mfa = self.mfa_view(&user).await?;
+        let email = self.email_view(&user).await?;
         Ok(AccountView {
             mfa,
+            email: email.email,
+            email_verified: email.verified,
             ..AccountView::from(&user)
         })
     }

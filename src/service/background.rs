@@ -10,6 +10,7 @@
 //! | metrics upkeep           | 5 s (histograms folded without a scrape)          | cannot fail                 |
 //! | SQLite log checkpoint    | `sqlite_checkpoint_interval_secs` (none on PostgreSQL) | warn, retry next tick  |
 //! | audit flood summaries    | half of `audit_window_secs`                       | cannot fail                 |
+//! | mail delivery (outbox)   | back to back while due, else 1 s (only with `[email]`) | warn; retry with back-off, dead after `email.max_attempts` |
 //!
 //! No loop ever ends the process: a database that is down makes them log and retry,
 //! while requests get `503 unavailable`.
@@ -53,6 +54,7 @@ impl Tessera {
             tokio::spawn(metrics_upkeep(self.clone())),
             tokio::spawn(checkpoint_sqlite_log(self.clone())),
             tokio::spawn(summarise_audit_floods(self.clone())),
+            tokio::spawn(super::recovery::deliver_outbox(self.clone())),
         ];
         BackgroundTasks { handles }
     }

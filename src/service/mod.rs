@@ -16,6 +16,7 @@ mod open;
 mod password_check;
 mod password_screen;
 mod reauth;
+mod recovery;
 mod sessions;
 mod shared_secrets;
 mod storage;
@@ -35,6 +36,7 @@ pub use introspection::{ActiveToken, FEED_MAX_WAIT, RevocationFeed};
 pub use key_ring::KeyView;
 pub(crate) use key_ring::check_signing_key_file;
 pub use mfa::{MfaCodes, MfaEnrolment, MfaProof, MfaView};
+pub use recovery::{EmailView, ForgotBy, ResetBy, VerifyBy};
 pub use sessions::{IssuedSession, RefreshOutcome, SessionView};
 
 use crate::abuse::{Limits, RateLimited, TrustedProxies};
@@ -143,6 +145,21 @@ pub enum AuthError {
     /// RFC 6749 §2.3.1).
     #[error("Invalid client credentials")]
     InvalidClient,
+    /// The route sends mail and no mail transport is configured (`[email]`).
+    #[error("Email is not configured on this server")]
+    EmailNotConfigured,
+    /// The address is not a valid one.
+    #[error(transparent)]
+    InvalidEmail(#[from] crate::domain::EmailError),
+    /// A reset or verification code or link that is wrong, used, expired or void.
+    #[error("The code or link is invalid or has expired")]
+    InvalidCode,
+    /// The address was verified by another account first.
+    #[error("This address belongs to another account")]
+    EmailTaken,
+    /// Verifying needs an address: none is set or waiting for verification.
+    #[error("No email address is waiting to be verified")]
+    NoEmail,
     /// Anything else: logged, answered as a generic 500.
     #[error("Internal error")]
     Internal(String),
@@ -179,6 +196,11 @@ impl AuthError {
             AuthError::MfaNotEnabled => "mfa_not_enabled",
             AuthError::Token(t) => t.code(),
             AuthError::InvalidClient => "invalid_client",
+            AuthError::EmailNotConfigured => "email_not_configured",
+            AuthError::InvalidEmail(_) => "invalid_email",
+            AuthError::InvalidCode => "invalid_code",
+            AuthError::EmailTaken => "email_taken",
+            AuthError::NoEmail => "no_email",
             AuthError::Unavailable(_) => "unavailable",
             AuthError::Internal(_) => "internal_error",
         }
@@ -241,6 +263,8 @@ struct Inner {
     verified_clients: clients::VerifiedClients,
     /// The breached-password check, when `breached_passwords.api_url` is set.
     breached: Option<crate::breached_passwords::BreachedPasswords>,
+    /// Templates and transport of account-recovery mail, when `[email]` is configured.
+    mail: Option<recovery::Mail>,
 }
 
 impl Tessera {

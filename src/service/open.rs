@@ -162,6 +162,7 @@ impl Tessera {
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,
                 breached,
+                mail: super::recovery::Mail::from_config(&config)?,
                 verified_clients: Default::default(),
                 config,
             }),

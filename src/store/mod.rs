@@ -9,6 +9,7 @@ mod faults;
 mod health;
 mod mfa;
 mod postgres;
+mod recovery;
 mod sql;
 mod sqlite;
 mod write_helpers;
@@ -22,6 +23,10 @@ pub use faults::{CheckpointMode, InjectedFault, WalCheckpoint, storage_fault};
 pub use health::{WRITE_FAULTS, WriteFault, WriteHealth, WriteKind};
 pub use mfa::{EndSessions, MfaStatus, MfaStore, TotpConfirmation, TotpRecord};
 pub use postgres::PostgresStore;
+pub use recovery::{
+    CodeLookup, CodePurpose, EmailVerification, MailLimits, NewAccountCode, NewMessage,
+    RecoveryStore,
+};
 pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
@@ -253,7 +258,7 @@ pub struct SharedSecretRecord {
 
 /// Everything stored; the second factor's part is [`MfaStore`] (its own file).
 #[async_trait]
-pub trait Store: MfaStore + Send + Sync {
+pub trait Store: MfaStore + RecoveryStore + Send + Sync {
     /// Applies the embedded migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Whether the database answers.

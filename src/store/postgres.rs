@@ -10,6 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use super::mfa::impl_mfa_store;
+use super::recovery::impl_recovery_store;
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
@@ -63,6 +64,11 @@ impl PostgresStore {
 const NOW_MS: &str = "(extract(epoch FROM now()) * 1000)::bigint";
 
 impl_mfa_store!(PostgresStore, sqlx::Postgres);
+impl_recovery_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    super::recovery::CLAIM_POSTGRES
+);
 
 impl_sql_store!(PostgresStore, "migrations/postgres", {
     fn shares_rate_limits(&self) -> bool {

@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::mfa::impl_mfa_store;
+use super::recovery::impl_recovery_store;
 use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
@@ -87,6 +88,7 @@ impl SqliteStore {
 }
 
 impl_mfa_store!(SqliteStore, sqlx::Sqlite);
+impl_recovery_store!(SqliteStore, sqlx::Sqlite, super::recovery::CLAIM_SQLITE);
 
 impl_sql_store!(SqliteStore, "migrations/sqlite", {
     async fn checkpoint(&self, mode: CheckpointMode) -> StoreResult<Option<WalCheckpoint>> {

@@ -216,7 +216,10 @@ async fn repeated_failures_space_out_a_names_attempts_and_a_success_resets_it() 
         app.login("carol", "wrong").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert!(started.elapsed() < Duration::from_millis(900), "no wait after the reset");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "no wait after the reset"
+    );
 }
 
 async fn the_back_off_treats_unknown_names_like_known_ones() {

@@ -27,6 +27,7 @@ mod pages;
 mod password_guessing;
 mod password_screen;
 mod process;
+mod recovery;
 mod security;
 mod security_table;
 mod sessions;

@@ -91,7 +91,7 @@ impl ApiError {
                 | AuthError::InvalidEmail(_)
                 | AuthError::InvalidCode => StatusCode::BAD_REQUEST,
                 AuthError::EmailNotConfigured => StatusCode::NOT_IMPLEMENTED,
-                AuthError::EmailTaken | AuthError::NoEmail => StatusCode::CONFLICT,
+                AuthError::EmailTaken => StatusCode::CONFLICT,
                 AuthError::InvalidCredentials
                 | AuthError::MfaRequired(_)
                 | AuthError::InvalidMfaToken
@@ -384,7 +384,6 @@ mod tests {
             ),
             (AuthError::InvalidCode.into(), 400, "invalid_code"),
             (AuthError::EmailTaken.into(), 409, "email_taken"),
-            (AuthError::NoEmail.into(), 409, "no_email"),
             (ApiError::MissingToken, 401, "missing_token"),
             (ApiError::MalformedAuthorization, 401, "invalid_token"),
             (ApiError::WrongBearerToken, 401, "invalid_token"),

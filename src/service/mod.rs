@@ -157,9 +157,6 @@ pub enum AuthError {
     /// The address was verified by another account first.
     #[error("This address belongs to another account")]
     EmailTaken,
-    /// Verifying needs an address: none is set or waiting for verification.
-    #[error("No email address is waiting to be verified")]
-    NoEmail,
     /// Anything else: logged, answered as a generic 500.
     #[error("Internal error")]
     Internal(String),
@@ -200,7 +197,6 @@ impl AuthError {
             AuthError::InvalidEmail(_) => "invalid_email",
             AuthError::InvalidCode => "invalid_code",
             AuthError::EmailTaken => "email_taken",
-            AuthError::NoEmail => "no_email",
             AuthError::Unavailable(_) => "unavailable",
             AuthError::Internal(_) => "internal_error",
         }

@@ -3,6 +3,7 @@
 //! bounded guesses, no enumeration, pages that consume nothing, an outbox that survives an
 //! SMTP outage and sends once across instances, and the per-address mail limit.
 
+mod admin;
 mod email;
 mod reset;
 pub mod smtp_sink;

@@ -200,18 +200,26 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
 
     // Enrol TOTP: the secret from the page, codes computed here.
     click(b, "form[action$='/mfa/enrol'] button").await?;
-    let secret = b
-        .find(Locator::Css("code.secret"))
-        .await
-        .map_err(err("secret"))?
-        .text()
-        .await
-        .map_err(err("secret"))?;
+    // The post's navigation may still be under way: wait for the page, not just a page.
+    let found = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("code.secret"))
+        .await;
+    let Ok(secret) = found else {
+        return Err(format!("no enrolment page: {}", body_text(b).await));
+    };
+    let secret = secret.text().await.map_err(err("secret"))?;
     shots(b, "enrol-en").await?;
     steady_step().await;
     fill(b, "code", &code(&secret, 0)).await?;
     click(b, "main form button[type=submit]").await?;
     let codes_text = body_text(b).await;
+    let _ = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".codes code"))
+        .await;
     let mut recovery = Vec::new();
     for element in b
         .find_all(Locator::Css(".codes code"))

@@ -44,7 +44,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 base="http://127.0.0.1:$port"
 
 # Cheap Argon2 and no rate limits: the run is about the contract, not about abuse defences
-# (a 429 would only hide the request behind it).
+# (a 429 would only hide the request behind it). Mail goes to the log transport, so the
+# recovery routes are exercised past `501 email_not_configured`.
 env -i PATH="$PATH" HOME="$workdir" \
   TESSERA_LISTEN="127.0.0.1:$port" \
   TESSERA_DATA_DIR="$workdir/data" \
@@ -55,6 +56,7 @@ env -i PATH="$PATH" HOME="$workdir" \
   TESSERA_RATE_LIMITS__REGISTER_PER_IP__PER_MINUTE=0 \
   TESSERA_RATE_LIMITS__REFRESH_PER_IP__PER_MINUTE=0 \
   TESSERA_LOGIN_BACKOFF__THRESHOLD=0 \
+  TESSERA_EMAIL__TRANSPORT=log TESSERA_EMAIL__PUBLIC_URL="$base" \
   "$binary" serve >"$workdir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 50); do

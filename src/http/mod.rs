@@ -85,6 +85,9 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(well_known::show_jwks))
+        // The pages mailed links open (root only: the links point there).
+        .routes(routes!(recovery_pages::reset_page))
+        .routes(routes!(recovery_pages::verify_page))
 }
 
 /// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and
@@ -169,7 +172,7 @@ fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let cors = cors::layer(&tessera.config().cors);
     // The pages a mailed link opens (HTML, so not in the OpenAPI document).
     let routes = routes
-        .merge(recovery_pages::routes())
+        .merge(recovery_pages::form_routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit));

@@ -28,7 +28,7 @@ pub struct SetEmailRequest {
 }
 
 /// `{"code"}` (with the access token) or `{"token"}` (from the link, no login needed).
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     /// The 8-character code from the message.
@@ -38,7 +38,7 @@ pub struct VerifyEmailRequest {
 }
 
 /// `{"username"}` or `{"email"}`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
     username: Option<String>,
@@ -46,7 +46,7 @@ pub struct ForgotPasswordRequest {
 }
 
 /// `{"token", "new_password"}` or `{"username", "code", "new_password"}`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the message's link.
@@ -56,6 +56,98 @@ pub struct ResetPasswordRequest {
     /// The 8-character code from the message, with `username`.
     code: Option<String>,
     /// The new password (the normal policy applies).
+    new_password: String,
+}
+
+/// What `/email/verify` reads, as the document says it (documentation only: the handler
+/// reads [`VerifyEmailRequest`] and answers 400 to anything else).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum VerifyEmailBody {
+    /// With the caller's access token.
+    Code(VerifyWithCode),
+    /// From the link, no login needed.
+    Token(WithToken),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct VerifyWithCode {
+    /// The 8-character code from the message.
+    #[schema(min_length = 1, pattern = r"\S")]
+    code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WithToken {
+    /// The token from the message's link.
+    #[schema(min_length = 1, pattern = r"\S")]
+    token: String,
+}
+
+/// What `/password/forgot` reads (documentation only, as [`VerifyEmailBody`]).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ForgotPasswordBody {
+    /// By the account's name.
+    Username(ForgotByName),
+    /// By the account's verified address.
+    Email(ForgotByEmail),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ForgotByName {
+    #[schema(min_length = 1, pattern = r"\S")]
+    username: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ForgotByEmail {
+    #[schema(min_length = 1, pattern = r"\S")]
+    email: String,
+}
+
+/// What `/password/reset` reads (documentation only, as [`VerifyEmailBody`]).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ResetPasswordBody {
+    /// With the link's token.
+    Token(ResetWithToken),
+    /// With the typed code and the account's name.
+    Code(ResetWithCode),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ResetWithToken {
+    #[schema(min_length = 1, pattern = r"\S")]
+    token: String,
+    /// The new password (the normal policy applies).
+    #[schema(min_length = 8, max_length = 1024)]
+    new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ResetWithCode {
+    #[schema(min_length = 1, pattern = r"\S")]
+    username: String,
+    #[schema(min_length = 1, pattern = r"\S")]
+    code: String,
+    /// The new password (the normal policy applies).
+    #[schema(min_length = 8, max_length = 1024)]
     new_password: String,
 }
 
@@ -139,7 +231,7 @@ pub async fn remove_email(
 
 #[utoipa::path(post, path = "/email/verify", tag = "account",
     security((), ("bearer" = [])),
-    request_body = VerifyEmailRequest,
+    request_body = VerifyEmailBody,
     responses(
         (status = 200, description = "The address is verified", body = VerifiedResponse),
         (status = 400, description = "Wrong, used or expired code or token (`invalid_code`), neither or both given, or bad JSON", body = ErrorBody),
@@ -182,7 +274,7 @@ pub async fn verify_email(
 }
 
 #[utoipa::path(post, path = "/password/forgot", tag = "accounts",
-    request_body = ForgotPasswordRequest,
+    request_body = ForgotPasswordBody,
     responses(
         (status = 202, description = "Always the same answer, whether or not the account or a verified address exists", body = MessageResponse),
         (status = 400, description = "Neither or both of `username` and `email`, or bad JSON", body = ErrorBody),
@@ -213,7 +305,7 @@ pub async fn forgot_password(
 }
 
 #[utoipa::path(post, path = "/password/reset", tag = "accounts",
-    request_body = ResetPasswordRequest,
+    request_body = ResetPasswordBody,
     responses(
         (status = 200, description = "Password set; every session of the account ended", body = MessageResponse),
         (status = 400, description = "Wrong, used or expired code or token (`invalid_code`), a new password outside the policy, or bad JSON", body = ErrorBody),

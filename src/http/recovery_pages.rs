@@ -3,7 +3,8 @@
 //! times — changes nothing: it shows a form, and only the person's `POST` of that form
 //! resets the password or verifies the address. The token travels in the form, never in
 //! a cookie, so no other site can submit it for the person (there is no ambient
-//! credential to ride on). Pages are HTML, so they are not in the OpenAPI document.
+//! credential to ride on). The pages are in the OpenAPI document (as HTML answers); the
+//! forms' targets are not API routes and are not.
 //!
 //! | page | form posts to |
 //! |---|---|
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde::Deserialize;
 
 use super::extract::Client;
@@ -27,17 +28,17 @@ use crate::service::{ResetBy, Tessera, VerifyBy};
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
-/// The pages' routes (at the root only: the links in messages point there).
-pub fn routes() -> Router<Tessera> {
+/// The forms' targets (at the root only: the links in messages point there). The pages
+/// themselves (`GET`) are documented routes (`reset_page`, `verify_page`).
+pub fn form_routes() -> Router<Tessera> {
     Router::new()
-        .route("/password/reset", get(reset_page))
         .route("/password/reset/submit", post(submit_reset))
-        .route("/email/verify", get(verify_page))
         .route("/email/verify/submit", post(submit_verify))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct TokenQuery {
+    /// The token from the message's link.
     #[serde(default)]
     token: String,
 }
@@ -176,7 +177,12 @@ fn verify_form(words: &Words, token: &str, error: Option<&str>) -> String {
 }
 
 /// `GET /password/reset?token=…`: the form, nothing spent.
-async fn reset_page(headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {
+#[utoipa::path(get, path = "/password/reset", tag = "accounts", params(TokenQuery),
+    responses(
+        (status = 200, description = "An HTML page with the form that sets a new password (opening it spends nothing)", content_type = "text/html", body = String),
+        (status = 400, description = "An HTML page saying the link is incomplete", content_type = "text/html", body = String),
+    ))]
+pub async fn reset_page(headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {
     let language = request_language(&headers);
     let w = words(language);
     if query.token.is_empty() {
@@ -246,7 +252,12 @@ async fn submit_reset(
 }
 
 /// `GET /email/verify?token=…`: the confirmation button, nothing spent.
-async fn verify_page(headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {
+#[utoipa::path(get, path = "/email/verify", tag = "account", params(TokenQuery),
+    responses(
+        (status = 200, description = "An HTML page with the button that verifies the address (opening it spends nothing)", content_type = "text/html", body = String),
+        (status = 400, description = "An HTML page saying the link is incomplete", content_type = "text/html", body = String),
+    ))]
+pub async fn verify_page(headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {
     let language = request_language(&headers);
     let w = words(language);
     if query.token.is_empty() {

@@ -228,6 +228,23 @@ async fn forgot_answers_alike_for_every_name_and_mails_only_verified_addresses()
         .map(|m| m.to)
         .collect();
     assert_eq!(sent, vec!["dave@example.com".to_owned()]);
+    // The message speaks the language the request asked for.
+    let before = sink.messages().len();
+    let response = unwrap_response(
+        app.client
+            .post(app.url("/password/forgot"))
+            .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")
+            .json(&json!({"username": "dave"}))
+            .send()
+            .await,
+    );
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let chinese = last_message_to(&sink, "dave@example.com", before).await;
+    assert!(
+        chinese.text.contains("重置") && chinese.text.contains("验证码"),
+        "{}",
+        chinese.text
+    );
     let (status, body) = forgot(
         &app,
         json!({"username": "dave", "email": "dave@example.com"}),

@@ -14,8 +14,12 @@ use crate::secret::Secret;
 
 mod browser;
 mod email;
+mod ui;
 pub use browser::{CookiesConfig, CorsConfig, SameSite};
 pub use email::{EmailConfig, MailTransport};
+pub use ui::UiConfig;
+#[doc(hidden)]
+pub use ui::resource_origin as ui_resource_origin;
 
 /// All settings of a tessera instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +198,9 @@ pub struct Config {
     pub cookies: CookiesConfig,
     /// Origins allowed to call tessera from a browser with credentials.
     pub cors: CorsConfig,
+    /// The hosted pages under `/ui/` (sign in, sign up, my account): prefix, branding,
+    /// templates, where sign-in may send the browser back to.
+    pub ui: UiConfig,
     /// Mail for account recovery and address verification (off unless configured).
     pub email: EmailConfig,
     /// Serve Prometheus metrics at `GET /metrics` (and record them).
@@ -493,6 +500,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             cookies: CookiesConfig::default(),
             cors: CorsConfig::default(),
+            ui: UiConfig::default(),
             email: EmailConfig::default(),
             metrics_enabled: true,
             metrics_listen: None,
@@ -758,6 +766,7 @@ impl Config {
         );
         self.cookies.validate(self.listen)?;
         self.cors.validate()?;
+        self.ui.validate()?;
         self.email.validate()?;
         Ok(())
     }

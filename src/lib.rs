@@ -45,6 +45,7 @@ pub mod legacy_hash;
 pub mod secret;
 pub mod service;
 pub mod telemetry;
+pub mod ui;
 
 pub(crate) mod abuse;
 pub(crate) mod breached_passwords;
@@ -65,6 +66,7 @@ pub use secret::Secret;
 pub use service::{AuthError, BackgroundTasks, Tessera};
 pub use tokens::keyring::KeyAlg;
 pub use tokens::{AccessClaims, Audience, TokenError};
+pub use ui::ui_router;
 
 #[doc(hidden)]
 pub use store::InjectedFault;

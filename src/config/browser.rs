@@ -124,7 +124,7 @@ impl CorsConfig {
 
 /// `scheme://host[:port]` and nothing else: no wildcard, path, query, userinfo or `null`.
 /// The test is that the URL parser's serialisation of the origin gives back the same text.
-fn is_exact_origin(origin: &str) -> bool {
+pub(super) fn is_exact_origin(origin: &str) -> bool {
     match url::Url::parse(origin) {
         // The URL standard allows `*` in a host name; as an origin it would read as a
         // wildcard, which it is not (and credentials forbid wildcards anyway).

@@ -53,12 +53,14 @@ async fn security_headers(State(hsts): State<bool>, mut response: Response) -> R
 
 fn insert_security_headers(headers: &mut HeaderMap, hsts: bool) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // A page sets its own policy (the recovery pages need their inline style); anything
-    // else gets the API's, which allows nothing.
+    // A page sets its own policy and referrer rule (the hosted pages under `ui`, the
+    // recovery pages); anything else gets the API's, which allows nothing.
     headers
         .entry(CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(CSP));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers
+        .entry(REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     if hsts {
         headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }

@@ -5,9 +5,9 @@ pub mod assurance;
 mod auth;
 #[doc(hidden)]
 pub mod connections;
-mod cookies;
+pub(crate) mod cookies;
 mod cors;
-mod csrf;
+pub(crate) mod csrf;
 pub mod error;
 pub mod extract;
 mod headers;
@@ -139,6 +139,18 @@ pub(crate) fn standalone_routes(tessera: Tessera) -> Router {
     let config = tessera.config();
     let metrics_here = config.metrics_enabled && config.metrics_listen.is_none();
     let (routes, _) = documented_routes(metrics_here).split_for_parts();
+    // The hosted pages: HTML, so beside the documented routes, not in the document.
+    let routes = if config.ui.enabled {
+        match crate::ui::page_routes(&config.ui) {
+            Ok(pages) => routes.merge(pages),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "the ui pages cannot load; not served");
+                routes
+            }
+        }
+    } else {
+        routes
+    };
     finish(routes, tessera)
 }
 

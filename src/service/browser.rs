@@ -43,3 +43,23 @@ impl Tessera {
         })
     }
 }
+
+impl Tessera {
+    /// The signed value of a pre-session form token (the hosted pages' sign-in and sign-up
+    /// forms, before any session exists): a MAC of `nonce` under the refresh key, with a
+    /// label no session id carries, so it never equals a session's CSRF value.
+    pub(crate) fn page_csrf_value(&self, nonce: &str) -> String {
+        self.inner
+            .refresh
+            .csrf_value(CsrfPurpose::Access, &format!("ui-page\0{nonce}"))
+    }
+
+    /// Whether `presented` is the signed value of `nonce` (any held key; constant time).
+    pub(crate) fn page_csrf_matches(&self, nonce: &str, presented: &str) -> bool {
+        self.inner.refresh.csrf_matches(
+            CsrfPurpose::Access,
+            &format!("ui-page\0{nonce}"),
+            presented,
+        )
+    }
+}

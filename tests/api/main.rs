@@ -24,6 +24,7 @@ mod metrics;
 mod metrics_access;
 mod mfa;
 mod openapi;
+mod pages;
 mod password_guessing;
 mod password_screen;
 mod process;

@@ -26,9 +26,9 @@ use super::PASSWORD;
 const APP_PAGE: &str = include_str!("../../../examples/browser_app/index.html");
 
 /// chromedriver, stopped when dropped.
-struct Driver {
+pub struct Driver {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl Drop for Driver {
@@ -45,7 +45,7 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("free port: {e}"))
 }
 
-async fn start_driver() -> Driver {
+pub async fn start_driver() -> Driver {
     let path =
         std::env::var("TESSERA_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let port = free_port();
@@ -105,7 +105,7 @@ async fn serve_app(tessera: Tessera, ip: [u8; 4]) -> SocketAddr {
     serve(app, ip).await
 }
 
-async fn serve(app: Router, ip: [u8; 4]) -> SocketAddr {
+pub async fn serve(app: Router, ip: [u8; 4]) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((ip, 0)))
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));

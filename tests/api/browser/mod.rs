@@ -1,7 +1,7 @@
 //! Browser apps: the cookie transport, CSRF and CORS over HTTP (every rule, attribute by
 //! attribute), and the same flows in a real headless Chromium (`chromium.rs`).
 
-mod chromium;
+pub mod chromium;
 mod cookie_transport;
 mod cors;
 mod csrf;

@@ -156,7 +156,7 @@ impl Tessera {
         let issued = codes::issue(kek, CodePurpose::VerifyEmail, user.id);
         let ttl = self.config().email.verify_ttl_secs;
         let link = format!("{}/email/verify?token={}", mail.public_url, issued.token);
-        let message = self.render(
+        let sealed = self.sealed_message(
             mail,
             MessageKind::VerifyEmail,
             language,
@@ -166,34 +166,29 @@ impl Tessera {
             Some(&issued.code),
             ttl,
         )?;
-        let sealed = outbox::seal(kek, &message).map_err(|e| AuthError::Internal(e.to_string()))?;
         // The old verified address hears of the change (not the new address itself).
-        let notice = match (&current.email, current.email_verified_at) {
-            (Some(old), Some(_))
-                if self
-                    .parse_email(old)
-                    .map(|o| o.key().to_owned())
-                    .ok()
-                    .as_deref()
-                    != Some(address.key()) =>
-            {
-                let notice = self.render(
+        let replaced = match (&current.email, current.email_verified_at) {
+            (Some(old), Some(_)) => self
+                .parse_email(old)
+                .ok()
+                .filter(|old| old.key() != address.key()),
+            _ => None,
+        };
+        let notice = match &replaced {
+            Some(old) => Some((
+                old.key(),
+                self.sealed_message(
                     mail,
                     MessageKind::EmailChanged,
                     language,
                     &user,
-                    old,
+                    old.as_str(),
                     None,
                     None,
                     ttl,
-                )?;
-                let old_key = self.parse_email(old)?.key().to_owned();
-                Some((
-                    old_key,
-                    outbox::seal(kek, &notice).map_err(|e| AuthError::Internal(e.to_string()))?,
-                ))
-            }
-            _ => None,
+                )?,
+            )),
+            None => None,
         };
         let now = now_unix();
         let queued = self
@@ -380,7 +375,7 @@ impl Tessera {
         let issued = codes::issue(kek, CodePurpose::Reset, user.id);
         let ttl = self.config().email.reset_ttl_secs;
         let link = format!("{}/password/reset?token={}", mail.public_url, issued.token);
-        let message = self.render(
+        let sealed = self.sealed_message(
             mail,
             MessageKind::ResetPassword,
             language,
@@ -390,7 +385,6 @@ impl Tessera {
             Some(&issued.code),
             ttl,
         )?;
-        let sealed = outbox::seal(kek, &message).map_err(|e| AuthError::Internal(e.to_string()))?;
         let queued = self
             .store()
             .issue_code(
@@ -594,8 +588,9 @@ impl Tessera {
         }
     }
 
+    /// A message rendered from its template and sealed for the outbox.
     #[allow(clippy::too_many_arguments)]
-    fn render(
+    fn sealed_message(
         &self,
         mail: &Mail,
         kind: MessageKind,
@@ -605,7 +600,7 @@ impl Tessera {
         link: Option<&str>,
         code: Option<&str>,
         lifetime_secs: u64,
-    ) -> Result<OutgoingMessage, AuthError> {
+    ) -> Result<Vec<u8>, AuthError> {
         let rendered = mail
             .templates
             .render(
@@ -620,11 +615,12 @@ impl Tessera {
                 },
             )
             .map_err(|e| AuthError::Internal(format!("rendering a message: {e}")))?;
-        Ok(OutgoingMessage {
+        let message = OutgoingMessage {
             to: to.to_owned(),
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
-        })
+        };
+        outbox::seal(self.kek()?, &message).map_err(|e| AuthError::Internal(e.to_string()))
     }
 }

@@ -1,6 +1,7 @@
 //! Tokens: JWT access tokens in Flask-JWT-Extended's claim layout, and opaque refresh tokens.
 
 mod access;
+mod jws;
 pub mod kek;
 pub mod key_files;
 pub mod keygen;

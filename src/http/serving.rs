@@ -127,8 +127,8 @@ where
             limit += crate::service::FEED_MAX_WAIT;
         }
         let fields = Arc::new(RequestFields {
-            request_id: request_id.to_str().unwrap_or("").to_owned(),
-            route: route.as_ref().map(|r| Arc::from(r.as_str())),
+            request_id: request_id.clone(),
+            route: route.clone(),
             method: req.method().clone(),
         });
         // The route is called as part of the request and inside the panic catch too: a

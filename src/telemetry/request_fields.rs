@@ -16,6 +16,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Method};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -23,10 +25,11 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// What is known of a request for its log lines.
 pub struct RequestFields {
-    pub request_id: String,
+    /// The `x-request-id` value (shared bytes: no copy per request).
+    pub request_id: HeaderValue,
     /// The matched route template (never the raw path); `None`: no route matched.
-    pub route: Option<Arc<str>>,
-    pub method: axum::http::Method,
+    pub route: Option<MatchedPath>,
+    pub method: Method,
 }
 
 thread_local! {
@@ -114,7 +117,7 @@ where
             && let Some(rest) = line.strip_prefix('{')
         {
             writer.write_char('{')?;
-            write_json_field(&mut writer, "request_id", &request.request_id)?;
+            write_json_field(&mut writer, "request_id", request_id(&request))?;
             write_json_field(&mut writer, "route", route_name(&request))?;
             write_json_field(&mut writer, "method", request.method.as_str())?;
             return writer.write_str(rest);
@@ -126,7 +129,7 @@ where
         write!(
             writer,
             "{text} request_id={} route={} method={}{newline}",
-            request.request_id,
+            request_id(&request),
             route_name(&request),
             request.method
         )
@@ -134,7 +137,14 @@ where
 }
 
 fn route_name(request: &RequestFields) -> &str {
-    request.route.as_deref().unwrap_or("unmatched")
+    request
+        .route
+        .as_ref()
+        .map_or("unmatched", MatchedPath::as_str)
+}
+
+fn request_id(request: &RequestFields) -> &str {
+    request.request_id.to_str().unwrap_or("")
 }
 
 /// `"name":"value",` with the value escaped as JSON.
@@ -182,9 +192,9 @@ mod tests {
 
     fn request() -> Arc<RequestFields> {
         Arc::new(RequestFields {
-            request_id: "id-\"1\"".into(),
-            route: Some("/protected".into()),
-            method: axum::http::Method::GET,
+            request_id: HeaderValue::from_static("id-\"1\""),
+            route: None,
+            method: Method::GET,
         })
     }
 
@@ -212,7 +222,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[0].get("request_id").is_none(), "{}", lines[0]);
         assert_eq!(lines[1]["request_id"], "id-\"1\"");
-        assert_eq!(lines[1]["route"], "/protected");
+        assert_eq!(lines[1]["route"], "unmatched");
         assert_eq!(lines[1]["method"], "GET");
         assert_eq!(lines[1]["detail"], 1);
         assert_eq!(lines[2]["request_id"], "own", "an event's own id wins");
@@ -235,7 +245,7 @@ mod tests {
         let text = captured.text();
         let lines: Vec<&str> = text.lines().collect();
         assert!(
-            lines[0].ends_with("inside request_id=id-\"1\" route=/protected method=GET"),
+            lines[0].ends_with("inside request_id=id-\"1\" route=unmatched method=GET"),
             "{text}"
         );
         assert!(lines[1].ends_with("after"), "{text}");

@@ -85,7 +85,7 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(well_known::show_jwks))
-        // The pages mailed links open (root only: the links point there).
+        // The paths mailed links used before the hosted pages: redirects to them.
         .routes(routes!(recovery_pages::reset_page))
         .routes(routes!(recovery_pages::verify_page))
 }
@@ -139,9 +139,12 @@ pub(crate) fn standalone_routes(tessera: Tessera) -> Router {
     let config = tessera.config();
     let metrics_here = config.metrics_enabled && config.metrics_listen.is_none();
     let (routes, _) = documented_routes(metrics_here).split_for_parts();
-    // The hosted pages: HTML, so beside the documented routes, not in the document.
+    // The hosted pages: HTML, so beside the documented routes, not in the document. The
+    // server checked them before starting (`Application::build`), so this fails only for
+    // a caller of `router` that did not: it gets the API without the pages, and the log
+    // says why.
     let routes = if config.ui.enabled {
-        match crate::ui::page_routes(&config.ui) {
+        match crate::ui::page_routes(&tessera) {
             Ok(pages) => routes.merge(pages),
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "the ui pages cannot load; not served");
@@ -170,9 +173,7 @@ pub fn api_router(tessera: Tessera) -> Router {
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
     let cors = cors::layer(&tessera.config().cors);
-    // The pages a mailed link opens (HTML, so not in the OpenAPI document).
     let routes = routes
-        .merge(recovery_pages::form_routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit));

@@ -85,9 +85,6 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(well_known::show_jwks))
-        // The paths mailed links used before the hosted pages: redirects to them.
-        .routes(routes!(recovery_pages::reset_page))
-        .routes(routes!(recovery_pages::verify_page))
 }
 
 /// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and
@@ -173,7 +170,10 @@ pub fn api_router(tessera: Tessera) -> Router {
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let body_limit = tessera.config().body_limit_bytes;
     let cors = cors::layer(&tessera.config().cors);
+    // The paths mailed links used before the hosted pages: redirects to them (navigations,
+    // so not in the OpenAPI document).
     let routes = routes
+        .merge(recovery_pages::redirect_routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit));

@@ -3,22 +3,22 @@
 //! the page under `ui.prefix` with the same query, so a link in a message sent before an
 //! upgrade still opens a working form. Like the pages, a redirect spends nothing: a mail
 //! scanner may follow it any number of times. The JSON routes on the same paths (`POST`)
-//! are unchanged.
+//! are unchanged. Navigations, not API: not in the OpenAPI document.
 
+use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use axum::routing::get;
 
 use crate::service::Tessera;
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[allow(dead_code)]
-pub struct TokenQuery {
-    /// The token from the message's link.
-    #[serde(default)]
-    token: String,
+/// The redirects, at the root only (old links pointed there).
+pub fn redirect_routes() -> Router<Tessera> {
+    Router::new()
+        .route("/password/reset", get(reset_page))
+        .route("/email/verify", get(verify_page))
 }
 
 /// `303` to `{ui.prefix}{page}` with the request's query as it came.
@@ -37,19 +37,11 @@ fn to_page(tessera: &Tessera, page: &str, query: Option<String>) -> Response {
 }
 
 /// `GET /password/reset?token=…`: on to the reset page.
-#[utoipa::path(get, path = "/password/reset", tag = "accounts", params(TokenQuery),
-    responses(
-        (status = 303, description = "To the hosted reset page (`{ui.prefix}/password/reset`) with the same query; nothing is spent"),
-    ))]
-pub async fn reset_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
+async fn reset_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
     to_page(&tessera, "/password/reset", query)
 }
 
 /// `GET /email/verify?token=…`: on to the verification page.
-#[utoipa::path(get, path = "/email/verify", tag = "account", params(TokenQuery),
-    responses(
-        (status = 303, description = "To the hosted verification page (`{ui.prefix}/email/verify`) with the same query; nothing is spent"),
-    ))]
-pub async fn verify_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
+async fn verify_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
     to_page(&tessera, "/email/verify", query)
 }

@@ -1,9 +1,13 @@
 //! The hosted pages (`/ui/`): every form's CSRF refusal, `return_to` tricks, no
 //! enumeration at sign-in, sign-up closed, the second-factor step, languages and headers
-//! over HTTP (`forms.rs`); the whole journey in headless Chromium (`chromium.rs`).
+//! over HTTP (`forms.rs`); forgot password, reset, email verification and the account's
+//! email section (`recovery.rs`); renewal of an expired page session and a broken
+//! template override (`renewal.rs`); the whole journey in headless Chromium (`chromium.rs`).
 
 mod chromium;
 mod forms;
+mod recovery;
+mod renewal;
 
 use std::collections::BTreeMap;
 

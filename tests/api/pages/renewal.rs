@@ -7,11 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::{Browser, PASSWORD};
+use crate::browser::{ACCESS, REFRESH};
 use crate::helpers::spawn_app_with;
 
-/// The refresh cookie's name in the tests' settings (`Secure`, not at the root).
-const REFRESH: &str = "__Secure-refresh_token_cookie";
-const ACCESS: &str = "__Host-access_token_cookie";
 
 #[tokio::test]
 async fn an_expired_page_session_is_renewed_and_a_replayed_refresh_cookie_ends_it() {

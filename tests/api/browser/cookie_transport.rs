@@ -15,13 +15,7 @@ use crate::helpers::{assert_error, jwt_claims, spawn_app, spawn_app_with, status
 
 /// The refresh and logout routes, and the hosted pages (on by default), which renew an
 /// expired page session from it.
-const REFRESH_PATHS: [&str; 5] = [
-    "/refresh",
-    "/logout",
-    "/api/refresh",
-    "/api/logout",
-    "/ui",
-];
+const REFRESH_PATHS: [&str; 5] = ["/refresh", "/logout", "/api/refresh", "/api/logout", "/ui"];
 
 async fn login_with_cookies_sets_the_four_cookies_and_no_token_in_the_body() {
     let app = spawn_app().await;

@@ -10,7 +10,6 @@ use super::{Browser, PASSWORD};
 use crate::browser::{ACCESS, REFRESH};
 use crate::helpers::spawn_app_with;
 
-
 #[tokio::test]
 async fn an_expired_page_session_is_renewed_and_a_replayed_refresh_cookie_ends_it() {
     let app = spawn_app_with(|c| {

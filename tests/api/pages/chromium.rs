@@ -20,7 +20,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tessera::{Config, Tessera};
 
-use super::PASSWORD;
+use super::{PASSWORD, PRE_SESSION_FORMS, SIGNED_IN_FORMS};
 use crate::browser::chromium::{Driver, serve, serve_on, start_driver};
 use crate::mfa::{code, steady_step};
 use crate::recovery::smtp_sink::{self, SmtpSink};
@@ -154,29 +154,26 @@ async fn sign_in(b: &Client, origin: &str, password: &str) -> Step {
 }
 
 /// Every form of the pages, as the attacker's page posts them.
-const ATTACKED_FORMS: [&str; 16] = [
-    "/ui/login",
-    "/ui/register",
-    "/ui/login/mfa",
-    "/ui/logout",
-    "/ui/account/password",
-    "/ui/account/sessions",
-    "/ui/account/mfa/enrol",
-    "/ui/account/mfa/confirm",
-    "/ui/account/mfa/recovery-codes",
-    "/ui/account/mfa/remove",
-    "/ui/account/email",
-    "/ui/account/email/verify",
-    "/ui/account/email/remove",
-    "/ui/password/forgot",
-    "/ui/password/reset",
-    "/ui/email/verify",
-];
+fn attacked_forms() -> impl Iterator<Item = &'static str> {
+    PRE_SESSION_FORMS.into_iter().chain(SIGNED_IN_FORMS)
+}
+
+/// Signs in with the password, then a recovery code; waits for the account page.
+async fn sign_in_with_recovery_code(b: &Client, origin: &str, password: &str, code: &str) -> Step {
+    sign_in(b, origin, password).await?;
+    path_is(b, "/ui/login/mfa").await?;
+    wait_for(b, "p.aside a").await?;
+    click(b, "p.aside a").await?;
+    wait_for(b, "#recovery_code").await?;
+    fill(b, "recovery_code", code).await?;
+    click(b, "main form button[type=submit]").await?;
+    path_is(b, "/ui/account").await?;
+    wait_for(b, ".session.current").await
+}
 
 /// An attacker's page: one auto-numbered form per page form, posted on request.
 fn attacker_page(origin: &str) -> String {
-    let forms: String = ATTACKED_FORMS
-        .iter()
+    let forms: String = attacked_forms()
         .enumerate()
         .map(|(i, path)| {
             format!(
@@ -358,7 +355,7 @@ async fn journey(
     }
 
     // Another site posts every form at the signed-in browser: each refused.
-    for (i, path) in ATTACKED_FORMS.iter().enumerate() {
+    for (i, path) in attacked_forms().enumerate() {
         b.goto(&format!("http://127.0.0.2:{attacker}/"))
             .await
             .map_err(err("attacker"))?;
@@ -396,14 +393,7 @@ async fn journey(
     shots(b, "account-password-changed-en").await?;
 
     // With JavaScript off: the same sign-in, second factor by recovery code.
-    sign_in(no_js, origin, NEW_PASSWORD).await?;
-    path_is(no_js, "/ui/login/mfa").await?;
-    click(no_js, "p.aside a").await?;
-    wait_for(no_js, "#recovery_code").await?;
-    fill(no_js, "recovery_code", &recovery[1]).await?;
-    click(no_js, "main form button[type=submit]").await?;
-    path_is(no_js, "/ui/account").await?;
-    wait_for(no_js, ".session.current").await?;
+    sign_in_with_recovery_code(no_js, origin, NEW_PASSWORD, &recovery[1]).await?;
     let text = body_text(no_js).await;
     if !text.contains("alice") || !text.contains("8") {
         return Err(format!("account without JavaScript: {text}"));
@@ -509,15 +499,7 @@ async fn recovery_journey(b: &Client, origin: &str, sink: &SmtpSink, recovery_co
     shots(b, "login-after-reset-en").await?;
 
     // Sign in with the new password (the second factor is still on).
-    sign_in(b, origin, RESET_PASSWORD).await?;
-    path_is(b, "/ui/login/mfa").await?;
-    wait_for(b, "p.aside a").await?;
-    click(b, "p.aside a").await?;
-    wait_for(b, "#recovery_code").await?;
-    fill(b, "recovery_code", recovery_code).await?;
-    click(b, "main form button[type=submit]").await?;
-    path_is(b, "/ui/account").await?;
-    wait_for(b, ".session.current").await?;
+    sign_in_with_recovery_code(b, origin, RESET_PASSWORD, recovery_code).await?;
     let text = body_text(b).await;
     if !text.contains("alice@example.com") {
         return Err(format!("the account after the reset: {text}"));

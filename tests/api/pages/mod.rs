@@ -18,6 +18,30 @@ use crate::helpers::{TestApp, unwrap_response};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Every form the pages post before a session exists (a signed double submit).
+pub const PRE_SESSION_FORMS: [&str; 6] = [
+    "/ui/login",
+    "/ui/register",
+    "/ui/login/mfa",
+    "/ui/password/forgot",
+    "/ui/password/reset",
+    "/ui/email/verify",
+];
+
+/// Every form of a signed-in page, sign-out included (the session's CSRF value).
+pub const SIGNED_IN_FORMS: [&str; 10] = [
+    "/ui/account/password",
+    "/ui/account/sessions",
+    "/ui/account/email",
+    "/ui/account/email/verify",
+    "/ui/account/email/remove",
+    "/ui/account/mfa/enrol",
+    "/ui/account/mfa/confirm",
+    "/ui/account/mfa/recovery-codes",
+    "/ui/account/mfa/remove",
+    "/ui/logout",
+];
+
 /// A browser without JavaScript: a cookie jar, no redirects followed, Fetch Metadata as
 /// a same-origin form post sends it.
 pub struct Browser<'a> {

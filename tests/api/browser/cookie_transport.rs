@@ -72,7 +72,7 @@ async fn login_with_cookies_sets_the_four_cookies_and_no_token_in_the_body() {
     };
     assert!(!csrf_refresh.http_only);
     assert_eq!(csrf_refresh.max_age, Some(session_ttl));
-    assert_eq!(cookies.len(), 7);
+    assert_eq!(cookies.len(), 3 + REFRESH_PATHS.len());
 
     // The signed double submit: the readable value is the one signed into the token.
     let claims = jwt_claims(&access.value);

@@ -48,7 +48,10 @@ pub(crate) fn signed_in(ctx: &PageCtx) -> Option<AccessClaims> {
         )?,
     };
     let claims = ctx.tessera.verify_access_token(&token).ok()?.claims;
-    claims.csrf.is_some().then_some(claims)
+    claims
+        .csrf
+        .is_some()
+        .then(|| std::sync::Arc::unwrap_or_clone(claims))
 }
 
 /// Where sign-in goes: `return_to` when its origin is allowed, else the account page.

@@ -11,6 +11,12 @@
 //! `Sec-Fetch-Dest: document`), whose answer's cookies the browser always keeps. A
 //! cross-site subrequest never rotates, so no other site can make the browser lose the
 //! successor of its refresh token (and then trip reuse detection with the old one).
+//!
+//! As `/refresh` by cookie does, rotation also needs the session's refresh CSRF value, read
+//! here from the `csrf_refresh_token` cookie (`__Host-` by default): a refresh cookie
+//! planted by a sibling subdomain (which can set a `__Secure-` cookie but not a `__Host-`
+//! one) does not match the browser's own value, so it cannot sign the browser into
+//! another account.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::SET_COOKIE;
@@ -41,9 +47,14 @@ pub(crate) async fn renew_session(
         Some(token) if !access_valid && may_rotate(request.method(), headers, &tessera) => token,
         _ => return next.run(request).await,
     };
+    let csrf = cookies::read(headers, &config.cookies, cookies::Kind::CsrfRefresh);
     let (mut parts, body) = request.into_parts();
     let Ok(Client(client)) = Client::from_request_parts(&mut parts, &tessera).await;
     let mut request = Request::from_parts(parts, body);
+    if !csrf.is_some_and(|csrf| tessera.refresh_csrf_matches(&refresh, &csrf)) {
+        tessera.audit_refused_csrf(None, &client);
+        return next.run(request).await;
+    }
     let mut set = HeaderMap::new();
     match tessera.refresh(&refresh, &client, Transport::Cookie).await {
         Ok(outcome) => {

@@ -7,8 +7,16 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::{Browser, PASSWORD};
-use crate::browser::{ACCESS, REFRESH};
+use crate::browser::{ACCESS, CSRF_REFRESH, REFRESH};
 use crate::helpers::spawn_app_with;
+
+/// A client that shows redirects instead of following them (and keeps no cookies).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
 
 #[tokio::test]
 async fn an_expired_page_session_is_renewed_and_a_replayed_refresh_cookie_ends_it() {
@@ -42,10 +50,7 @@ async fn an_expired_page_session_is_renewed_and_a_replayed_refresh_cookie_ends_i
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
     // A subrequest of another site does not rotate anything.
-    let foreign = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+    let foreign = no_redirects()
         .get(app.url("/ui/account"))
         .header(
             "cookie",
@@ -58,6 +63,18 @@ async fn an_expired_page_session_is_renewed_and_a_replayed_refresh_cookie_ends_i
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(foreign.headers().get("set-cookie").is_none());
+
+    // Without the session's refresh CSRF cookie (a refresh cookie planted alone): no
+    // rotation.
+    let planted = no_redirects()
+        .get(app.url("/ui/account"))
+        .header("cookie", format!("{REFRESH}={first_refresh}"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(planted.status(), StatusCode::SEE_OTHER);
+    assert!(planted.headers().get("set-cookie").is_none());
 
     // The page renews the session: the account shows, new cookies come with it.
     let page = browser.get("/ui/account").await;
@@ -80,10 +97,13 @@ async fn an_expired_page_session_is_renewed_and_a_replayed_refresh_cookie_ends_i
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
     assert!(!wrong.body.contains("expired or came from another site"));
 
-    // The rotated refresh token presented again (a stolen copy): the session ends, for
-    // the thief and for the browser.
+    // The rotated refresh token presented again (a stolen copy of the cookies): the
+    // session ends, for the thief and for the browser.
     let mut thief = Browser::new(&app);
     thief.cookies.insert(REFRESH.into(), first_refresh);
+    thief
+        .cookies
+        .insert(CSRF_REFRESH.into(), browser.cookies[CSRF_REFRESH].clone());
     let stolen = thief.get("/ui/account").await;
     assert_eq!(stolen.status, StatusCode::SEE_OTHER);
     assert_eq!(stolen.location(), "/ui/login");

@@ -82,9 +82,6 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(well_known::show_jwks))
-        // The pages mailed links open (root only: the links point there).
-        .routes(routes!(recovery_pages::reset_page))
-        .routes(routes!(recovery_pages::verify_page))
 }
 
 /// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and
@@ -135,9 +132,12 @@ pub(crate) fn standalone_routes(tessera: Tessera) -> Router {
     let config = tessera.config();
     let metrics_here = config.metrics_enabled && config.metrics_listen.is_none();
     let (routes, _) = documented_routes(metrics_here).split_for_parts();
-    // The hosted pages: HTML, so beside the documented routes, not in the document.
+    // The hosted pages: HTML, so beside the documented routes, not in the document. The
+    // server checked them before starting (`Application::build`), so this fails only for
+    // a caller of `router` that did not: it gets the API without the pages, and the log
+    // says why.
     let routes = if config.ui.enabled {
-        match crate::ui::page_routes(&config.ui) {
+        match crate::ui::page_routes(&tessera) {
             Ok(pages) => routes.merge(pages),
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "the ui pages cannot load; not served");
@@ -168,9 +168,10 @@ pub fn api_router(tessera: Tessera) -> Router {
 /// (the serving stack adds it in its own layer: one boxed level per request fewer).
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let cors = cors::layer(&tessera.config().cors);
-    // The pages a mailed link opens (HTML, so not in the OpenAPI document).
+    // The paths mailed links used before the hosted pages: redirects to them (navigations,
+    // so not in the OpenAPI document).
     let routes = routes
-        .merge(recovery_pages::form_routes())
+        .merge(recovery_pages::redirect_routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     match cors {

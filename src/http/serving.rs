@@ -140,10 +140,14 @@ where
         let settings = self.settings.clone();
         let answer = async move {
             let outcome = match called {
-                Ok(future) => AssertUnwindSafe(tokio::time::timeout(limit, future))
-                    .catch_unwind()
-                    .await
-                    .map(|timed| timed.map(|Ok(response)| response)),
+                // From `started`: one clock read fewer than `timeout` (which reads it again).
+                Ok(future) => AssertUnwindSafe(tokio::time::timeout_at(
+                    tokio::time::Instant::from_std(started) + limit,
+                    future,
+                ))
+                .catch_unwind()
+                .await
+                .map(|timed| timed.map(|Ok(response)| response)),
                 Err(panic) => Err(panic),
             };
             let mut response = match outcome {

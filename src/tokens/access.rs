@@ -237,12 +237,16 @@ impl AccessTokens {
     /// Swaps in a reloaded ring; tokens in flight finish with the one they started with.
     pub fn replace_ring(&self, ring: KeyRing) {
         let ring = Arc::new(ring);
-        match self.ring.write() {
-            Ok(mut slot) => *slot = ring,
-            Err(poisoned) => *poisoned.into_inner() = ring,
-        }
+        let previous = match self.ring.write() {
+            Ok(mut slot) => std::mem::replace(&mut *slot, ring.clone()),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), ring.clone()),
+        };
         // A key that left the ring must stop verifying at once, cached tokens included.
-        self.verified.clear();
+        // The periodic reload (every `key_reload_ms`) mostly finds the same ring: emptying
+        // the cache then would make every token miss after each reload.
+        if !previous.verifies_like(&ring) {
+            self.verified.clear();
+        }
     }
 
     /// A new access token for account `uid` named `username`, tied to session `sid`,
@@ -434,6 +438,32 @@ mod tests {
         assert_eq!(v.claims.exp - v.claims.iat, 900);
         assert_eq!(v.claims.amr, Some(vec!["pwd".to_owned(), "otp".to_owned()]));
         assert_eq!(v.claims.aal.as_deref(), Some("aal2"));
+        Ok(())
+    }
+
+    #[test]
+    fn reloading_the_same_ring_keeps_verified_tokens_and_a_new_ring_drops_them()
+    -> anyhow::Result<()> {
+        let t = tokens();
+        let now = super::super::now_unix();
+        let proof = LoginProof {
+            fresh: true,
+            assurance: Assurance::Password,
+        };
+        let issued = t.issue(7, "Alice", "sid-1", proof, None, now)?;
+        t.verify(&issued.token, now)?;
+        let cached = || {
+            t.verified
+                .get(&VerifiedCache::key(&issued.token), now, 0)
+                .is_some()
+        };
+        assert!(cached());
+        let same = RingKey::hs256(&Secret::new("k".repeat(40)), KeySource::Secret)?;
+        t.replace_ring(KeyRing::new(vec![same], None, 900, false));
+        assert!(cached(), "an unchanged ring keeps the cache");
+        let other = RingKey::hs256(&Secret::new("o".repeat(40)), KeySource::Secret)?;
+        t.replace_ring(KeyRing::new(vec![other], None, 900, false));
+        assert!(!cached(), "a changed ring empties it");
         Ok(())
     }
 

@@ -284,6 +284,31 @@ impl KeyRing {
         ring
     }
 
+    /// Whether `other` verifies exactly the tokens this ring verifies: the same keys (a kid
+    /// names its key material: derived from the secret, the PEM key's fingerprint, or
+    /// random for a database key) with the same algorithms, times and flags. A periodic
+    /// reload that finds nothing new must not throw the verified-token cache away.
+    pub fn verifies_like(&self, other: &KeyRing) -> bool {
+        fn facts(key: &RingKey) -> impl PartialEq + '_ {
+            (
+                key.kid.as_str(),
+                key.alg,
+                key.activate_at,
+                key.retired_at,
+                key.kept_verifying,
+                key.signing.is_some(),
+            )
+        }
+        self.accept_without_kid == other.accept_without_kid
+            && self.lifetime == other.lifetime
+            && self.keys.len() == other.keys.len()
+            && self
+                .keys
+                .iter()
+                .zip(&other.keys)
+                .all(|(a, b)| facts(a) == facts(b))
+    }
+
     /// The key that signs at `now`: the most recently activated current key with private
     /// material from the database or a PEM file, else the HS256 secret.
     pub fn signer(&self, now: i64) -> Option<&RingKey> {

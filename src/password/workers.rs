@@ -311,7 +311,10 @@ mod tests {
             WorkerPool::with_reserve("test", 1, 3, 1, 1).unwrap_or_else(|e| panic!("{e}")),
         );
         let order = Arc::new(Mutex::new(Vec::new()));
-        let job = |pool: Arc<WorkerPool>, share: Share, tag: &'static str, order: Arc<Mutex<Vec<&'static str>>>| {
+        let job = |pool: Arc<WorkerPool>,
+                   share: Share,
+                   tag: &'static str,
+                   order: Arc<Mutex<Vec<&'static str>>>| {
             let reservation = pool.try_reserve(share);
             tokio::spawn(async move {
                 reservation?
@@ -330,9 +333,15 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // The shared places are all taken; the reserved one is not.
-        assert!(matches!(pool.try_reserve(Share::Shared), Err(PoolError::Full)));
+        assert!(matches!(
+            pool.try_reserve(Share::Shared),
+            Err(PoolError::Full)
+        ));
         handles.push(job(pool.clone(), Share::Reserved, "r", order.clone()));
-        assert!(matches!(pool.try_reserve(Share::Reserved), Err(PoolError::Full)));
+        assert!(matches!(
+            pool.try_reserve(Share::Reserved),
+            Err(PoolError::Full)
+        ));
         for handle in handles {
             assert!(handle.await.is_ok_and(|r| r.is_ok()));
         }

@@ -138,7 +138,10 @@ async fn purge_ended_sessions(tessera: Tessera) {
             tracing::warn!(error = %e, "purging login failures failed; will retry");
         }
         let device_window = config.device_tokens.failure_window_secs as i64;
-        if let Err(e) = store.purge_device_attempts(now_unix() - device_window).await {
+        if let Err(e) = store
+            .purge_device_attempts(now_unix() - device_window)
+            .await
+        {
             tracing::warn!(error = %e, "purging device-token attempts failed; will retry");
         }
         if let Err(e) = store.purge_rate_limits().await {

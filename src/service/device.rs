@@ -119,7 +119,9 @@ impl Tessera {
 
     /// A right password with a known device's token: its counted attempts are forgotten.
     pub(super) async fn device_succeeded(&self, device: &KnownDevice) -> Result<(), AuthError> {
-        self.store().clear_device_attempts(device.id.digest()).await?;
+        self.store()
+            .clear_device_attempts(device.id.digest())
+            .await?;
         Ok(())
     }
 }

@@ -31,7 +31,8 @@ pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
 pub use crate::domain::{
-    Assurance, AttemptState, DeviceAttempts, LogoutScope, RevocationReason, RotationPolicy, RotationState,
+    Assurance, AttemptState, DeviceAttempts, LogoutScope, RevocationReason, RotationPolicy,
+    RotationState,
 };
 
 /// Called with each revocation a backend hears of as it happens (see

@@ -110,7 +110,11 @@ pub(crate) async fn show_login(ctx: PageCtx, Query(q): Query<PageQuery>) -> Resp
 fn signed_in_answer(ctx: &PageCtx, outcome: LoginOutcome, return_to: &str) -> Response {
     let mut headers = HeaderMap::new();
     cookies::set_session(&mut headers, ctx.tessera.config(), &outcome.session);
-    cookies::set_device_token(&mut headers, ctx.tessera.config(), outcome.device_token.as_ref());
+    cookies::set_device_token(
+        &mut headers,
+        ctx.tessera.config(),
+        outcome.device_token.as_ref(),
+    );
     if let Some(clear) = forms::clear_mfa_token(&ctx.tessera) {
         headers.append(SET_COOKIE, clear);
     }

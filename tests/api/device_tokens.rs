@@ -45,20 +45,25 @@ async fn device_token(app: &TestApp, name: &str, device: Option<&str>) -> String
     str_field(&body, "device_token").to_owned()
 }
 
+async fn register(app: &TestApp, name: &str) {
+    let status = app.register(name, PASSWORD).await.status();
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+/// A `401 invalid_credentials`: the password was checked.
+async fn assert_checked(response: reqwest::Response) {
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+}
+
+/// A `429 rate_limited`: the per-name back-off held the login back.
+async fn assert_spaced_out(response: reqwest::Response) -> Value {
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await
+}
+
 /// Someone else guesses at `name` until its back-off refuses a normal login.
 async fn others_trigger_the_backoff(app: &TestApp, name: &str) {
-    assert_error(
-        login(app, name, "guess", None).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    assert_error(
-        login(app, name, PASSWORD, None).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-    )
-    .await;
+    assert_checked(login(app, name, "guess", None).await).await;
+    assert_spaced_out(login(app, name, PASSWORD, None).await).await;
 }
 
 async fn a_successful_login_returns_a_device_token() {
@@ -80,10 +85,7 @@ async fn a_successful_login_returns_a_device_token() {
 
 async fn a_device_token_gets_past_the_backoff_others_triggered() {
     let app = spawn_app_with(strict_backoff).await;
-    assert_eq!(
-        app.register("Alice", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    register(&app, "Alice").await;
     let token = device_token(&app, "Alice", None).await;
     others_trigger_the_backoff(&app, "alice").await;
     // The token binds to the name, whatever its case or width.
@@ -92,19 +94,9 @@ async fn a_device_token_gets_past_the_backoff_others_triggered() {
     let _ = device_token(&app, "alice", Some(&token)).await;
     let _ = device_token(&app, "alice", Some(&next)).await;
     // A wrong password with the token is checked (`401`), not spaced out.
-    assert_error(
-        login(&app, "alice", "guess", Some(&next)).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
+    assert_checked(login(&app, "alice", "guess", Some(&next)).await).await;
     // Without one, the back-off still holds (a known device's success does not reset it).
-    assert_error(
-        login(&app, "alice", PASSWORD, None).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-    )
-    .await;
+    assert_spaced_out(login(&app, "alice", PASSWORD, None).await).await;
 }
 
 /// The token with one character changed (every base64url character carries 6 bits of it).
@@ -118,19 +110,13 @@ fn tampered(token: &str) -> String {
 async fn tokens_of_another_name_tampered_or_from_another_deployment_give_no_priority() {
     let app = spawn_app_with(strict_backoff).await;
     for name in ["alice", "bob"] {
-        assert_eq!(
-            app.register(name, PASSWORD).await.status(),
-            StatusCode::CREATED
-        );
+        register(&app, name).await;
     }
     let alices = device_token(&app, "alice", None).await;
     let bobs = device_token(&app, "bob", None).await;
     // Another deployment (its own database, so its own device-token key).
     let other = spawn_app_with(strict_backoff).await;
-    assert_eq!(
-        other.register("alice", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    register(&other, "alice").await;
     let elsewhere = device_token(&other, "alice", None).await;
 
     others_trigger_the_backoff(&app, "alice").await;
@@ -143,12 +129,7 @@ async fn tokens_of_another_name_tampered_or_from_another_deployment_give_no_prio
     ];
     for (case, token) in cases {
         // A normal login, refused as one: nothing tells the token was looked at.
-        let body = assert_error(
-            login(&app, "alice", PASSWORD, Some(&token)).await,
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-        )
-        .await;
+        let body = assert_spaced_out(login(&app, "alice", PASSWORD, Some(&token)).await).await;
         assert!(!body.to_string().contains("device"), "{case}: {body}");
     }
     // Alice's own still works; and a token that is not a string is bad input.
@@ -168,19 +149,11 @@ async fn an_expired_device_token_gives_no_priority() {
         c.device_tokens.ttl_secs = 1;
     })
     .await;
-    assert_eq!(
-        app.register("carol", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    register(&app, "carol").await;
     let token = device_token(&app, "carol", None).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     others_trigger_the_backoff(&app, "carol").await;
-    assert_error(
-        login(&app, "carol", PASSWORD, Some(&token)).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-    )
-    .await;
+    assert_spaced_out(login(&app, "carol", PASSWORD, Some(&token)).await).await;
 }
 
 async fn failures_with_a_device_token_lock_it_out_and_a_success_forgets_them() {
@@ -189,30 +162,17 @@ async fn failures_with_a_device_token_lock_it_out_and_a_success_forgets_them() {
         c.device_tokens.max_failures = 2;
     })
     .await;
-    assert_eq!(
-        app.register("dave", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    register(&app, "dave").await;
     let stolen = device_token(&app, "dave", None).await;
     let own = device_token(&app, "dave", None).await;
     // A success forgets the failures: wrong, right, wrong, right never reaches two.
     for _ in 0..2 {
-        assert_error(
-            login(&app, "dave", "guess", Some(&own)).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-        )
-        .await;
+        assert_checked(login(&app, "dave", "guess", Some(&own)).await).await;
         let _ = device_token(&app, "dave", Some(&own)).await;
     }
     // Two failures with the stolen token: checked, each a plain `401`.
     for _ in 0..2 {
-        assert_error(
-            login(&app, "dave", "guess", Some(&stolen)).await,
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-        )
-        .await;
+        assert_checked(login(&app, "dave", "guess", Some(&stolen)).await).await;
     }
     let counted = app
         .sql("SELECT CAST(attempts AS TEXT) FROM device_attempts")
@@ -224,28 +184,15 @@ async fn failures_with_a_device_token_lock_it_out_and_a_success_forgets_them() {
     );
     // Locked out: the stolen token's logins are normal ones, under the per-name back-off
     // (its third guess is the name's first counted attempt, the next one is spaced out).
-    assert_error(
-        login(&app, "dave", "guess", Some(&stolen)).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    assert_error(
-        login(&app, "dave", PASSWORD, Some(&stolen)).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-    )
-    .await;
+    assert_checked(login(&app, "dave", "guess", Some(&stolen)).await).await;
+    assert_spaced_out(login(&app, "dave", PASSWORD, Some(&stolen)).await).await;
     // The owner's other token is its own: still a known device.
     let _ = device_token(&app, "dave", Some(&own)).await;
 }
 
 async fn a_browser_gets_a_device_cookie_and_presents_it_at_the_next_login() {
     let app = spawn_app_with(strict_backoff).await;
-    assert_eq!(
-        app.register("erin", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    register(&app, "erin").await;
     let response = app
         .post_json(
             "/login",
@@ -314,10 +261,7 @@ async fn a_known_device_is_served_from_the_reserved_share_while_the_pool_is_full
         c.argon2.iterations = 1000;
     })
     .await;
-    assert_eq!(
-        app.register("frank", PASSWORD).await.status(),
-        StatusCode::CREATED
-    );
+    register(&app, "frank").await;
     let token = device_token(&app, "frank", None).await;
 
     let flood = {

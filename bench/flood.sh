@@ -101,5 +101,6 @@ for who in device plain; do
   printf '  %-26s %8s %8s %8s%% %9s %9s  %s\n' "$label" "$(field attempts "$line")" "$(field ok "$line")" \
     "$(field success_pct "$line")" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field statuses "$line")"
 done
-flood_ok_per_s=$(awk -v ok="$(field ok "$flood")" -v s="$(field duration_s "$flood")" 'BEGIN { if (s > 0) printf "%.1f", ok / s; else print "n/a" }')
-echo "  (the flood's own successes: ${flood_ok_per_s}/s — wrong passwords never succeed; its statuses show how it was turned away)"
+checks=$(sed -nE 's/(^|.*,)401:([0-9]+).*/\2/p' <<<"$(field statuses "$flood")")
+checks_per_s=$(awk -v n="${checks:-0}" -v s="$(field duration_s "$flood")" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print "n/a" }')
+echo "  (the flood's guesses were checked at ${checks_per_s}/s (401); the rest were refused: 429 per-name back-off or per-address limits, 503 shared pool full)"

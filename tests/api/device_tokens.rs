@@ -290,3 +290,34 @@ async fn a_known_device_is_served_from_the_reserved_share_while_the_pool_is_full
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The hosted pages sign in through the same service: a sign-in sets the device cookie,
+/// and the next sign-in in that browser presents it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_sets_the_device_cookie_and_presents_it() {
+    use crate::pages::Browser;
+    const COOKIE_NAME: &str = "__Host-device_token";
+    let app = spawn_app_with(strict_backoff).await;
+    register(&app, "gina").await;
+    let mut first = Browser::new(&app);
+    let answer = first.sign_in("gina", PASSWORD, "").await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let device = first
+        .cookies
+        .get(COOKIE_NAME)
+        .unwrap_or_else(|| panic!("no device cookie: {:?}", first.cookies.keys()))
+        .clone();
+
+    others_trigger_the_backoff(&app, "gina").await;
+    // The same browser, signed out (only its device cookie kept): it gets in.
+    let mut known = Browser::new(&app);
+    known.cookies.insert(COOKIE_NAME.to_owned(), device);
+    let answer = known.sign_in("gina", PASSWORD, "").await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert!(known.has_session());
+    // Another browser waits out the back-off.
+    let mut other = Browser::new(&app);
+    let answer = other.sign_in("gina", PASSWORD, "").await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.body);
+    assert!(!other.has_session());
+}

@@ -318,6 +318,11 @@ async fn the_sign_in_page_sets_the_device_cookie_and_presents_it() {
     // Another browser waits out the back-off.
     let mut other = Browser::new(&app);
     let answer = other.sign_in("gina", PASSWORD, "").await;
-    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{}", answer.body);
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.body
+    );
     assert!(!other.has_session());
 }

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::cookies::{self, Kind};
@@ -316,6 +315,8 @@ pub async fn refresh_session(
         (status = 200, description = "The caller's name", body = ProtectedResponse),
         (status = 401, description = "Missing, invalid, expired or revoked access token", body = ErrorBody),
     ))]
-pub async fn protected(user: AuthUser) -> Json<serde_json::Value> {
-    Json(json!({ "logged_in_as": user.username() }))
+pub async fn protected(user: AuthUser) -> Json<ProtectedResponse> {
+    Json(ProtectedResponse {
+        logged_in_as: user.username().to_owned(),
+    })
 }

@@ -145,7 +145,7 @@ impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
 /// runs.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    claims: AccessClaims,
+    claims: std::sync::Arc<AccessClaims>,
     by_cookie: bool,
 }
 

@@ -51,7 +51,7 @@ async fn security_headers(State(hsts): State<bool>, mut response: Response) -> R
     response
 }
 
-fn insert_security_headers(headers: &mut HeaderMap, hsts: bool) {
+pub(super) fn insert_security_headers(headers: &mut HeaderMap, hsts: bool) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // A page sets its own policy and referrer rule (the hosted pages under `ui`, the
     // recovery pages); anything else gets the API's, which allows nothing.

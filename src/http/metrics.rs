@@ -1,45 +1,16 @@
-//! `GET /metrics` (Prometheus text format) and the layer that counts and times requests.
-
-use std::sync::Arc;
-use std::time::Instant;
+//! `GET /metrics` (Prometheus text format). Requests are counted and timed by the serving
+//! layer (`http::serving`).
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::bearer_token;
-use crate::metrics::Metrics;
 use crate::service::Tessera;
-
-/// Counts and times every request of `router` by matched route and status.
-///
-/// Added with `Router::layer` on the finished router, so that it sees the `MatchedPath`
-/// axum sets when routing (requests that match no route are `route="unmatched"`), and wraps
-/// the serving layers, so that time-outs (408) and panics (500) are counted too.
-pub fn track_requests(router: Router, metrics: Arc<Metrics>) -> Router {
-    if !metrics.enabled() {
-        return router;
-    }
-    router.layer(middleware::from_fn_with_state(metrics, record_request))
-}
-
-async fn record_request(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    // The template (`/sessions/{id}`), never the path: ids and junk paths are unbounded.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    metrics.http_request(
-        route.as_ref().map(MatchedPath::as_str),
-        response.status(),
-        started.elapsed(),
-    );
-    response
-}
 
 /// Prometheus text exposition. The password-hash queue depth is read now; the number of
 /// live sessions is the one the background count last found (never counted per scrape).

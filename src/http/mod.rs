@@ -20,6 +20,7 @@ mod recovery;
 mod recovery_pages;
 pub(crate) mod server;
 mod service_auth;
+mod serving;
 mod sessions;
 pub(crate) mod tls;
 mod well_known;
@@ -27,16 +28,12 @@ mod well_known;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::service::{AuthError, Tessera};
+use crate::service::Tessera;
 use error::ApiError;
 
 // Routes are only ever added with `routes!` (which takes path and method from the
@@ -183,14 +180,16 @@ fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
 }
 
 /// The standalone server's HTTP stack around `routes` (which [`router`] makes; tests pass
-/// their own), innermost first: the serving layers, request metrics, and outermost the
-/// security headers, so every answer carries them, the 408 and panic 500 made by the
-/// serving layers included.
+/// their own): request ids, spans, the time limit, panics, request metrics and, outermost,
+/// the security headers, as one layer (see `serving`), so every answer carries them, the
+/// 408 and panic 500 made by the serving layer included.
 pub fn serving_stack(tessera: &Tessera, routes: Router) -> Router {
     let config = tessera.config();
-    let app = with_serving_layers(routes, Duration::from_secs(config.request_timeout_secs));
-    let app = metrics::track_requests(app, tessera.metrics().clone());
-    headers::with_security_headers(app, config.hsts)
+    routes.layer(serving::ServingLayer::with_metrics_and_headers(
+        Duration::from_secs(config.request_timeout_secs),
+        tessera.metrics().clone(),
+        config.hsts,
+    ))
 }
 
 /// The stack of the separate metrics listener (`metrics_listen`): `/metrics` with the
@@ -201,69 +200,8 @@ pub fn metrics_stack(tessera: &Tessera) -> Router {
 }
 
 /// Layers for a server: request ids, a span per request (method, matched route, id; never
-/// headers, bodies or raw paths), a time limit, and panics turned into a JSON 500. The
-/// security headers go around these ([`serving_stack`]), so their answers carry them.
+/// headers, bodies or raw paths), a time limit, and panics turned into a JSON 500 (see
+/// `serving`; [`serving_stack`] adds metrics and the security headers).
 pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router {
-    router
-        .layer(middleware::from_fn_with_state(
-            request_timeout,
-            limit_duration,
-        ))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            AuthError::Internal("panic".into()).into_api_response()
-        }))
-        // No failure events from the trace layer: a flood of 503s would become a flood of
-        // log lines. Internal errors are logged once, where they are turned into responses.
-        .layer(
-            TraceLayer::new_for_http()
-                .on_failure(())
-                .make_span_with(|req: &Request| {
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(|p| p.as_str().to_owned());
-                    let request_id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        route = route.as_deref().unwrap_or("unmatched"),
-                        request_id = %request_id,
-                    )
-                }),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-}
-
-/// The route whose handler waits on purpose (a long poll bounded by
-/// [`crate::service::FEED_MAX_WAIT`]): its time limit is the request time limit plus that
-/// wait, so the wait itself never turns into a 408 and the work around it keeps the usual
-/// bound.
-const LONG_POLL_ROUTE: &str = "/revocations";
-
-async fn limit_duration(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    let long_poll = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|route| route.as_str() == LONG_POLL_ROUTE);
-    let limit = if long_poll {
-        limit + crate::service::FEED_MAX_WAIT
-    } else {
-        limit
-    };
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
-}
-
-impl AuthError {
-    fn into_api_response(self) -> Response {
-        ApiError::from(self).into_response()
-    }
+    router.layer(serving::ServingLayer::new(request_timeout))
 }

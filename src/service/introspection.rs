@@ -6,6 +6,7 @@
 //! store (its MAC first, so made-up tokens cost no read): it is active while it is the
 //! session's current token and the session is live and its owner enabled.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::RevocationReason;
@@ -64,14 +65,17 @@ impl Tessera {
         if looks_like_jwt(token) {
             // No database read: the in-memory revocation set answers for the session
             // (disabling or deleting a user revokes their sessions into it).
-            return Ok(self.verify_access_token(token).ok().map(|v| ActiveToken {
-                sub: v.claims.sub,
-                sid: v.claims.sid,
-                exp: v.claims.exp,
-                iat: v.claims.iat,
-                iss: v.claims.iss.unwrap_or_else(|| self.config().issuer.clone()),
-                token_type: "access_token",
-                uid: v.claims.uid,
+            return Ok(self.verify_access_token(token).ok().map(|v| {
+                let claims = Arc::unwrap_or_clone(v.claims);
+                ActiveToken {
+                    sub: claims.sub,
+                    sid: claims.sid,
+                    exp: claims.exp,
+                    iat: claims.iat,
+                    iss: claims.iss.unwrap_or_else(|| self.config().issuer.clone()),
+                    token_type: "access_token",
+                    uid: claims.uid,
+                }
             }));
         }
         let Ok(parsed) = self.inner.refresh.parse(token) else {
@@ -116,7 +120,7 @@ impl Tessera {
             // A revoked or expired token has nothing left to end.
             self.verify_access_token(token)
                 .ok()
-                .and_then(|v| v.claims.sid)
+                .and_then(|v| v.claims.sid.clone())
         } else {
             match self.inner.refresh.parse(token) {
                 Ok(parsed) => self

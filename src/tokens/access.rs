@@ -162,10 +162,11 @@ impl TokenError {
     }
 }
 
-/// What a valid access token says about its bearer.
+/// What a valid access token says about its bearer (shared with the verified-token cache:
+/// a token seen before costs no copy of its claims).
 #[derive(Debug, Clone)]
 pub struct VerifiedAccess {
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
 }
 
 pub struct IssuedAccessToken {
@@ -332,6 +333,14 @@ impl AccessTokens {
     /// Checks key, algorithm, signature, times, type and issuer. Revocation is checked by
     /// the caller.
     pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedAccess, TokenError> {
+        // A token verified before is answered from the cache before anything is parsed:
+        // only tokens that passed every check below are in it, each until its `exp` and its
+        // key's end (the cache is emptied when the key ring changes). One digest instead
+        // of base64, two JSON parses and a signature check.
+        let cache_key = VerifiedCache::key(token);
+        if let Some(claims) = self.verified.get(&cache_key, now, self.leeway_secs) {
+            return Ok(VerifiedAccess { claims });
+        }
         let header = peek_header(token)?;
         // Only the five algorithms tessera signs with exist here: `none`, HS512, PS384…
         // are refused before anything else is looked at.
@@ -349,20 +358,19 @@ impl AccessTokens {
                 if !key.still_verifies(now, ring.lifetime()) {
                     return Err(TokenError::KeyRetired);
                 }
-                // Even for HS256 a hit is cheaper than a check: one digest instead of
-                // HMAC, base64 and two JSON parses.
-                let cache_key = VerifiedCache::key(token);
-                if let Some(claims) = self.verified.get(&cache_key, now, self.leeway_secs) {
-                    return Ok(VerifiedAccess { claims });
-                }
                 let claims = self.decode(token, key.verifying(), alg)?;
                 let verified = self.check_claims(claims, now)?;
-                self.verified.insert(cache_key, &verified.claims);
+                self.verified.insert(
+                    cache_key,
+                    verified.claims.clone(),
+                    key.verifies_until(ring.lifetime()),
+                );
                 return Ok(verified);
             }
             None => {
                 // Flask-JWT-Extended's tokens have no kid; only the HS256 secrets may
-                // check them, and only while the compatibility setting is on.
+                // check them, and only while the compatibility setting is on. They are
+                // not cached: which secret checks them can change without a new ring.
                 if !ring.accept_without_kid {
                     return Err(TokenError::MissingKeyId);
                 }
@@ -409,7 +417,9 @@ impl AccessTokens {
         {
             return Err(TokenError::WrongAudience);
         }
-        Ok(VerifiedAccess { claims })
+        Ok(VerifiedAccess {
+            claims: Arc::new(claims),
+        })
     }
 
     fn decode(

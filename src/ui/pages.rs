@@ -43,7 +43,10 @@ pub(crate) fn signed_in(ctx: &PageCtx) -> Option<AccessClaims> {
         cookies::Kind::Access,
     )?;
     let claims = ctx.tessera.verify_access_token(&token).ok()?.claims;
-    claims.csrf.is_some().then_some(claims)
+    claims
+        .csrf
+        .is_some()
+        .then(|| std::sync::Arc::unwrap_or_clone(claims))
 }
 
 /// Where sign-in goes: `return_to` when its origin is allowed, else the account page.

@@ -76,7 +76,9 @@ impl Tessera {
             return Err(refused);
         }
         // A known device (see `device`): its attempt is counted against its token, and it
-        // takes its place in the reserved share of the hashing pool.
+        // takes its place in the reserved share of the hashing pool. Counted first, so a
+        // locked-out token never takes a reserved place; the rare login then refused for a
+        // full pool keeps its count (the token's next success clears it).
         let device = match &name {
             Ok(name) => self.claim_known_device(device_token, name).await?,
             Err(_) => None,

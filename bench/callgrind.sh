@@ -20,6 +20,8 @@ RUNS=2
 WARMUP=300
 BUILD=1
 VDSO_CLOCK_INSTR=72
+# tessera's own default: the per-request span is then live, as it is in production.
+LOG_LEVEL=info
 TESSERA_BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/tessera
 PASSWORD=correct-horse-battery
 OUT_DIR=$RESULTS_DIR/callgrind
@@ -27,7 +29,7 @@ OUT_DIR=$RESULTS_DIR/callgrind
 usage() {
   cat <<USAGE
 usage: bash bench/callgrind.sh [--requests 2000] [--runs 2] [--warmup 300] [--no-build]
-                               [--vdso-clock-instr 72]
+                               [--vdso-clock-instr 72] [--log-level info]
 Counts instructions per request of tessera and of bench/bare under callgrind; dumps,
 report and JSON go to bench/results/callgrind/.  Exit 2: corrections refused (raw
 figures still printed); 1: the run failed.
@@ -40,6 +42,7 @@ while [ "$#" -gt 0 ]; do
     --warmup) WARMUP=${2:?}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --vdso-clock-instr) VDSO_CLOCK_INSTR=${2:?}; shift 2 ;;
+    --log-level) LOG_LEVEL=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -60,7 +63,8 @@ mkdir -p "$OUT_DIR"
 SECRET=$(random_hex 32)
 USERNAME="cg$(random_hex 4)"
 # Tokens must outlive every run under valgrind (the default 15 minutes may not).
-TESSERA_EXTRA_ENV=(TESSERA_ACCESS_TOKEN_TTL_SECS=7200)
+# Logging at the level given (tessera's default, info, unless --log-level says otherwise).
+TESSERA_EXTRA_ENV=(TESSERA_ACCESS_TOKEN_TTL_SECS=7200 "TESSERA_LOG_LEVEL=$LOG_LEVEL" "RUST_LOG=$LOG_LEVEL")
 CLIENT=(python3 "$SCRIPT_DIR/keepalive_client.py")
 
 # ---- tokens: one login and REQUESTS + WARMUP refreshes on a native tessera ----------

@@ -33,6 +33,11 @@ impl Application {
             (Some(cert), Some(key)) => Some(ReloadingCertificate::load(cert, key)?),
             _ => None,
         };
+        // A page template or catalogue of `ui.templates_dir` that does not parse stops the
+        // start (naming the file), rather than a server running without its pages.
+        if config.ui.enabled {
+            crate::ui::check(&config.ui).context("the ui pages cannot load")?;
+        }
         let tessera = Tessera::open(config).await?;
         let listener = TcpListener::bind(listen)
             .await

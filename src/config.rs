@@ -646,6 +646,21 @@ impl Config {
         }
     }
 
+    /// With the hosted pages on, the refresh cookie is also sent to `ui.prefix` (one more
+    /// cookie path, set and cleared with the others), so a signed-in page can renew its
+    /// session when the access token expires (`ui::session`). Nothing changes when a listed
+    /// path already covers the prefix.
+    pub fn add_page_refresh_path(&mut self) {
+        let prefix = &self.ui.prefix;
+        let covered = self.cookies.refresh_paths.iter().any(|path| {
+            let path = path.trim_end_matches('/');
+            prefix == path || prefix.starts_with(&format!("{path}/"))
+        });
+        if self.ui.enabled && !covered {
+            self.cookies.refresh_paths.push(prefix.clone());
+        }
+    }
+
     /// The database URL in effect: the configured one or the default file in the data directory.
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {

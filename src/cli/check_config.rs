@@ -22,6 +22,11 @@ pub async fn check_config(config: &crate::Config, format: Format) -> anyhow::Res
     if let Err(e) = crate::service::check_signing_key_file(config) {
         problems.push(format!("{e:#}"));
     }
+    if config.ui.enabled
+        && let Err(e) = crate::ui::check(&config.ui)
+    {
+        problems.push(format!("the ui pages cannot load: {e:#}"));
+    }
     let url = config.effective_database_url();
     let redacted_url = crate::service::redact_url(&url);
     let timeout = std::time::Duration::from_secs(config.db_connect_timeout_secs);

@@ -26,6 +26,8 @@ pub struct CookiesConfig {
     pub access_path: String,
     /// The paths the refresh-token cookie is sent to (one cookie per path, all set and
     /// cleared together): the refresh and logout routes, at the root and under `/api`.
+    /// With the hosted pages on, `ui.prefix` is added at start-up
+    /// (`Config::add_page_refresh_path`), so a page can renew its session.
     pub refresh_paths: Vec<String>,
     /// `Max-Age` of the access-token cookie; none (default): a session cookie, gone when
     /// the browser closes (the refresh cookie then opens a new access token).

@@ -37,7 +37,8 @@ pub struct EmailConfig {
     /// Directory of the `file` transport.
     pub file_dir: Option<PathBuf>,
     /// The address users reach tessera at (`https://auth.example.com`): links in messages
-    /// start with it. Required when email is on.
+    /// open the hosted pages there (`{public_url}{ui.prefix}/password/reset?token=…`,
+    /// `…/email/verify?token=…`). Required when email is on.
     pub public_url: Option<String>,
     /// A directory whose files override the built-in message templates (see the README).
     pub templates_dir: Option<PathBuf>,

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -315,8 +316,14 @@ pub async fn refresh_session(
         (status = 200, description = "The caller's name", body = ProtectedResponse),
         (status = 401, description = "Missing, invalid, expired or revoked access token", body = ErrorBody),
     ))]
-pub async fn protected(user: AuthUser) -> Json<ProtectedResponse> {
-    Json(ProtectedResponse {
+pub async fn protected(user: AuthUser) -> Response {
+    // Not cached (what a token grants): set here rather than by a `no_store` layer, which
+    // would cost a boxed service level on the route every client calls most; its refusals
+    // are errors, which are never cached either.
+    let mut response = Json(ProtectedResponse {
         logged_in_as: user.username().to_owned(),
     })
+    .into_response();
+    super::headers::insert_no_store(response.headers_mut());
+    response
 }

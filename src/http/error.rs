@@ -175,6 +175,10 @@ impl IntoResponse for ApiError {
             _ => (status, axum::Json(body)).into_response(),
         };
         let headers = response.headers_mut();
+        // An error is never worth caching, and on a route without a `no_store` layer
+        // (`/protected`, whose handler sets the headers itself) its refusals must not be
+        // cached either.
+        super::headers::insert_no_store(headers);
         if self.is_bearer_token_failure() {
             headers.insert(
                 header::WWW_AUTHENTICATE,

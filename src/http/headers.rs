@@ -35,10 +35,15 @@ const HSTS: &str = "max-age=31536000; includeSubDomains";
 /// For the routes that answer with tokens or with what a token grants (a `map_response`
 /// layer).
 pub async fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
+    insert_no_store(response.headers_mut());
+    response
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`: for a handler or an error answer that
+/// sets them itself (a `no_store` layer costs a boxed service level on every request).
+pub fn insert_no_store(headers: &mut HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 /// `router` with the security headers on every response it gives (HSTS when `hsts`).

@@ -82,20 +82,14 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(well_known::show_jwks))
-        // The pages mailed links open (root only: the links point there).
-        .routes(routes!(recovery_pages::reset_page))
-        .routes(routes!(recovery_pages::verify_page))
 }
 
 /// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and
 /// `/api/protected`), `/openapi.json`, and `/metrics` when enabled. Both [`router`] and
 /// [`document`] are split from this one value.
 pub fn documented_routes(metrics_enabled: bool) -> OpenApiRouter<Tessera> {
-    let protected = || {
-        OpenApiRouter::new()
-            .routes(routes!(auth::protected))
-            .layer(middleware::map_response(headers::no_store))
-    };
+    // No `no_store` layer: the handler and its refusals set the headers themselves.
+    let protected = || OpenApiRouter::new().routes(routes!(auth::protected));
     // For downstream services (service clients authenticate with HTTP Basic).
     let service_routes = OpenApiRouter::new()
         .routes(routes!(introspection::introspect_token))
@@ -125,20 +119,25 @@ pub fn document(metrics_enabled: bool) -> utoipa::openapi::OpenApi {
 /// The standalone server's routes (see [`documented_routes`]), guarded by the same
 /// [`extract::AuthUser`] an embedding app uses.
 pub fn router(tessera: Tessera) -> Router {
-    let hsts = tessera.config().hsts;
-    headers::with_security_headers(standalone_routes(tessera), hsts)
+    let config = tessera.config();
+    let (hsts, body_limit) = (config.hsts, config.body_limit_bytes);
+    let routes = standalone_routes(tessera).layer(DefaultBodyLimit::max(body_limit));
+    headers::with_security_headers(routes, hsts)
 }
 
-/// [`router`] without the security headers, for [`serving_stack`], which puts them
-/// outermost (once per answer, not twice).
+/// [`router`] without the security headers and the body limit, for [`serving_stack`], which
+/// adds both in its one layer.
 pub(crate) fn standalone_routes(tessera: Tessera) -> Router {
     // With a listener of its own (`metrics_listen`), `/metrics` is served only there.
     let config = tessera.config();
     let metrics_here = config.metrics_enabled && config.metrics_listen.is_none();
     let (routes, _) = documented_routes(metrics_here).split_for_parts();
-    // The hosted pages: HTML, so beside the documented routes, not in the document.
+    // The hosted pages: HTML, so beside the documented routes, not in the document. The
+    // server checked them before starting (`Application::build`), so this fails only for
+    // a caller of `router` that did not: it gets the API without the pages, and the log
+    // says why.
     let routes = if config.ui.enabled {
-        match crate::ui::page_routes(&config.ui) {
+        match crate::ui::page_routes(&tessera) {
             Ok(pages) => routes.merge(pages),
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "the ui pages cannot load; not served");
@@ -157,22 +156,24 @@ pub(crate) fn standalone_routes(tessera: Tessera) -> Router {
 /// answer in tessera's error shape.
 pub fn api_router(tessera: Tessera) -> Router {
     let hsts = tessera.config().hsts;
+    let body_limit = tessera.config().body_limit_bytes;
     let (routes, _) = embeddable_routes().split_for_parts();
     // Embedders' serving layers are their own: the headers come with the routes.
-    headers::with_security_headers(finish(routes, tessera), hsts)
+    let routes = finish(routes, tessera).layer(DefaultBodyLimit::max(body_limit));
+    headers::with_security_headers(routes, hsts)
 }
 
-/// Unknown paths, wrong methods and oversized bodies in tessera's error shape; CORS for
-/// the listed origins (answering preflights before routing); the state.
+/// Unknown paths and wrong methods in tessera's error shape; CORS for the listed origins
+/// (answering preflights before routing); the state. The body limit is the callers' to add
+/// (the serving stack adds it in its own layer: one boxed level per request fewer).
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
-    let body_limit = tessera.config().body_limit_bytes;
     let cors = cors::layer(&tessera.config().cors);
-    // The pages a mailed link opens (HTML, so not in the OpenAPI document).
+    // The paths mailed links used before the hosted pages: redirects to them (navigations,
+    // so not in the OpenAPI document).
     let routes = routes
-        .merge(recovery_pages::form_routes())
+        .merge(recovery_pages::redirect_routes())
         .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(body_limit));
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     match cors {
         Some(cors) => routes.layer(cors).with_state(tessera),
         None => routes.with_state(tessera),
@@ -180,16 +181,22 @@ fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
 }
 
 /// The standalone server's HTTP stack around `routes` (which [`router`] makes; tests pass
-/// their own): request ids, spans, the time limit, panics, request metrics and, outermost,
-/// the security headers, as one layer (see `serving`), so every answer carries them, the
+/// their own): request ids, log fields, the time limit, panics, request metrics, the body
+/// limit and, outermost, the security headers, as one layer (see `serving`), so every answer carries them, the
 /// 408 and panic 500 made by the serving layer included.
 pub fn serving_stack(tessera: &Tessera, routes: Router) -> Router {
     let config = tessera.config();
-    routes.layer(serving::ServingLayer::with_metrics_and_headers(
+    let serving = serving::ServingLayer::with_metrics_and_headers(
         Duration::from_secs(config.request_timeout_secs),
         tessera.metrics().clone(),
         config.hsts,
-    ))
+    );
+    // One `Router::layer` call: each call wraps every route in a boxed level of its own.
+    routes.layer(
+        tower::ServiceBuilder::new()
+            .layer(serving)
+            .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
+    )
 }
 
 /// The stack of the separate metrics listener (`metrics_listen`): `/metrics` with the

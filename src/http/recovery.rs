@@ -1,6 +1,7 @@
 //! Account recovery over JSON: the caller's address (`/me/email`), its verification
 //! (`/email/verify`), and the password reset (`/password/forgot`, `/password/reset`).
-//! The pages a mailed link opens are in `recovery_pages`.
+//! The pages a mailed link opens are hosted pages (`ui::recovery`); the paths older
+//! messages carried redirect there (`recovery_pages`).
 
 use axum::Json;
 use axum::extract::State;

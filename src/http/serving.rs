@@ -1,5 +1,5 @@
-//! The standalone server's serving layers as one tower layer: a request id, a span per
-//! request, a time limit, panics turned into a JSON 500, request metrics and the security
+//! The standalone server's serving layers as one tower layer: a request id on the request,
+//! the answer and every log line, a time limit, panics turned into a JSON 500, request metrics and the security
 //! headers.
 //!
 //! Why one layer and not tower-http's and axum's middleware stacked: `Router::layer` wraps
@@ -12,13 +12,12 @@
 //!
 //! Order, as before, from the outside in: security headers (so every answer carries them,
 //! the 408 and 500 made here included), metrics (which count those too), request id (set
-//! on the request, repeated on the answer), span (entered for the whole request), panic
+//! on the request, repeated on the answer), the request's log fields (on every line
+//! written while it runs: `telemetry::RequestFields`, instead of a tracing span), panic
 //! catching, time limit, route.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -28,12 +27,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use tower::{Layer, Service};
-use tracing::Instrument;
 
 use super::error::ApiError;
 use super::headers::insert_security_headers;
 use crate::metrics::Metrics;
 use crate::service::AuthError;
+use crate::telemetry::{InRequest, RequestFields, in_request};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -112,7 +111,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = InRequest<Result<Response, Infallible>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -123,20 +122,18 @@ where
         let request_id = ensure_request_id(req.headers_mut());
         // The template (`/sessions/{id}`), never the path: ids and junk paths are unbounded.
         let route = req.extensions().get::<MatchedPath>().cloned();
-        let route_name = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        let span = tracing::info_span!(
-            "request",
-            method = %req.method(),
-            route = route_name,
-            request_id = request_id.to_str().unwrap_or(""),
-        );
         let mut limit = self.settings.request_timeout;
-        if route_name == LONG_POLL_ROUTE {
+        if route.as_ref().map(MatchedPath::as_str) == Some(LONG_POLL_ROUTE) {
             limit += crate::service::FEED_MAX_WAIT;
         }
-        // The route is called inside the span and inside the panic catch too: a handler
-        // may panic before its first await.
-        let called = span.in_scope(|| {
+        let fields = Arc::new(RequestFields {
+            request_id: request_id.clone(),
+            route: route.clone(),
+            method: req.method().clone(),
+        });
+        // The route is called as part of the request and inside the panic catch too: a
+        // handler may panic before its first await.
+        let called = in_request(&fields, || {
             tracing::debug!("started processing request");
             std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
         });
@@ -179,7 +176,7 @@ where
             }
             Ok(response)
         };
-        Box::pin(answer.instrument(span))
+        InRequest::new(fields, answer)
     }
 }
 

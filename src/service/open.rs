@@ -39,8 +39,9 @@ impl Tessera {
         Self::open_for(config, Purpose::Administer).await
     }
 
-    async fn open_for(config: Config, purpose: Purpose) -> anyhow::Result<Self> {
+    async fn open_for(mut config: Config, purpose: Purpose) -> anyhow::Result<Self> {
         config.validate()?;
+        config.add_page_refresh_path();
         let url = config.effective_database_url();
         if purpose == Purpose::Serve && !config.cookies.secure {
             tracing::warn!(

@@ -7,13 +7,12 @@
 //! a token that names any other algorithm (`none`, or HS256 to smuggle a public key in as
 //! an HMAC secret) is refused before its signature is looked at.
 
-use jsonwebtoken::errors::ErrorKind;
 use std::sync::{Arc, RwLock};
 
-use base64::Engine;
-use jsonwebtoken::{DecodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, Header};
 use serde::{Deserialize, Serialize};
 
+use super::jws;
 use super::keyring::{KeyAlg, KeyRing};
 use super::verified_cache::VerifiedCache;
 use crate::domain::Assurance;
@@ -193,53 +192,20 @@ pub struct AccessTokens {
     leeway_secs: i64,
     /// Asymmetric tokens verified before (see `verified_cache`).
     verified: VerifiedCache,
-    /// One validation per algorithm, built once: building one allocates (a set of required
-    /// claims, a list of algorithms), which showed up on every `/protected` request.
-    validations: [Validation; 5],
 }
 
 /// At most this many verified tokens are remembered (a few MiB at most).
 const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
-/// Position of an algorithm in [`AccessTokens::validations`].
-fn validation_index(alg: KeyAlg) -> usize {
-    match alg {
-        KeyAlg::Hs256 => 0,
-        KeyAlg::EdDsa => 1,
-        KeyAlg::Es256 => 2,
-        KeyAlg::Rs256 => 3,
-        KeyAlg::Ps256 => 4,
-    }
-}
-
-fn validation(alg: KeyAlg, leeway_secs: u64) -> Validation {
-    let mut validation = Validation::new(alg.algorithm());
-    validation.leeway = leeway_secs;
-    validation.validate_nbf = true;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["exp", "nbf", "sub"]);
-    validation
-}
-
-/// The protected header fields verification needs, read before any key is chosen.
-#[derive(Deserialize)]
-struct PeekedHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-}
-
 /// The `kid` a token's header names, read without checking anything (for the audit log).
 pub fn unverified_kid(token: &str) -> Option<String> {
-    peek_header(token).ok().and_then(|header| header.kid)
+    jws::parse(token).ok().and_then(|jws| jws.header.kid)
 }
 
-fn peek_header(token: &str) -> Result<PeekedHeader, TokenError> {
-    let first = token.split('.').next().ok_or(TokenError::Malformed)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(first)
-        .map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+impl jws::Times for AccessClaims {
+    fn exp_nbf(&self) -> (i64, i64) {
+        (self.exp, self.nbf)
+    }
 }
 
 impl AccessTokens {
@@ -250,14 +216,12 @@ impl AccessTokens {
         ttl_secs: u64,
         leeway_secs: u64,
     ) -> Self {
-        let validations = KeyAlg::ALL.map(|alg| validation(alg, leeway_secs));
         Self {
             ring: RwLock::new(Arc::new(ring)),
             issuer,
             audiences,
             ttl_secs: ttl_secs as i64,
             leeway_secs: leeway_secs as i64,
-            validations,
             verified: VerifiedCache::new(VERIFIED_CACHE_ENTRIES),
         }
     }
@@ -341,7 +305,8 @@ impl AccessTokens {
         if let Some(claims) = self.verified.get(&cache_key, now, self.leeway_secs) {
             return Ok(VerifiedAccess { claims });
         }
-        let header = peek_header(token)?;
+        let jws = jws::parse(token)?;
+        let header = &jws.header;
         // Only the five algorithms tessera signs with exist here: `none`, HS512, PS384…
         // are refused before anything else is looked at.
         let alg = KeyAlg::from_jws_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
@@ -358,7 +323,7 @@ impl AccessTokens {
                 if !key.still_verifies(now, ring.lifetime()) {
                     return Err(TokenError::KeyRetired);
                 }
-                let claims = self.decode(token, key.verifying(), alg)?;
+                let claims = self.decode(&jws, key.verifying(), alg, now)?;
                 let verified = self.check_claims(claims, now)?;
                 self.verified.insert(
                     cache_key,
@@ -384,7 +349,7 @@ impl AccessTokens {
                     .hs256_keys()
                     .filter(|k| k.still_verifies(now, ring.lifetime()))
                 {
-                    outcome = self.decode(token, key.verifying(), alg);
+                    outcome = self.decode(&jws, key.verifying(), alg, now);
                     if !matches!(outcome, Err(TokenError::BadSignature)) {
                         break;
                     }
@@ -424,19 +389,12 @@ impl AccessTokens {
 
     fn decode(
         &self,
-        token: &str,
+        jws: &jws::Jws<'_>,
         key: &DecodingKey,
         alg: KeyAlg,
+        now: i64,
     ) -> Result<AccessClaims, TokenError> {
-        let validation = &self.validations[validation_index(alg)];
-        jsonwebtoken::decode::<AccessClaims>(token, key, validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                _ => TokenError::Malformed,
-            })
+        jws.verified_claims(key, alg, now, self.leeway_secs)
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod device;
+mod jws;
 pub mod kek;
 pub mod key_files;
 pub mod keygen;

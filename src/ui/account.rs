@@ -1,4 +1,5 @@
-//! My account: name, password, second factor and sessions. Every form needs the session's
+//! My account: name, password, second factor and sessions (the email forms are in
+//! `email`). Every form needs the session's
 //! CSRF value and passes the site check; the service decides everything else
 //! (re-authentication, policy, throttling).
 
@@ -51,6 +52,10 @@ async fn account_view(ctx: &PageCtx, claims: &AccessClaims) -> Result<View, Auth
                 username => me.username,
                 created => device::format_time(me.created_at),
             },
+            email => minijinja::context! {
+                address => me.email,
+                verified => me.email_verified,
+            },
             mfa => minijinja::context! {
                 totp => me.mfa.totp,
                 recovery_codes_left => me.mfa.recovery_codes_left,
@@ -79,15 +84,31 @@ fn fallback(ctx: &PageCtx, e: AuthError) -> Response {
 }
 
 /// Re-renders the account page with `e` next to `field` (or above everything).
-async fn account_with_error(
+pub(super) async fn account_with_error(
     ctx: &PageCtx,
     claims: &AccessClaims,
     field: Option<&'static str>,
     e: AuthError,
 ) -> Response {
+    account_with_values(ctx, claims, field, e, &[]).await
+}
+
+/// As [`account_with_error`], with what the user typed in `values` shown again.
+pub(super) async fn account_with_values(
+    ctx: &PageCtx,
+    claims: &AccessClaims,
+    field: Option<&'static str>,
+    e: AuthError,
+    values: &[(&'static str, &str)],
+) -> Response {
     let (status, text) = ctx.failure(e);
     match account_view(ctx, claims).await {
-        Ok(view) => view.status(status).error(field, text).render(ctx),
+        Ok(view) => values
+            .iter()
+            .fold(view, |view, (name, value)| view.value(name, value))
+            .status(status)
+            .error(field, text)
+            .render(ctx),
         Err(e) => fallback(ctx, e),
     }
 }
@@ -111,7 +132,7 @@ pub(crate) async fn show_account(ctx: PageCtx, Query(q): Query<PageQuery>) -> Re
 /// The checks of every account form: the site, a page session, its CSRF value.
 // The refusal is the page to answer with; it is returned at once, never carried far.
 #[allow(clippy::result_large_err)]
-fn guard(ctx: &PageCtx, form: &PageForm) -> Result<AccessClaims, Response> {
+pub(super) fn guard(ctx: &PageCtx, form: &PageForm) -> Result<AccessClaims, Response> {
     if csrf::check_request_site(&ctx.headers, ctx.tessera.config()).is_err() {
         return Err(csrf_refused(ctx, None));
     }
@@ -124,7 +145,7 @@ fn guard(ctx: &PageCtx, form: &PageForm) -> Result<AccessClaims, Response> {
     Ok(claims)
 }
 
-fn done(ctx: &PageCtx, key: &str) -> Response {
+pub(super) fn done(ctx: &PageCtx, key: &str) -> Response {
     see_other(
         &ctx.ui.path(&format!("/account?done={key}")),
         HeaderMap::new(),

@@ -41,7 +41,8 @@ impl Catalogues {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path)?;
-                let mut extra = parse(code, &text)?;
+                let mut extra =
+                    parse(code, &text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
                 if let Some(base) = by_code.remove(code) {
                     let mut base = base;
                     merge(&mut base, &extra);

@@ -1,5 +1,6 @@
 //! The hosted pages under `ui.prefix` (default `/ui`): sign in (with the second-factor
-//! step), sign up, my account (password, second factor, sessions) and sign out.
+//! step), sign up, forgot password and reset, email verification, my account (email,
+//! password, second factor, sessions) and sign out.
 //!
 //! Server-rendered HTML (minijinja templates and a stylesheet embedded in the binary,
 //! replaceable from `ui.templates_dir`), plain `<form method="post">`, no script. The pages
@@ -12,15 +13,21 @@
 //! the session's CSRF value (the access token's `csrf` claim); before a session exists it
 //! is a signed double submit (`forms::PreSession`).
 //!
+//! A page whose access token expired renews its session from the refresh cookie
+//! (`session`), so a page session lasts as long as an API session.
+//!
 //! The pages are HTML, not API: they are not in the OpenAPI document.
 
 mod account;
 mod device;
+mod email;
 mod forms;
 pub mod i18n;
 mod pages;
+mod recovery;
 mod render;
 mod return_to;
+mod session;
 pub mod templates;
 
 use std::sync::Arc;
@@ -105,14 +112,19 @@ fn content_security_policy(config: &UiConfig) -> String {
     )
 }
 
-/// The route table, relative to the prefix. Pages of later features (password reset,
-/// email verification) are added here, with their catalogue sections (`[forgot]`,
-/// `[reset]`, `[verify_email]`) and a template in `templates::TEMPLATES`.
+/// The stylesheets, relative to the prefix (no session work: they load beside a page).
+fn static_routes() -> Vec<(&'static str, MethodRouter<Tessera>)> {
+    vec![
+        ("/static/style.css", get(render::stylesheet)),
+        ("/static/theme.css", get(render::theme)),
+    ]
+}
+
+/// The route table of the pages, relative to the prefix. A new page is added here, with
+/// its catalogue section and a template in `templates::TEMPLATES`.
 fn route_table() -> Vec<(&'static str, MethodRouter<Tessera>)> {
     vec![
         ("/", get(pages::home)),
-        ("/static/style.css", get(render::stylesheet)),
-        ("/static/theme.css", get(render::theme)),
         ("/login", get(pages::show_login).post(pages::submit_login)),
         ("/login/mfa", get(pages::show_mfa).post(pages::submit_mfa)),
         (
@@ -120,7 +132,28 @@ fn route_table() -> Vec<(&'static str, MethodRouter<Tessera>)> {
             get(pages::show_register).post(pages::submit_register),
         ),
         ("/logout", axum::routing::post(pages::submit_logout)),
+        (
+            "/password/forgot",
+            get(recovery::show_forgot).post(recovery::submit_forgot),
+        ),
+        (
+            "/password/reset",
+            get(recovery::show_reset).post(recovery::submit_reset),
+        ),
+        (
+            "/email/verify",
+            get(recovery::show_verify).post(recovery::submit_verify),
+        ),
         ("/account", get(account::show_account)),
+        ("/account/email", axum::routing::post(email::save_email)),
+        (
+            "/account/email/verify",
+            axum::routing::post(email::verify_email_code),
+        ),
+        (
+            "/account/email/remove",
+            axum::routing::post(email::remove_email),
+        ),
         (
             "/account/password",
             axum::routing::post(account::change_password),
@@ -149,10 +182,11 @@ fn route_table() -> Vec<(&'static str, MethodRouter<Tessera>)> {
 }
 
 /// The pages as routes of tessera's router (no fallback: it merges with the API's).
-pub(crate) fn page_routes(config: &UiConfig) -> anyhow::Result<Router<Tessera>> {
+pub(crate) fn page_routes(tessera: &Tessera) -> anyhow::Result<Router<Tessera>> {
+    let config = &tessera.config().ui;
     let ui = Ui::load(config)?;
     let prefix = config.prefix.clone();
-    let mut router = Router::new().route(
+    let mut pages = Router::new().route(
         &prefix,
         get({
             let to = format!("{prefix}/account");
@@ -160,6 +194,14 @@ pub(crate) fn page_routes(config: &UiConfig) -> anyhow::Result<Router<Tessera>> 
         }),
     );
     for (path, handler) in route_table() {
+        pages = pages.route(&format!("{prefix}{path}"), handler);
+    }
+    let pages = pages.layer(middleware::from_fn_with_state(
+        tessera.clone(),
+        session::renew_session,
+    ));
+    let mut router = Router::new().merge(pages);
+    for (path, handler) in static_routes() {
         router = router.route(&format!("{prefix}{path}"), handler);
     }
     Ok(router
@@ -167,11 +209,19 @@ pub(crate) fn page_routes(config: &UiConfig) -> anyhow::Result<Router<Tessera>> 
         .layer(Extension(ui)))
 }
 
+/// Loads the pages' templates and catalogues (embedded, then `ui.templates_dir`): a
+/// replaced template or catalogue that cannot be read or parsed is an error naming its
+/// file. The server checks this before it starts (and `tessera check-config` reports it),
+/// so a broken override stops the start instead of leaving the site without pages.
+pub fn check(config: &UiConfig) -> anyhow::Result<()> {
+    Ui::load(config).map(|_| ())
+}
+
 /// The pages for an app that embeds tessera: merge it beside [`crate::api_router`]
 /// (neither has a fallback of the other's). Fails when a template or catalogue in
 /// `ui.templates_dir` does not parse.
 pub fn ui_router(tessera: Tessera) -> anyhow::Result<Router> {
-    let routes = page_routes(&tessera.config().ui)?;
+    let routes = page_routes(&tessera)?;
     Ok(routes.with_state(tessera))
 }
 

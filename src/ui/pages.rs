@@ -34,14 +34,19 @@ pub(crate) fn see_other(location: &str, headers: HeaderMap) -> Response {
     response
 }
 
-/// The signed-in page session of the request: a valid access token in the access cookie,
-/// opened for the cookie transport (so it has a CSRF value).
+/// The signed-in page session of the request: a valid access token in the access cookie
+/// (or just renewed), opened for the cookie transport (so it has a CSRF value).
 pub(crate) fn signed_in(ctx: &PageCtx) -> Option<AccessClaims> {
-    let token = cookies::read(
-        &ctx.headers,
-        &ctx.tessera.config().cookies,
-        cookies::Kind::Access,
-    )?;
+    // A session renewed for this request (`super::session`) has its token here; the
+    // browser gets it with this page's answer.
+    let token = match &ctx.renewed {
+        Some(token) => token.clone(),
+        None => cookies::read(
+            &ctx.headers,
+            &ctx.tessera.config().cookies,
+            cookies::Kind::Access,
+        )?,
+    };
     let claims = ctx.tessera.verify_access_token(&token).ok()?.claims;
     claims
         .csrf
@@ -72,7 +77,7 @@ pub(crate) fn csrf_refused(ctx: &PageCtx, sid: Option<&str>) -> Response {
 /// A pre-session form's checks: the request's site, then the signed double submit.
 // The refusal is the page to answer with; it is returned at once, never carried far.
 #[allow(clippy::result_large_err)]
-fn pre_session_checked(ctx: &PageCtx, form: &PageForm) -> Result<(), Response> {
+pub(crate) fn pre_session_checked(ctx: &PageCtx, form: &PageForm) -> Result<(), Response> {
     let site = csrf::check_request_site(&ctx.headers, ctx.tessera.config()).is_ok();
     if site && forms::pre_session_ok(&ctx.tessera, &ctx.headers, form) {
         Ok(())

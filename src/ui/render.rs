@@ -26,8 +26,11 @@ pub(crate) struct PageCtx {
     pub client: ClientInfo,
     pub headers: HeaderMap,
     pub lang: String,
-    /// The path of this page (for the language switch's links).
+    /// The path of this page and its query without `lang` (for the language switch's
+    /// links, which keep the rest of the query: a reset link's token, for one).
     path: String,
+    /// The access token of a session renewed for this request (`super::session`).
+    pub renewed: Option<String>,
     /// `?lang=` was given: remember it in a cookie.
     remember_lang: bool,
 }
@@ -59,15 +62,35 @@ where
             .catalogues
             .choose(query.as_deref(), cookie.as_deref(), &parts.headers);
         let remember_lang = query.is_some_and(|q| ui.catalogues.has(&q));
+        let renewed = parts
+            .extensions
+            .get::<super::session::Renewed>()
+            .map(|r| r.0.clone());
         Ok(PageCtx {
             ui,
             tessera,
             client,
             headers: parts.headers.clone(),
             lang,
-            path: parts.uri.path().to_owned(),
+            path: path_without_lang(&parts.uri),
+            renewed,
             remember_lang,
         })
+    }
+}
+
+/// `path?query` without any `lang` pair, ending in `?` or `&` so `lang=…` can follow.
+fn path_without_lang(uri: &axum::http::Uri) -> String {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("lang=") && *pair != "lang")
+        .collect();
+    if kept.is_empty() {
+        format!("{}?", uri.path())
+    } else {
+        format!("{}?{}&", uri.path(), kept.join("&"))
     }
 }
 
@@ -190,7 +213,7 @@ impl View {
                     .as_str()
                     .unwrap_or(&code)
                     .to_owned(),
-                url: format!("{}?lang={code}", ctx.path),
+                url: format!("{}lang={code}", ctx.path),
                 code,
                 name,
             })
@@ -209,6 +232,7 @@ impl View {
             prefix => &config.prefix,
             static => format!("{}/static", config.prefix),
             registration_enabled => ctx.tessera.config().registration_enabled,
+            email_enabled => ctx.tessera.config().email.effective_transport().is_some(),
             page => self.page,
             csrf => &self.csrf,
             errors => &self.errors,

@@ -6,7 +6,7 @@ use std::path::Path;
 use minijinja::Environment;
 
 /// Every template by name, with its embedded text.
-pub const TEMPLATES: [(&str, &str); 8] = [
+pub const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("templates/base.html")),
     ("macros.html", include_str!("templates/macros.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -15,6 +15,12 @@ pub const TEMPLATES: [(&str, &str); 8] = [
     ("account.html", include_str!("templates/account.html")),
     ("enrol.html", include_str!("templates/enrol.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("forgot.html", include_str!("templates/forgot.html")),
+    ("reset.html", include_str!("templates/reset.html")),
+    (
+        "verify_email.html",
+        include_str!("templates/verify_email.html"),
+    ),
 ];
 
 /// The embedded stylesheet (`{prefix}/static/style.css`).
@@ -24,14 +30,16 @@ pub const STYLESHEET: &str = include_str!("templates/style.css");
 pub fn environment(dir: Option<&Path>) -> anyhow::Result<Environment<'static>> {
     let mut env = Environment::new();
     for (name, embedded) in TEMPLATES {
-        let replacement = dir
-            .map(|d| d.join(name))
-            .filter(|p| p.is_file())
-            .map(std::fs::read_to_string)
-            .transpose()?;
-        let source = replacement.unwrap_or_else(|| embedded.to_owned());
+        let Some(path) = dir.map(|d| d.join(name)).filter(|p| p.is_file()) else {
+            env.add_template_owned(name, embedded.to_owned())
+                .map_err(|e| anyhow::anyhow!("ui template {name}: {e}"))?;
+            continue;
+        };
+        // A replacement that cannot be read or parsed stops the start, naming the file.
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("ui template {}: {e}", path.display()))?;
         env.add_template_owned(name, source)
-            .map_err(|e| anyhow::anyhow!("ui template {name}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("ui template {} does not parse: {e}", path.display()))?;
     }
     Ok(env)
 }

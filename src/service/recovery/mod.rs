@@ -34,8 +34,16 @@ pub(crate) struct Mail {
     templates: Templates,
     mailer: Mailer,
     from: Mailbox,
-    /// `email.public_url` without a trailing slash.
-    public_url: String,
+    /// `email.public_url` and `ui.prefix`: where the pages a link opens live.
+    pages_url: String,
+}
+
+/// Where the pages of mailed links live: `email.public_url` (no trailing slash) and
+/// `ui.prefix`. The links open the hosted pages (`{prefix}/password/reset`,
+/// `{prefix}/email/verify`), which show a form and act only on its POST.
+fn pages_url(config: &Config) -> String {
+    let base = config.email.public_url.as_deref().unwrap_or_default();
+    format!("{}{}", base.trim_end_matches('/'), config.ui.prefix)
 }
 
 impl Mail {
@@ -44,18 +52,11 @@ impl Mail {
         let Some((mailer, from)) = crate::email::mailer(&config.email)? else {
             return Ok(None);
         };
-        let public_url = config
-            .email
-            .public_url
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/')
-            .to_owned();
         Ok(Some(Self {
             templates: Templates::load(config.email.templates_dir.as_deref())?,
             mailer,
             from,
-            public_url,
+            pages_url: pages_url(config),
         }))
     }
 }
@@ -155,7 +156,7 @@ impl Tessera {
         let kek = self.kek()?;
         let issued = codes::issue(kek, CodePurpose::VerifyEmail, user.id);
         let ttl = self.config().email.verify_ttl_secs;
-        let link = format!("{}/email/verify?token={}", mail.public_url, issued.token);
+        let link = format!("{}/email/verify?token={}", mail.pages_url, issued.token);
         let sealed = self.sealed_message(
             mail,
             MessageKind::VerifyEmail,
@@ -374,7 +375,7 @@ impl Tessera {
         let kek = self.kek()?;
         let issued = codes::issue(kek, CodePurpose::Reset, user.id);
         let ttl = self.config().email.reset_ttl_secs;
-        let link = format!("{}/password/reset?token={}", mail.public_url, issued.token);
+        let link = format!("{}/password/reset?token={}", mail.pages_url, issued.token);
         let sealed = self.sealed_message(
             mail,
             MessageKind::ResetPassword,
@@ -532,7 +533,8 @@ impl Tessera {
 
     /// `tessera user reset-link NAME`: a single-use reset link (same lifetime and digests
     /// as a mailed one), for deployments without mail. Needs `email.public_url` for the
-    /// link's start; without it the path alone is given.
+    /// link's start; without it the path alone (`{ui.prefix}/password/reset?token=…`) is
+    /// given.
     pub async fn admin_reset_link(&self, username: &str) -> Result<String, AuthError> {
         let name = Username::parse(username)?;
         let user = self
@@ -553,13 +555,7 @@ impl Tessera {
             .await?;
         self.audit_log()
             .record(AuditEvent::success("password_reset_link").user(user.id, &user.username));
-        let base = self
-            .config()
-            .email
-            .public_url
-            .as_deref()
-            .unwrap_or_default()
-            .trim_end_matches('/');
+        let base = pages_url(self.config());
         Ok(format!("{base}/password/reset?token={}", issued.token))
     }
 

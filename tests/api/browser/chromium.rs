@@ -109,6 +109,11 @@ pub async fn serve(app: Router, ip: [u8; 4]) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((ip, 0)))
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
+    serve_on(listener, app)
+}
+
+/// Serves `app` on a listener bound beforehand (when the app must know its own address).
+pub fn serve_on(listener: tokio::net::TcpListener, app: Router) -> SocketAddr {
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -13,7 +13,9 @@ use super::{
 };
 use crate::helpers::{assert_error, jwt_claims, spawn_app, spawn_app_with, status_and_json};
 
-const REFRESH_PATHS: [&str; 4] = ["/refresh", "/logout", "/api/refresh", "/api/logout"];
+/// The refresh and logout routes, and the hosted pages (on by default), which renew an
+/// expired page session from it.
+const REFRESH_PATHS: [&str; 5] = ["/refresh", "/logout", "/api/refresh", "/api/logout", "/ui"];
 
 async fn login_with_cookies_sets_the_four_cookies_and_no_token_in_the_body() {
     let app = spawn_app().await;
@@ -70,8 +72,8 @@ async fn login_with_cookies_sets_the_four_cookies_and_no_token_in_the_body() {
     };
     assert!(!csrf_refresh.http_only);
     assert_eq!(csrf_refresh.max_age, Some(session_ttl));
-    // And the device token (`tests/api/device_tokens.rs`): 4 + 3 refresh paths + 1.
-    assert_eq!(cookies.len(), 8);
+    // And the device token (`tests/api/device_tokens.rs`).
+    assert_eq!(cookies.len(), 3 + REFRESH_PATHS.len() + 1);
 
     // The signed double submit: the readable value is the one signed into the token.
     let claims = jwt_claims(&access.value);

@@ -2,8 +2,13 @@
 //! sign in → account → enrol TOTP (codes computed here) → sign out → sign in with the
 //! second factor → two sessions → sign out the other one (its token refused at once) →
 //! change password; the same sign-in with JavaScript off; a page of another site
-//! (127.0.0.2) posting every form is refused. Screenshots of every page, English and
-//! Chinese, desktop and 320 px wide, go to `target/screenshots/pages/`.
+//! (127.0.0.2) posting every form is refused; then an email address added and verified by
+//! its mailed link → sign out → forgot password → the reset link from the SMTP sink opened
+//! in the browser → a new password → sign in with it. Screenshots of every page, English
+//! and Chinese, desktop and 320 px wide, go to `target/screenshots/pages/`.
+//!
+//! Every step after a post waits for an element of the page it leads to (never a fixed
+//! sleep): a find that runs while the navigation is still under way fails.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,11 +20,15 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tessera::{Config, Tessera};
 
-use super::PASSWORD;
-use crate::browser::chromium::{Driver, serve, start_driver};
+use super::{PASSWORD, PRE_SESSION_FORMS, SIGNED_IN_FORMS};
+use crate::browser::chromium::{Driver, serve, serve_on, start_driver};
 use crate::mfa::{code, steady_step};
+use crate::recovery::smtp_sink::{self, SmtpSink};
 
 const NEW_PASSWORD: &str = "a brand new passphrase, seven words long";
+const RESET_PASSWORD: &str = "the passphrase set from the mailed link";
+/// How long a page may take to come after a post.
+const PAGE_WAIT: Duration = Duration::from_secs(10);
 
 async fn open(driver: &Driver, profile: &Path, javascript: bool) -> Client {
     let chromium = std::env::var("TESSERA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -95,11 +104,25 @@ async fn click(b: &Client, css: &str) -> Step {
         .map_err(err(css))
 }
 
-/// Waits (up to 5 s: a form post's navigation may still be under way) for the page at
+/// Waits for an element of the page a post or a click leads to (the navigation may still
+/// be under way when the click returns).
+async fn wait_for(b: &Client, css: &str) -> Step {
+    match b
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css(css))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("no {css} ({e}): {}", body_text(b).await)),
+    }
+}
+
+/// Waits (up to 10 s: a form post's navigation may still be under way) for the page at
 /// `expected` (path and query).
 async fn path_is(b: &Client, expected: &str) -> Step {
     let mut path = String::new();
-    for _ in 0..50 {
+    for _ in 0..100 {
         let url = b.current_url().await.map_err(err("url"))?;
         path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -130,24 +153,38 @@ async fn sign_in(b: &Client, origin: &str, password: &str) -> Step {
     click(b, "main form button[type=submit]").await
 }
 
+/// Every form of the pages, as the attacker's page posts them.
+fn attacked_forms() -> impl Iterator<Item = &'static str> {
+    PRE_SESSION_FORMS.into_iter().chain(SIGNED_IN_FORMS)
+}
+
+/// Signs in with the password, then a recovery code; waits for the account page.
+async fn sign_in_with_recovery_code(b: &Client, origin: &str, password: &str, code: &str) -> Step {
+    sign_in(b, origin, password).await?;
+    path_is(b, "/ui/login/mfa").await?;
+    wait_for(b, "p.aside a").await?;
+    click(b, "p.aside a").await?;
+    wait_for(b, "#recovery_code").await?;
+    fill(b, "recovery_code", code).await?;
+    click(b, "main form button[type=submit]").await?;
+    path_is(b, "/ui/account").await?;
+    wait_for(b, ".session.current").await
+}
+
 /// An attacker's page: one auto-numbered form per page form, posted on request.
 fn attacker_page(origin: &str) -> String {
-    let forms: String = [
-        "/ui/login", "/ui/register", "/ui/login/mfa", "/ui/logout", "/ui/account/password",
-        "/ui/account/sessions", "/ui/account/mfa/enrol", "/ui/account/mfa/confirm",
-        "/ui/account/mfa/recovery-codes", "/ui/account/mfa/remove",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, path)| {
-        format!(
-            r#"<form id="f{i}" method="post" action="{origin}{path}">
+    let forms: String = attacked_forms()
+        .enumerate()
+        .map(|(i, path)| {
+            format!(
+                r#"<form id="f{i}" method="post" action="{origin}{path}">
 <input name="csrf" value="guess"><input name="username" value="alice">
 <input name="password" value="x"><input name="current_password" value="x">
-<input name="new_password" value="attacker-chosen-passphrase"><input name="end" value="others"></form>"#
-        )
-    })
-    .collect();
+<input name="new_password" value="attacker-chosen-passphrase"><input name="end" value="others">
+<input name="email" value="attacker@example.com"><input name="token" value="x"></form>"#
+            )
+        })
+        .collect();
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Prize</title></head><body><h1>You won!</h1>{forms}</body></html>"#
     )
@@ -161,11 +198,24 @@ fn attacker_page(origin: &str) -> String {
 )]
 async fn the_pages_work_in_a_real_browser_with_and_without_javascript() {
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let tessera = Tessera::open(Config::for_tests(data.path()))
+    // Bound first: the mailed links start with the server's own address.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let origin = format!("http://localhost:{port}");
+    let sink = SmtpSink::start().await;
+    let mut config = Config::for_tests(data.path());
+    config.email.smtp_url = Some(tessera::Secret::new(sink.url()));
+    config.email.public_url = Some(origin.clone());
+    config.email.from = "Tessera <no-reply@tessera.test>".into();
+    config.email.retry_base_secs = 1;
+    let tessera = Tessera::open(config)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let app = serve(tessera::router(tessera.clone()), [127, 0, 0, 1]).await;
-    let origin = format!("http://localhost:{}", app.port());
+    // The outbox worker delivers the messages (stops when dropped at the end).
+    let _background = tessera.spawn_background_tasks();
+    serve_on(listener, tessera::router(tessera.clone()));
     let attacker_html = attacker_page(&origin);
     let attacker = serve(
         Router::new().route("/", get(move || async move { Html(attacker_html) })),
@@ -179,14 +229,25 @@ async fn the_pages_work_in_a_real_browser_with_and_without_javascript() {
     let first = open(&driver, profiles[0].path(), true).await;
     let second = open(&driver, profiles[1].path(), true).await;
     let no_js = open(&driver, profiles[2].path(), false).await;
-    let outcome = journey(&first, &second, &no_js, &origin, attacker.port()).await;
+    let outcome = match journey(&first, &second, &no_js, &origin, attacker.port()).await {
+        Ok(codes) => recovery_journey(&first, &origin, &sink, &codes[2]).await,
+        Err(e) => Err(e),
+    };
     for b in [first, second, no_js] {
         let _ = b.close().await;
     }
     outcome.unwrap_or_else(|e| panic!("{e}"));
 }
 
-async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attacker: u16) -> Step {
+/// The journey up to the password change and the sign-in without JavaScript; returns the
+/// recovery codes (the first two used).
+async fn journey(
+    b: &Client,
+    other: &Client,
+    no_js: &Client,
+    origin: &str,
+    attacker: u16,
+) -> Result<Vec<String>, String> {
     // Sign up, then sign in.
     shots_both(b, origin, "/ui/register", "register").await?;
     fill(b, "username", "alice").await?;
@@ -233,6 +294,8 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     }
     shots(b, "recovery-codes-en").await?;
     click(b, "a.button").await?;
+    path_is(b, "/ui/account").await?;
+    wait_for(b, "form[action$='/logout'] button").await?;
 
     // Sign out; sign in with the second factor.
     click(b, "form[action$='/logout'] button").await?;
@@ -250,6 +313,7 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
 
     // A second browser signs in with a recovery code: two sessions.
     sign_in(other, origin, PASSWORD).await?;
+    path_is(other, "/ui/login/mfa").await?;
     other
         .goto(&format!("{origin}/ui/login/mfa?method=recovery"))
         .await
@@ -291,18 +355,25 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     }
 
     // Another site posts every form at the signed-in browser: each refused.
-    for i in 0..10 {
+    for (i, path) in attacked_forms().enumerate() {
         b.goto(&format!("http://127.0.0.2:{attacker}/"))
             .await
             .map_err(err("attacker"))?;
         b.execute(&format!("document.getElementById('f{i}').submit()"), vec![])
             .await
             .map_err(err("submit"))?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let text = body_text(b).await;
+        // The refusal page is this site's: wait for its text, not a fixed time.
+        let mut text = String::new();
+        for _ in 0..100 {
+            text = body_text(b).await;
+            if text.contains("another site") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         if !text.contains("another site") {
             return Err(format!(
-                "form {i} from another site was not refused: {text}"
+                "form {path} from another site was not refused: {text}"
             ));
         }
         if i == 0 {
@@ -322,16 +393,116 @@ async fn journey(b: &Client, other: &Client, no_js: &Client, origin: &str, attac
     shots(b, "account-password-changed-en").await?;
 
     // With JavaScript off: the same sign-in, second factor by recovery code.
-    sign_in(no_js, origin, NEW_PASSWORD).await?;
-    path_is(no_js, "/ui/login/mfa").await?;
-    click(no_js, "p.aside a").await?;
-    fill(no_js, "recovery_code", &recovery[1]).await?;
-    click(no_js, "main form button[type=submit]").await?;
-    path_is(no_js, "/ui/account").await?;
+    sign_in_with_recovery_code(no_js, origin, NEW_PASSWORD, &recovery[1]).await?;
     let text = body_text(no_js).await;
     if !text.contains("alice") || !text.contains("8") {
         return Err(format!("account without JavaScript: {text}"));
     }
     shots(no_js, "account-no-javascript-en").await?;
+    Ok(recovery)
+}
+
+/// The message to `address` that arrives after the first `skip` ones.
+async fn mail_to(sink: &SmtpSink, address: &str, skip: usize) -> Result<String, String> {
+    for _ in 0..200 {
+        if let Some(found) = sink
+            .messages()
+            .into_iter()
+            .skip(skip)
+            .find(|m| m.to.eq_ignore_ascii_case(address))
+        {
+            return Ok(found.text);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("no message to {address}"))
+}
+
+/// The link of a message (it starts with the server's address: `email.public_url`).
+fn link_of(text: &str, origin: &str) -> Result<String, String> {
+    let start = text
+        .find(origin)
+        .ok_or_else(|| format!("no link to {origin} in {text}"))?;
+    Ok(text[start..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Email added and verified by its link, then forgot password → the mailed reset link →
+/// a new password → sign in with it (second factor by a recovery code).
+async fn recovery_journey(b: &Client, origin: &str, sink: &SmtpSink, recovery_code: &str) -> Step {
+    b.goto(&format!("{origin}/ui/account"))
+        .await
+        .map_err(err("goto"))?;
+    wait_for(b, "form[action$='/account/email'] #email").await?;
+    let before = sink.messages().len();
+    fill(b, "email", "alice@example.com").await?;
+    fill(b, "email_password", NEW_PASSWORD).await?;
+    click(b, "form[action$='/account/email'] button[type=submit]").await?;
+    path_is(b, "/ui/account?done=email_sent").await?;
+    wait_for(b, "#email_code").await?;
+    shots_both(b, origin, "/ui/account", "account-email").await?;
+
+    // The verification link, opened in the browser: a button, nothing spent until pressed.
+    let message = mail_to(sink, "alice@example.com", before).await?;
+    let link = link_of(&message, origin)?;
+    if !link.starts_with(&format!("{origin}/ui/email/verify?token=")) {
+        return Err(format!("verification link: {link}"));
+    }
+    let path = link.trim_start_matches(origin);
+    shots_both(b, origin, path, "verify-email").await?;
+    b.goto(&link).await.map_err(err("goto"))?;
+    wait_for(b, "form[action$='/email/verify'] button").await?;
+    click(b, "form[action$='/email/verify'] button").await?;
+    wait_for(b, ".notice .email").await?;
+    shots(b, "verify-email-done-en").await?;
+
+    // Sign out; forgot password.
+    b.goto(&format!("{origin}/ui/account"))
+        .await
+        .map_err(err("goto"))?;
+    wait_for(b, "form[action$='/logout'] button").await?;
+    click(b, "form[action$='/logout'] button").await?;
+    path_is(b, "/ui/login?done=signed_out").await?;
+    wait_for(b, "a[href$='/password/forgot']").await?;
+    click(b, "a[href$='/password/forgot']").await?;
+    path_is(b, "/ui/password/forgot").await?;
+    wait_for(b, "#username").await?;
+    shots_both(b, origin, "/ui/password/forgot", "forgot").await?;
+    let before = sink.messages().len();
+    fill(b, "username", "alice").await?;
+    click(b, "main form button[type=submit]").await?;
+    path_is(b, "/ui/password/forgot?done=sent").await?;
+    wait_for(b, ".notice").await?;
+    shots(b, "forgot-sent-en").await?;
+
+    // The reset link from the mail, in the browser.
+    let message = mail_to(sink, "alice@example.com", before).await?;
+    let link = link_of(&message, origin)?;
+    if !link.starts_with(&format!("{origin}/ui/password/reset?token=")) {
+        return Err(format!("reset link: {link}"));
+    }
+    let code = smtp_sink::code(&message);
+    if !message.contains(&code) {
+        return Err(format!("no code in {message}"));
+    }
+    shots_both(b, origin, link.trim_start_matches(origin), "reset").await?;
+    shots_both(b, origin, "/ui/password/reset", "reset-by-code").await?;
+    b.goto(&link).await.map_err(err("goto"))?;
+    wait_for(b, "#new_password").await?;
+    fill(b, "new_password", RESET_PASSWORD).await?;
+    click(b, "main form button[type=submit]").await?;
+    path_is(b, "/ui/login?done=password_reset").await?;
+    wait_for(b, "#username").await?;
+    shots(b, "login-after-reset-en").await?;
+
+    // Sign in with the new password (the second factor is still on).
+    sign_in_with_recovery_code(b, origin, RESET_PASSWORD, recovery_code).await?;
+    let text = body_text(b).await;
+    if !text.contains("alice@example.com") {
+        return Err(format!("the account after the reset: {text}"));
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{Browser, PASSWORD};
+use super::{Browser, PASSWORD, PRE_SESSION_FORMS, SIGNED_IN_FORMS};
 use crate::helpers::{spawn_app, spawn_app_with, status_and_json, str_field};
 use crate::mfa::{code, steady_step};
 
@@ -62,8 +62,8 @@ async fn every_form_refuses_a_post_without_its_token_or_from_another_site() {
     let app = spawn_app().await;
     app.signed_up("alice", PASSWORD).await;
     let mut browser = Browser::new(&app);
-    // Before a session: sign in, sign up, the second step.
-    for path in ["/ui/login", "/ui/register", "/ui/login/mfa"] {
+    // Before a session: sign in, sign up, the second step, forgot, reset, verify email.
+    for path in PRE_SESSION_FORMS {
         let form = browser.get("/ui/login").await;
         let good = form.csrf();
         let fields = |csrf: &'static str| {
@@ -71,6 +71,8 @@ async fn every_form_refuses_a_post_without_its_token_or_from_another_site() {
                 ("csrf", csrf),
                 ("username", "alice"),
                 ("password", PASSWORD),
+                ("new_password", "an entirely new passphrase"),
+                ("token", "a-token"),
             ]
         };
         let missing = browser.post(path, &fields("")).await;
@@ -90,15 +92,7 @@ async fn every_form_refuses_a_post_without_its_token_or_from_another_site() {
     // Signed in: every account form, and sign out.
     browser.sign_in("alice", PASSWORD, "").await;
     let csrf = browser.get("/ui/account").await.csrf();
-    for path in [
-        "/ui/account/password",
-        "/ui/account/sessions",
-        "/ui/account/mfa/enrol",
-        "/ui/account/mfa/confirm",
-        "/ui/account/mfa/recovery-codes",
-        "/ui/account/mfa/remove",
-        "/ui/logout",
-    ] {
+    for path in SIGNED_IN_FORMS {
         let fields = |token: &str| {
             vec![
                 ("csrf", token.to_owned()),
@@ -106,6 +100,8 @@ async fn every_form_refuses_a_post_without_its_token_or_from_another_site() {
                 ("new_password", "an entirely new passphrase".to_owned()),
                 ("end", "others".to_owned()),
                 ("enrol_password", PASSWORD.to_owned()),
+                ("email", "mallory@example.com".to_owned()),
+                ("email_password", PASSWORD.to_owned()),
             ]
         };
         for (token, site) in [

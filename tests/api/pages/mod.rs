@@ -1,9 +1,13 @@
 //! The hosted pages (`/ui/`): every form's CSRF refusal, `return_to` tricks, no
 //! enumeration at sign-in, sign-up closed, the second-factor step, languages and headers
-//! over HTTP (`forms.rs`); the whole journey in headless Chromium (`chromium.rs`).
+//! over HTTP (`forms.rs`); forgot password, reset, email verification and the account's
+//! email section (`recovery.rs`); renewal of an expired page session and a broken
+//! template override (`renewal.rs`); the whole journey in headless Chromium (`chromium.rs`).
 
 mod chromium;
 mod forms;
+mod recovery;
+mod renewal;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +17,30 @@ use reqwest::{Response, StatusCode};
 use crate::helpers::{TestApp, unwrap_response};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Every form the pages post before a session exists (a signed double submit).
+pub const PRE_SESSION_FORMS: [&str; 6] = [
+    "/ui/login",
+    "/ui/register",
+    "/ui/login/mfa",
+    "/ui/password/forgot",
+    "/ui/password/reset",
+    "/ui/email/verify",
+];
+
+/// Every form of a signed-in page, sign-out included (the session's CSRF value).
+pub const SIGNED_IN_FORMS: [&str; 10] = [
+    "/ui/account/password",
+    "/ui/account/sessions",
+    "/ui/account/email",
+    "/ui/account/email/verify",
+    "/ui/account/email/remove",
+    "/ui/account/mfa/enrol",
+    "/ui/account/mfa/confirm",
+    "/ui/account/mfa/recovery-codes",
+    "/ui/account/mfa/remove",
+    "/ui/logout",
+];
 
 /// A browser without JavaScript: a cookie jar, no redirects followed, Fetch Metadata as
 /// a same-origin form post sends it.

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::secret::Secret;
 
 mod browser;
+mod device;
 mod email;
 mod ui;
 pub use browser::{CookiesConfig, CorsConfig, SameSite};
+pub use device::DeviceTokensConfig;
 pub use email::{EmailConfig, MailTransport};
 pub use ui::UiConfig;
 #[doc(hidden)]
@@ -172,6 +174,9 @@ pub struct Config {
     /// Growing spacing between password checks for a name after repeated attempts, from
     /// any source (excess attempts: `429`).
     pub login_backoff: LoginBackoffConfig,
+    /// Device tokens (OWASP's device cookies): a login that presents its device's token
+    /// skips the per-name back-off and hashes in a reserved share of the pool.
+    pub device_tokens: DeviceTokensConfig,
     /// The second factor (TOTP and recovery codes).
     pub mfa: MfaConfig,
     /// Longest time a client may take to send a request's headers; also how long an idle
@@ -490,6 +495,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             rate_limit_url: None,
             login_backoff: LoginBackoffConfig::default(),
+            device_tokens: DeviceTokensConfig::default(),
             mfa: MfaConfig::default(),
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
@@ -701,6 +707,7 @@ impl Config {
             self.password_max_bytes >= 256,
             "password_max_bytes must be at least 256 (64 characters of up to 4 bytes each)"
         );
+        self.device_tokens.validate()?;
         anyhow::ensure!(
             self.breached_passwords.timeout_ms >= 1,
             "breached_passwords.timeout_ms must be at least 1"

@@ -86,13 +86,16 @@ pub const MFA_OUTCOMES: [&str; 6] = [
 /// a down API or an unusable answer, with the password accepted or refused.
 pub const BREACHED_CHECK_OUTCOMES: [&str; 4] =
     ["not_found", "found", "failed_open", "failed_closed"];
-pub const RATE_LIMITS: [&str; 5] = [
+pub const RATE_LIMITS: [&str; 6] = [
     "login_per_ip",
     "login_per_user_ip",
     "register_per_ip",
     "refresh_per_ip",
     // Not a rate limit of `abuse::limits` but the per-name back-off (`domain::backoff`).
     "login_backoff",
+    // A device token presented after its failures (`domain::device_lockout`): not refused,
+    // but no longer a known device's login.
+    "device_token_locked",
 ];
 
 static METADATA: Metadata<'static> =

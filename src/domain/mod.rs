@@ -4,6 +4,7 @@
 
 mod backoff;
 mod common_passwords;
+mod device_lockout;
 mod email;
 mod import_match;
 mod mfa;
@@ -13,6 +14,9 @@ mod session;
 mod username;
 
 pub use backoff::{AttemptDecision, AttemptState, BackoffPolicy, decide_attempt};
+pub use device_lockout::{
+    DeviceAttempts, DeviceDecision, DeviceLockoutPolicy, decide_device_attempt,
+};
 pub use email::{EmailAddress, EmailError};
 pub use import_match::{ExistingAccount, ImportMatch, IncomingUser, decide_import_match};
 pub use mfa::{

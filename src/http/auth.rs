@@ -42,6 +42,11 @@ pub struct LoginResponse {
     token_type: &'static str,
     expires_in: i64,
     user: UserResponse,
+    /// This device's token for its next login (send it back as `device_token`): such a
+    /// login skips the per-name back-off and is served first under a login flood. Absent
+    /// when `device_tokens.enabled` is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
 }
 
 /// A login with `"transport": "cookie"`: the tokens are in `Set-Cookie`, not here.
@@ -129,6 +134,10 @@ pub struct LoginRequest {
     /// `body` (default): tokens in the JSON answer. `cookie`: tokens in HttpOnly cookies
     /// with CSRF cookies beside them (see the README's "Browser apps").
     transport: Option<TransportName>,
+    /// The `device_token` of this device's last login for this name (browsers: the
+    /// `__Host-device_token` cookie instead). A valid one gives the login priority under a
+    /// flood; an invalid, expired or locked-out one is ignored (a normal login).
+    device_token: Option<String>,
 }
 
 /// How a login's tokens go out (documentation only).
@@ -177,7 +186,7 @@ pub async fn create_user(
 /// this site or a listed origin (a login CSRF would sign the victim into another account).
 #[utoipa::path(post, path = "/login", tag = "accounts", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in (with `transport: cookie`, the tokens are in `Set-Cookie`: `access_token_cookie`, `refresh_token_cookie`, `csrf_access_token`, `csrf_refresh_token`, prefixed as the README says)", body = LoginAnswer),
+        (status = 200, description = "Logged in (with `transport: cookie`, the tokens are in `Set-Cookie`: `access_token_cookie`, `refresh_token_cookie`, `csrf_access_token`, `csrf_refresh_token`, and the device token in `device_token`, prefixed as the README says)", body = LoginAnswer),
         (status = 400, description = "Missing fields or bad JSON", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password (`invalid_credentials`); or the password was right and the account has a second factor (`mfa_required`, with an `mfa_token` field: continue at `/login/mfa`)", body = ErrorBody),
         (status = 403, description = "Account disabled; or `csrf_failed` (cookie transport asked for by a page of another site)", body = ErrorBody),
@@ -188,8 +197,11 @@ pub async fn create_session(
     State(tessera): State<Tessera>,
     Client(client): Client,
     headers: HeaderMap,
-    CredentialsBody(credentials, transport): CredentialsBody,
+    CredentialsBody(mut credentials, transport): CredentialsBody,
 ) -> ApiResult<(HeaderMap, Json<LoginAnswer>)> {
+    if credentials.device_token.is_none() {
+        credentials.device_token = cookies::read_device_token(&headers, &tessera.config().cookies);
+    }
     if transport == Transport::Cookie
         && let Err(e) = csrf::check_request_site(&headers, tessera.config())
     {
@@ -210,6 +222,11 @@ pub(super) fn login_answer(
     let mut set_cookies = HeaderMap::new();
     let answer = if session.csrf.is_some() {
         cookies::set_session(&mut set_cookies, tessera.config(), &session);
+        cookies::set_device_token(
+            &mut set_cookies,
+            tessera.config(),
+            outcome.device_token.as_ref(),
+        );
         LoginAnswer::Cookies(CookieLoginResponse {
             message: "Login successful",
             expires_in: session.expires_in,
@@ -223,6 +240,7 @@ pub(super) fn login_answer(
             token_type: "Bearer",
             expires_in: session.expires_in,
             user: outcome.user.into(),
+            device_token: outcome.device_token.map(|t| t.expose().to_owned()),
         })
     };
     (set_cookies, Json(answer))

@@ -8,6 +8,11 @@
 //! | `csrf_access_token`    | the access token's `csrf`    | no       | `cookies.access_path`| as the access one |
 //! | `csrf_refresh_token`   | the refresh token's CSRF value | no     | `cookies.access_path`| as the refresh one |
 //!
+//! Beside them, the device cookie `device_token` (HttpOnly, `Path=/`, never a `Domain`,
+//! `Max-Age` = `device_tokens.ttl_secs`): the device token of OWASP's device-cookie scheme
+//! (see `service::device`), set at every sign-in by cookie and read back at the next. A
+//! logout leaves it: it names the device, not a session.
+//!
 //! With `Secure` on and `cookies.name_prefix` (both the default), names get the prefix
 //! browsers enforce: `__Host-` where the cookie has `Path=/` and no `Domain` (it can then
 //! be neither set by a sibling subdomain nor scoped elsewhere), `__Secure-` otherwise (the
@@ -18,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use cookie::Cookie;
 
 use crate::config::{Config, CookiesConfig, SameSite};
+use crate::secret::Secret;
 use crate::service::IssuedSession;
 
 /// One of the four cookies.
@@ -103,7 +109,10 @@ impl Kind {
 
 /// The value of cookie `kind` in the request, if it is there and not empty.
 pub fn read(headers: &HeaderMap, config: &CookiesConfig, kind: Kind) -> Option<String> {
-    let name = kind.name(config);
+    read_named(headers, kind.name(config))
+}
+
+fn read_named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -133,6 +142,50 @@ pub fn set_session(headers: &mut HeaderMap, config: &Config, session: &IssuedSes
     }
 }
 
+/// The device cookie's name: `__Host-device_token` with `Secure` and `cookies.name_prefix`
+/// (it always has `Path=/` and no `Domain`), else `device_token`.
+pub fn device_cookie_name(config: &CookiesConfig) -> &'static str {
+    if config.secure && config.name_prefix {
+        "__Host-device_token"
+    } else {
+        "device_token"
+    }
+}
+
+/// The device token in the request's device cookie, if there is one.
+pub fn read_device_token(headers: &HeaderMap, config: &CookiesConfig) -> Option<String> {
+    read_named(headers, device_cookie_name(config))
+}
+
+/// A `Set-Cookie` header handing a new device token to the browser (nothing without one).
+pub fn set_device_token(headers: &mut HeaderMap, config: &Config, token: Option<&Secret>) {
+    let Some(token) = token else {
+        return;
+    };
+    let secs = i64::try_from(config.device_tokens.ttl_secs).unwrap_or(i64::MAX);
+    let cookie = Cookie::build((device_cookie_name(&config.cookies), token.expose()))
+        .path("/")
+        .secure(config.cookies.secure)
+        .http_only(true)
+        .same_site(same_site(config.cookies.same_site))
+        .max_age(cookie::time::Duration::seconds(secs));
+    // Device tokens are base64url: the header value is always valid.
+    match HeaderValue::from_str(&cookie.build().to_string()) {
+        Ok(value) => {
+            headers.append(SET_COOKIE, value);
+        }
+        Err(_) => tracing::error!("device cookie value not a header"),
+    }
+}
+
+fn same_site(value: SameSite) -> cookie::SameSite {
+    match value {
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::None => cookie::SameSite::None,
+    }
+}
+
 /// `Set-Cookie` headers removing all four cookies (same names, paths and domain; empty,
 /// `Max-Age=0`).
 pub fn clear_session(headers: &mut HeaderMap, config: &CookiesConfig) {
@@ -153,11 +206,7 @@ fn append(
             .path(path.as_str())
             .secure(config.secure)
             .http_only(kind.http_only())
-            .same_site(match config.same_site {
-                SameSite::Lax => cookie::SameSite::Lax,
-                SameSite::Strict => cookie::SameSite::Strict,
-                SameSite::None => cookie::SameSite::None,
-            });
+            .same_site(same_site(config.same_site));
         if let Some(domain) = &config.domain {
             cookie = cookie.domain(domain.as_str());
         }

@@ -89,7 +89,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
 /// `{"username", "password"}` as the seed reads it: a missing, null or empty field is
 /// "Missing username or password"; a field of another type is a 400 of its own. The
 /// optional `"transport"` (`"body"`, the default, or `"cookie"`) says how a login's tokens
-/// go out.
+/// go out; the optional `"device_token"` is a login's device token.
 pub struct CredentialsBody(pub Credentials, pub Transport);
 
 impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
@@ -111,6 +111,8 @@ impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
             }
         };
         let (username, password) = (take("username")?, take("password")?);
+        // A login's device token (see `service::device`); `/register` ignores it.
+        let device_token = take("device_token")?;
         let transport = match take("transport")?.as_deref() {
             None | Some("body") => Transport::Body,
             Some("cookie") => Transport::Cookie,
@@ -122,7 +124,11 @@ impl<S: Send + Sync> FromRequest<S> for CredentialsBody {
         };
         match (username, password) {
             (Some(username), Some(password)) => Ok(CredentialsBody(
-                Credentials { username, password },
+                Credentials {
+                    username,
+                    password,
+                    device_token,
+                },
                 transport,
             )),
             _ => Err(AuthError::MissingFields.into()),

@@ -11,7 +11,7 @@ pub(crate) mod workers;
 
 use std::time::Instant;
 
-use crate::password::workers::{PoolError, Reservation, WorkerPool};
+use crate::password::workers::{PoolError, Reservation, Share, WorkerPool};
 use argon2::{Params, PasswordHash};
 
 use crate::config::Argon2Config;
@@ -23,6 +23,15 @@ pub enum HashError {
     Overloaded,
     #[error("password hashing failed: {0}")]
     Internal(String),
+}
+
+/// The share of the hashing pool kept for logins of known devices (device tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reserve {
+    /// Places (running or waiting) only they may take; 0: none.
+    pub places: usize,
+    /// Workers that run them before any other job.
+    pub workers: usize,
 }
 
 /// Result of checking a password against a stored hash.
@@ -47,12 +56,30 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
+    #[cfg(test)]
     pub fn new(config: Argon2Config, workers: usize, queue: usize) -> anyhow::Result<Self> {
+        Self::with_reserve(config, workers, queue, Reserve::default())
+    }
+
+    /// A hasher whose pool keeps `reserve` for known devices' logins (see
+    /// [`PasswordHasher::reserve_known_device`]).
+    pub fn with_reserve(
+        config: Argon2Config,
+        workers: usize,
+        queue: usize,
+        reserve: Reserve,
+    ) -> anyhow::Result<Self> {
         let params = argon2_params(config)?;
         let dummy_password = crate::secret::generate_token_urlsafe();
         let dummy_hash = hash_blocking(&params, dummy_password.as_bytes())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let pool = WorkerPool::new("tessera-hash", workers.max(1), queue)?;
+        let pool = WorkerPool::with_reserve(
+            "tessera-hash",
+            workers.max(1),
+            queue,
+            reserve.places,
+            reserve.workers,
+        )?;
         Ok(Self {
             params,
             pool,
@@ -77,7 +104,21 @@ impl PasswordHasher {
     /// Takes a place in the hashing pool before any other work of a request: when the
     /// pool is full the request is refused (503) before it touches the database.
     pub fn reserve(&self) -> Result<HashSlot<'_>, HashError> {
-        let reservation = self.pool.try_reserve().map_err(|_| HashError::Overloaded)?;
+        self.reserve_in(Share::Shared)
+    }
+
+    /// A place for the login of a known device (a valid device token): in the reserved
+    /// share, which a flood of other logins cannot fill, or else in the shared pool.
+    pub fn reserve_known_device(&self) -> Result<HashSlot<'_>, HashError> {
+        self.reserve_in(Share::Reserved)
+            .or_else(|_| self.reserve_in(Share::Shared))
+    }
+
+    fn reserve_in(&self, share: Share) -> Result<HashSlot<'_>, HashError> {
+        let reservation = self
+            .pool
+            .try_reserve(share)
+            .map_err(|_| HashError::Overloaded)?;
         Ok(HashSlot {
             hasher: self,
             reservation,

@@ -71,7 +71,7 @@ impl Tessera {
         client: &ClientInfo,
     ) -> Result<UserRecord, AuthError> {
         match self
-            .check_password(event, Claimant::Account(user), password, client)
+            .check_password(event, Claimant::Account(user), password, None, client)
             .await
         {
             Ok(checked) => Ok(checked.user),

@@ -71,7 +71,7 @@ impl Tessera {
         password: String,
     ) -> Result<RegisteredUser, AuthError> {
         // Closing registration closes `POST /register`, not the operator's door.
-        self.create_account(Credentials { username, password }, &ClientInfo::default())
+        self.create_account(Credentials::new(username, password), &ClientInfo::default())
             .await
     }
 

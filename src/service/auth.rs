@@ -18,6 +18,20 @@ pub struct Credentials {
     pub username: String,
     /// The password as typed.
     pub password: String,
+    /// The device token of an earlier login on this device, if the client has one (login
+    /// only; see `device`).
+    pub device_token: Option<String>,
+}
+
+impl Credentials {
+    /// A name and a password, without a device token.
+    pub fn new(username: String, password: String) -> Self {
+        Self {
+            username,
+            password,
+            device_token: None,
+        }
+    }
 }
 
 /// A user as the API shows it: `{"id", "username"}`.
@@ -35,6 +49,8 @@ pub struct LoginOutcome {
     pub user: RegisteredUser,
     /// The tokens of the session the login opened.
     pub session: IssuedSession,
+    /// A new device token for this device's next login (none when device tokens are off).
+    pub device_token: Option<crate::secret::Secret>,
 }
 
 impl From<&UserRecord> for RegisteredUser {
@@ -157,6 +173,7 @@ impl Tessera {
                 "login",
                 Claimant::Name(&credentials.username),
                 password.clone(),
+                credentials.device_token.as_deref(),
                 &client,
             )
             .await?;
@@ -199,6 +216,7 @@ impl Tessera {
         Ok(LoginOutcome {
             user: RegisteredUser::from(&user),
             session,
+            device_token: self.issue_device_token(&user),
         })
     }
 

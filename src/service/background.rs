@@ -113,7 +113,7 @@ async fn watch_revocations(tessera: Tessera) {
     tessera.store().watch_revocations(on_revoked).await;
 }
 
-/// Purges ended sessions, stale login-failure counts and recovered shared rate-limit
+/// Purges ended sessions, stale login-failure and device-token counts, recovered shared rate-limit
 /// buckets, and lets the in-process rate limiters
 /// forget clients that have gone quiet.
 async fn purge_ended_sessions(tessera: Tessera) {
@@ -136,6 +136,13 @@ async fn purge_ended_sessions(tessera: Tessera) {
             .await
         {
             tracing::warn!(error = %e, "purging login failures failed; will retry");
+        }
+        let device_window = config.device_tokens.failure_window_secs as i64;
+        if let Err(e) = store
+            .purge_device_attempts(now_unix() - device_window)
+            .await
+        {
+            tracing::warn!(error = %e, "purging device-token attempts failed; will retry");
         }
         if let Err(e) = store.purge_rate_limits().await {
             tracing::warn!(error = %e, "purging rate-limit buckets failed; will retry");

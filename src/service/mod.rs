@@ -9,6 +9,7 @@ mod background;
 mod browser;
 mod client;
 mod clients;
+mod device;
 mod introspection;
 mod key_ring;
 mod mfa;
@@ -48,7 +49,9 @@ use crate::metrics::Metrics;
 use crate::password::{HashError, PasswordHasher};
 use crate::revocation::RevocationSet;
 use crate::store::{Store, StoreError};
-use crate::tokens::{AccessTokens, RefreshTokens, TokenError, VerifiedAccess, now_unix};
+use crate::tokens::{
+    AccessTokens, DeviceTokens, RefreshTokens, TokenError, VerifiedAccess, now_unix,
+};
 
 /// Everything an operation can fail with. The HTTP layer gives each a status and a code.
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +252,8 @@ struct Inner {
     /// administration command run where none is configured or kept.
     kek: Option<crate::tokens::kek::Kek>,
     refresh: RefreshTokens,
+    /// Signs and checks device tokens (see `device`).
+    devices: DeviceTokens,
     revocations: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
     /// Keyed digests of submitted names for audit events (see `audit`).

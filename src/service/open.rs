@@ -18,7 +18,7 @@ use crate::revocation::RevocationSet;
 use crate::secret::{Secret, generate_token_urlsafe};
 use crate::store::{Store, StoreError};
 use crate::tokens::keyring::KeyRing;
-use crate::tokens::{AccessTokens, RefreshTokens};
+use crate::tokens::{AccessTokens, DeviceTokens, RefreshTokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -160,6 +160,12 @@ impl Tessera {
                 ),
                 audit: super::audit::AuditLog::new(config.audit_window_secs, config.audit_burst),
                 refresh: RefreshTokens::new(refresh_key, refresh_keys.collect()),
+                // Administration issues no device token: a key never used stands in.
+                devices: DeviceTokens::new(
+                    secrets
+                        .device_key
+                        .unwrap_or_else(|| Secret::new(generate_token_urlsafe())),
+                ),
                 revocations: Arc::new(RevocationSet::new(remember)),
                 store,
                 breached,
@@ -173,10 +179,20 @@ impl Tessera {
 
 /// The bounded hashing pool at the configured parameters (its threads start here).
 pub(super) fn start_hasher(config: &Config, metrics: &Metrics) -> anyhow::Result<PasswordHasher> {
-    Ok(PasswordHasher::new(
+    let devices = &config.device_tokens;
+    let reserve = if devices.enabled {
+        crate::password::Reserve {
+            places: devices.reserved_places,
+            workers: devices.reserved_workers,
+        }
+    } else {
+        crate::password::Reserve::default()
+    };
+    Ok(PasswordHasher::with_reserve(
         config.argon2,
         config.effective_hash_workers(),
         config.hash_queue,
+        reserve,
     )?
     .with_duration_histogram(metrics.hash_duration())
     .with_legacy_policy(crate::legacy_hash::LegacyPolicy {

@@ -5,6 +5,8 @@
 //! per-(name, address) limits, the hashing pool's bound, the per-name back-off (a wrong
 //! current password is a failed login for that name; see `domain::backoff`) and an audit
 //! event for every failure. A stolen access token therefore buys no more guesses than `/login` gives.
+//! A login presenting a known device's token (see `device`) skips the per-name back-off and
+//! hashes in the pool's reserved share; its failures count against the token instead.
 
 use std::time::Duration;
 
@@ -51,6 +53,7 @@ impl Tessera {
         event: &'static str,
         claimant: Claimant<'_>,
         password: String,
+        device_token: Option<&str>,
         client: &ClientInfo,
     ) -> Result<CheckedPassword, AuthError> {
         let (name, mut user) = match claimant {
@@ -72,12 +75,23 @@ impl Tessera {
             self.audit_attempt(line, user.as_ref(), &digest, client);
             return Err(refused);
         }
+        // A known device (see `device`): its attempt is counted against its token, and it
+        // takes its place in the reserved share of the hashing pool. Counted first, so a
+        // locked-out token never takes a reserved place; the rare login then refused for a
+        // full pool keeps its count (the token's next success clears it).
+        let device = match &name {
+            Ok(name) => self.claim_known_device(device_token, name).await?,
+            Err(_) => None,
+        };
         // When the hashing pool is full, refuse before touching the database (and before
         // counting an attempt that will not be checked).
-        let slot = match self
-            .hasher()
-            .and_then(|h| h.reserve().map_err(AuthError::from))
-        {
+        let slot = match self.hasher().and_then(|h| {
+            match device {
+                Some(_) => h.reserve_known_device(),
+                None => h.reserve(),
+            }
+            .map_err(AuthError::from)
+        }) {
             Ok(slot) => slot,
             Err(e) => {
                 let line = AuditEvent::failed(event, &e);
@@ -93,7 +107,12 @@ impl Tessera {
                     .find_user_by_canonical_name(name.canonical())
                     .await?;
             }
-            if backoff_on && let Err(wait) = self.claim_attempt(name.canonical()).await? {
+            // Others' failures do not slow a known device down (nor does its own success
+            // reset the count they built up).
+            if backoff_on
+                && device.is_none()
+                && let Err(wait) = self.claim_attempt(name.canonical()).await?
+            {
                 self.metrics()
                     .rate_limit_counter("login_backoff")
                     .increment(1);
@@ -108,6 +127,9 @@ impl Tessera {
             Some(user) if verification.matches => user,
             // The attempt was counted before the check: nothing more to write.
             other => {
+                if let Some(device) = &device {
+                    self.device_failed(device, other.as_ref(), client);
+                }
                 let line = AuditEvent::failed(event, &AuthError::InvalidCredentials);
                 self.audit_attempt(line, other.as_ref(), &digest, client);
                 return Err(AuthError::InvalidCredentials);
@@ -117,8 +139,12 @@ impl Tessera {
         // a code is right too (`mfa::login`): otherwise whoever knows the password would
         // start every round of code guesses from a clean count.
         let second_factor = self.store().mfa_status(user.id).await?.totp;
-        if backoff_on && !second_factor {
-            self.store().clear_login_failures(&key).await?;
+        match &device {
+            Some(device) => self.device_succeeded(device).await?,
+            None if backoff_on && !second_factor => {
+                self.store().clear_login_failures(&key).await?;
+            }
+            None => {}
         }
         Ok(CheckedPassword {
             user,

@@ -6,6 +6,7 @@
 //! | HS256 signing secret | `JWT_SECRET_KEY` (+ previous list)   | created once in the database            |
 //! | refresh-token key    | `TESSERA_REFRESH_TOKEN_KEY` (+ previous list) | created once in the database; rotated with `tessera keys rotate-refresh` |
 //! | key-encryption key   | `TESSERA_KEK`                        | created once in the database            |
+//! | device-token key     | (none)                               | created once in the database            |
 //!
 //! Whichever instance starts first creates a missing secret (one conditional INSERT: two
 //! instances starting at once end with the same one). A secret supplied by configuration
@@ -32,6 +33,7 @@ use crate::tokens::now_unix;
 pub(super) const JWT_SECRET: &str = "jwt_secret";
 pub(super) const REFRESH_TOKEN_KEY: &str = "refresh_token_key";
 pub(super) const KEY_ENCRYPTION_KEY: &str = "key_encryption_key";
+pub(super) const DEVICE_TOKEN_KEY: &str = "device_token_key";
 
 /// The shared secrets an instance runs with.
 pub(super) struct SharedSecrets {
@@ -40,6 +42,9 @@ pub(super) struct SharedSecrets {
     /// Newest first; empty only for an administration command on a deployment without one.
     pub refresh_keys: Vec<Secret>,
     pub kek: Option<Kek>,
+    /// Signs device tokens (`tokens::device`); `None` only for an administration command on
+    /// a deployment that has none yet.
+    pub device_key: Option<Secret>,
 }
 
 /// One secret as this instance is configured for it.
@@ -90,10 +95,22 @@ pub(super) async fn load(
     for key in &refresh_keys {
         check_hs256_secret(key).context("refresh_token_key")?;
     }
+    // Nothing outside tessera verifies device tokens, so no setting supplies this key.
+    let device = Wanted {
+        name: DEVICE_TOKEN_KEY,
+        setting: "device_token_key",
+        configured: None,
+        previous: &[],
+    };
+    let device_key = resolve(&device, config, store, create, sealer)
+        .await?
+        .into_iter()
+        .next();
     Ok(SharedSecrets {
         jwt_secret,
         refresh_keys,
         kek,
+        device_key,
     })
 }
 

@@ -31,7 +31,8 @@ pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
 pub use crate::domain::{
-    Assurance, AttemptState, LogoutScope, RevocationReason, RotationPolicy, RotationState,
+    Assurance, AttemptState, DeviceAttempts, LogoutScope, RevocationReason, RotationPolicy,
+    RotationState,
 };
 
 /// Called with each revocation a backend hears of as it happens (see
@@ -447,6 +448,23 @@ pub trait Store: MfaStore + RecoveryStore + Send + Sync {
     async fn purge_login_failures(&self, cutoff: i64) -> StoreResult<u64>;
     /// Forgets a name's counted attempts after a successful one.
     async fn clear_login_failures(&self, canonical: &str) -> StoreResult<()>;
+
+    /// What is stored of a device token's recent attempts (see `domain::device_lockout`),
+    /// by the digest of its nonce.
+    async fn device_attempts(&self, digest: &[u8]) -> StoreResult<Option<DeviceAttempts>>;
+    /// Stores `next` for a device token if its state is still `expected` (`None`: no row),
+    /// in one conditional statement: of concurrent attempts decided from the same state,
+    /// exactly one gets `true`.
+    async fn claim_device_attempt(
+        &self,
+        digest: &[u8],
+        expected: Option<&DeviceAttempts>,
+        next: &DeviceAttempts,
+    ) -> StoreResult<bool>;
+    /// Forgets a device token's counted attempts after a successful login.
+    async fn clear_device_attempts(&self, digest: &[u8]) -> StoreResult<()>;
+    /// Deletes device-token counts whose window started before `cutoff`; how many.
+    async fn purge_device_attempts(&self, cutoff: i64) -> StoreResult<u64>;
 
     /// Every generation of the shared secret `name`, newest first.
     async fn shared_secrets(&self, name: &str) -> StoreResult<Vec<SharedSecretRecord>>;

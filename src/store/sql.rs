@@ -687,6 +687,65 @@ impl Store for $store {
         Ok(())
     }
 
+    async fn device_attempts(&self, digest: &[u8]) -> StoreResult<Option<crate::domain::DeviceAttempts>> {
+        let row: Option<(i64, i64)> = self
+            .read_optional(
+                sqlx::query_as("SELECT attempts, window_start FROM device_attempts WHERE token_digest = $1")
+                    .bind(digest),
+            )
+            .await?;
+        Ok(row.map(|(attempts, window_start)| crate::domain::DeviceAttempts {
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            window_start,
+        }))
+    }
+
+    async fn claim_device_attempt(
+        &self,
+        digest: &[u8],
+        expected: Option<&crate::domain::DeviceAttempts>,
+        next: &crate::domain::DeviceAttempts,
+    ) -> StoreResult<bool> {
+        // As for the per-name back-off: the statement that finds the state it was decided
+        // from wins.
+        let done = match expected {
+            None => {
+                let query = sqlx::query(
+                    "INSERT INTO device_attempts (token_digest, attempts, window_start) \
+                     VALUES ($1, $2, $3) ON CONFLICT (token_digest) DO NOTHING",
+                )
+                .bind(digest)
+                .bind(i64::from(next.attempts))
+                .bind(next.window_start);
+                self.write(query).await?
+            }
+            Some(old) => {
+                let query = sqlx::query(
+                    "UPDATE device_attempts SET attempts = $2, window_start = $3 \
+                     WHERE token_digest = $1 AND attempts = $4 AND window_start = $5",
+                )
+                .bind(digest)
+                .bind(i64::from(next.attempts))
+                .bind(next.window_start)
+                .bind(i64::from(old.attempts))
+                .bind(old.window_start);
+                self.write(query).await?
+            }
+        };
+        Ok(done == 1)
+    }
+
+    async fn clear_device_attempts(&self, digest: &[u8]) -> StoreResult<()> {
+        self.write(sqlx::query("DELETE FROM device_attempts WHERE token_digest = $1").bind(digest))
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_device_attempts(&self, cutoff: i64) -> StoreResult<u64> {
+        self.write(sqlx::query("DELETE FROM device_attempts WHERE window_start < $1").bind(cutoff))
+            .await
+    }
+
     async fn purge_ended_sessions(&self, cutoff: i64, batch: u32) -> StoreResult<u64> {
         // Bounded statements (the same SQL on both backends): one DELETE of a million rows
         // would hold SQLite's write lock, and logins with it, for seconds.

@@ -1,6 +1,7 @@
 //! Tokens: JWT access tokens in Flask-JWT-Extended's claim layout, and opaque refresh tokens.
 
 mod access;
+mod device;
 mod jws;
 pub mod kek;
 pub mod key_files;
@@ -12,6 +13,7 @@ mod verified_cache;
 pub use access::{
     AccessClaims, AccessTokens, Audience, LoginProof, TokenError, VerifiedAccess, unverified_kid,
 };
+pub use device::{DeviceId, DeviceTokens};
 pub use refresh::{CsrfPurpose, RefreshToken, RefreshTokens};
 
 /// Seconds since the Unix epoch.

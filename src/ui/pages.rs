@@ -118,6 +118,11 @@ pub(crate) async fn show_login(ctx: PageCtx, Query(q): Query<PageQuery>) -> Resp
 fn signed_in_answer(ctx: &PageCtx, outcome: LoginOutcome, return_to: &str) -> Response {
     let mut headers = HeaderMap::new();
     cookies::set_session(&mut headers, ctx.tessera.config(), &outcome.session);
+    cookies::set_device_token(
+        &mut headers,
+        ctx.tessera.config(),
+        outcome.device_token.as_ref(),
+    );
     if let Some(clear) = forms::clear_mfa_token(&ctx.tessera) {
         headers.append(SET_COOKIE, clear);
     }
@@ -139,6 +144,8 @@ pub(crate) async fn submit_login(ctx: PageCtx, form: PageForm) -> Response {
         let credentials = Credentials {
             username: username.to_owned(),
             password: password.to_owned(),
+            // The device cookie of an earlier sign-in in this browser (see `cookies`).
+            device_token: cookies::read_device_token(&ctx.headers, &ctx.tessera.config().cookies),
         };
         ctx.tessera
             .login(credentials, ctx.client.clone(), Transport::Cookie)
@@ -264,10 +271,7 @@ pub(crate) async fn submit_register(ctx: PageCtx, form: PageForm) -> Response {
     let result = if username.is_empty() || password.is_empty() {
         Err(AuthError::MissingFields)
     } else {
-        let credentials = Credentials {
-            username: username.to_owned(),
-            password: password.to_owned(),
-        };
+        let credentials = Credentials::new(username.to_owned(), password.to_owned());
         ctx.tessera.register(credentials, &ctx.client).await
     };
     match result {

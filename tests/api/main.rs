@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod contract;
 mod cutover;
+mod device_tokens;
 mod downstream;
 mod faults;
 mod flask_interop;

@@ -202,6 +202,7 @@ async fn instances_sharing_only_the_database_url_serve_one_deployment() {
     assert_eq!(
         stored,
         vec![
+            "device_token_key:1",
             "jwt_secret:1",
             "key_encryption_key:1",
             "refresh_token_key:1"
@@ -354,9 +355,9 @@ async fn with_an_operator_supplied_kek_no_secret_is_stored_in_clear() {
              ORDER BY name",
         )
         .await;
-    assert_eq!(stored.len(), 3, "{stored:?}");
-    assert_eq!(stored[1], "key_encryption_key=fingerprint only");
-    for row in [&stored[0], &stored[2]] {
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(stored[2], "key_encryption_key=fingerprint only");
+    for row in [&stored[0], &stored[1], &stored[3]] {
         assert!(row.contains("=sealed:"), "{row}");
     }
     assert!(!stored.iter().any(|row| row.contains(&kek)));

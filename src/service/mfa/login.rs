@@ -148,6 +148,7 @@ impl Tessera {
         Ok(LoginOutcome {
             user: RegisteredUser::from(&user),
             session,
+            device_token: self.issue_device_token(&user),
         })
     }
 }

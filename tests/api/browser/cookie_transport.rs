@@ -72,7 +72,8 @@ async fn login_with_cookies_sets_the_four_cookies_and_no_token_in_the_body() {
     };
     assert!(!csrf_refresh.http_only);
     assert_eq!(csrf_refresh.max_age, Some(session_ttl));
-    assert_eq!(cookies.len(), 3 + REFRESH_PATHS.len());
+    // And the device token (`tests/api/device_tokens.rs`).
+    assert_eq!(cookies.len(), 3 + REFRESH_PATHS.len() + 1);
 
     // The signed double submit: the readable value is the one signed into the token.
     let claims = jwt_claims(&access.value);
@@ -104,10 +105,12 @@ async fn flask_names_and_a_domain_are_a_setting_away() {
             "access_token_cookie",
             "refresh_token_cookie",
             "csrf_access_token",
-            "csrf_refresh_token"
+            "csrf_refresh_token",
+            "device_token"
         ])
     );
-    for cookie in &cookies {
+    // The device cookie is never given a `Domain`: it names this host's device.
+    for cookie in cookies.iter().filter(|c| c.name != "device_token") {
         assert_eq!(cookie.domain.as_deref(), Some("example.test"));
         assert_eq!(cookie.same_site.as_deref(), Some("Strict"));
         if cookie.name.contains("access") {

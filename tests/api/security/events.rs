@@ -338,3 +338,24 @@ async fn a_refused_reauthentication_is_logged() {
     assert_eq!(found[0]["username"], "reauth_r");
     assert_request_fields(found[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_token_locked_out_by_its_failures_is_logged_once() {
+    let audited = Audited::start(&[("TESSERA_DEVICE_TOKENS__MAX_FAILURES", "2")]);
+    let login = audited.signed_up("grace_g").await;
+    let token = str_field(&login, "device_token");
+    let guess = json!({"username": "grace_g", "password": "guess", "device_token": token});
+    for _ in 0..3 {
+        let (status, _) = audited.post("/login", None, &guess).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let lines = audited.audit_lines().await;
+    let locked = find(&lines, "device_token", Some("device_token_locked"));
+    assert_eq!(locked.len(), 1, "{lines:#?}");
+    assert_eq!(locked[0]["outcome"], "refused");
+    assert_eq!(locked[0]["username"], "grace_g");
+    assert_eq!(locked[0]["count"], 2);
+    assert_request_fields(locked[0]);
+    let text = audited.server.log_text();
+    assert!(!text.contains(token), "the device token reached the log");
+}

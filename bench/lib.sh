@@ -56,14 +56,16 @@ http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/nu
 
 # Wait (at most $3 seconds) until GET $1 answers, with status $2 or, for "any",
 # with any HTTP status.  Fails early if process $4 has exited.
+# WAIT_POLL: seconds between tries (0.2 by default; start-up timings use less).
 wait_http() {
-  local url=$1 want=$2 timeout=$3 pid=$4 i code
-  for i in $(seq 1 $((timeout * 5))); do
+  local url=$1 want=$2 timeout=$3 pid=$4 code deadline
+  deadline=$(( $(date +%s) + timeout ))
+  while [ "$(date +%s)" -le "$deadline" ]; do
     kill -0 "$pid" 2>/dev/null || return 1
     code=$(http_code "$url")
     if [ "$want" = any ] && [ "$code" != 000 ]; then return 0; fi
     [ "$code" = "$want" ] && return 0
-    sleep 0.2
+    sleep "${WAIT_POLL:-0.2}"
   done
   return 1
 }

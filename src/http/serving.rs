@@ -135,6 +135,8 @@ where
         // handler may panic before its first await.
         let called = in_request(&fields, || {
             tracing::debug!("started processing request");
+            // Called in place, without the usual clone-and-swap: the inner service is an
+            // axum `Route`, always ready, whose `call` clones what it needs itself.
             std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
         });
         let settings = self.settings.clone();

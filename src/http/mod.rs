@@ -82,6 +82,10 @@ fn embeddable_routes() -> OpenApiRouter<Tessera> {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(well_known::show_jwks))
+        // The paths mailed links used before the hosted pages (root only: the links
+        // pointed there): redirects to the pages.
+        .routes(routes!(recovery_pages::reset_page))
+        .routes(routes!(recovery_pages::verify_page))
 }
 
 /// Every route of the standalone server: the embeddable ones, the seed's `/protected` (and
@@ -168,10 +172,7 @@ pub fn api_router(tessera: Tessera) -> Router {
 /// (the serving stack adds it in its own layer: one boxed level per request fewer).
 fn finish(routes: Router<Tessera>, tessera: Tessera) -> Router {
     let cors = cors::layer(&tessera.config().cors);
-    // The paths mailed links used before the hosted pages: redirects to them (navigations,
-    // so not in the OpenAPI document).
     let routes = routes
-        .merge(recovery_pages::redirect_routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     match cors {

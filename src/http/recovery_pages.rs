@@ -3,23 +3,16 @@
 //! the page under `ui.prefix` with the same query, so a link in a message sent before an
 //! upgrade still opens a working form. Like the pages, a redirect spends nothing: a mail
 //! scanner may follow it any number of times. The JSON routes on the same paths (`POST`)
-//! are unchanged. Navigations, not API: not in the OpenAPI document.
+//! are unchanged. Both are in the OpenAPI document (a `303`), so that the methods a client
+//! is told a path allows (`Allow`) are the documented ones.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
+use super::error::ApiError;
 use crate::service::Tessera;
-
-/// The redirects, at the root only (old links pointed there).
-pub fn redirect_routes() -> Router<Tessera> {
-    Router::new()
-        .route("/password/reset", get(reset_page))
-        .route("/email/verify", get(verify_page))
-}
 
 /// `303` to `{ui.prefix}{page}` with the request's query as it came.
 fn to_page(tessera: &Tessera, page: &str, query: Option<String>) -> Response {
@@ -32,16 +25,22 @@ fn to_page(tessera: &Tessera, page: &str, query: Option<String>) -> Response {
     // at start-up: the value is always a valid header.
     match axum::http::HeaderValue::from_str(&location) {
         Ok(value) => (StatusCode::SEE_OTHER, [(LOCATION, value)]).into_response(),
-        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+        Err(_) => ApiError::InvalidRequest("The link's query is not valid".into()).into_response(),
     }
 }
 
 /// `GET /password/reset?token=…`: on to the reset page.
-async fn reset_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
+#[utoipa::path(get, path = "/password/reset", tag = "accounts",
+    params(("token" = Option<String>, Query, description = "The token of a mailed link")),
+    responses((status = 303, description = "On to the hosted reset page under `ui.prefix`, with the query as it came")))]
+pub async fn reset_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
     to_page(&tessera, "/password/reset", query)
 }
 
 /// `GET /email/verify?token=…`: on to the verification page.
-async fn verify_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
+#[utoipa::path(get, path = "/email/verify", tag = "accounts",
+    params(("token" = Option<String>, Query, description = "The token of a mailed link")),
+    responses((status = 303, description = "On to the hosted verification page under `ui.prefix`, with the query as it came")))]
+pub async fn verify_page(State(tessera): State<Tessera>, RawQuery(query): RawQuery) -> Response {
     to_page(&tessera, "/email/verify", query)
 }

@@ -22,6 +22,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder
 use crate::domain::RevocationReason;
 use crate::store::WRITE_FAULTS;
 
+/// A map for the per-request look-ups (foldhash; see `http_series`).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 const HTTP_REQUESTS: &str = "tessera_http_requests_total";
 const HTTP_DURATION: &str = "tessera_http_request_duration_seconds";
 const HASH_DURATION: &str = "tessera_password_hash_duration_seconds";
@@ -122,7 +125,9 @@ pub struct Metrics {
     /// Registering a labelled series costs ~5k instructions (label strings, a key, two
     /// recorder lookups); looking a handle up here costs a read lock and two hashes. The map
     /// stays small: routes are templates, never raw paths.
-    http_series: RwLock<HashMap<u16, HashMap<Box<str>, HttpSeries>>>,
+    /// Looked up on every request: foldhash, not the DoS-resistant default hasher (the keys
+    /// are route templates and status codes, never client-chosen strings).
+    http_series: RwLock<FastMap<u16, FastMap<Box<str>, HttpSeries>>>,
 }
 
 /// The series of one (status, route).

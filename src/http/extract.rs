@@ -275,11 +275,11 @@ pub(super) fn client_info(parts: &Parts, tessera: &Tessera) -> ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        // The serving layer's id (the client's own, or one it made); an embedding app
+        // without it may still pass one in the header.
+        let request_id = crate::telemetry::current_request_id()
+            .or_else(|| parts.headers.get("x-request-id").cloned())
+            .and_then(|v| v.to_str().ok().map(str::to_owned));
         ClientInfo {
             ip,
             user_agent,

@@ -42,6 +42,9 @@ pub async fn no_store(mut response: Response) -> Response {
 /// `Cache-Control: no-store` and `Pragma: no-cache`: for a handler or an error answer that
 /// sets them itself (a `no_store` layer costs a boxed service level on every request).
 pub fn insert_no_store(headers: &mut HeaderMap) {
+    // Room for these and the serving layer's five at once: the map grows once, early,
+    // instead of rehashing every header when the last ones arrive.
+    headers.reserve(7);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
 }

@@ -1,5 +1,5 @@
 //! The standalone server's serving layers as one tower layer: a request id on the request,
-//! the answer and every log line, a time limit, panics turned into a JSON 500, request metrics and the security
+//! the answer, every log line and the audit log, a time limit, panics turned into a JSON 500, request metrics and the security
 //! headers.
 //!
 //! Why one layer and not tower-http's and axum's middleware stacked: `Router::layer` wraps
@@ -117,9 +117,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
-        let request_id = ensure_request_id(req.headers_mut());
+        let request_id = request_id(req.headers());
         // The template (`/sessions/{id}`), never the path: ids and junk paths are unbounded.
         let route = req.extensions().get::<MatchedPath>().cloned();
         let mut limit = self.settings.request_timeout;
@@ -186,16 +186,15 @@ where
     }
 }
 
-/// The request's `x-request-id`: the one it came with, or a new UUID v4 set on it (so the
-/// handlers and the audit log read the same id).
-fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
+/// The request's `x-request-id`: the one it came with, or a new UUID v4. A new one is not
+/// written into the request's headers (a header insert per request): handlers read it from
+/// the request's log fields (`telemetry::current_request_id`).
+fn request_id(headers: &HeaderMap) -> HeaderValue {
     if let Some(id) = headers.get(&REQUEST_ID) {
         return id.clone();
     }
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
     // A hyphenated UUID is always a valid header value.
-    let id = HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("invalid"));
-    headers.insert(REQUEST_ID, id.clone());
-    id
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("invalid"))
 }

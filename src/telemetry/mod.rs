@@ -10,7 +10,7 @@ use tracing_subscriber::fmt::format::JsonFields;
 
 use crate::config::LogFormat;
 use request_fields::WithRequestFields;
-pub(crate) use request_fields::{InRequest, RequestFields, in_request};
+pub(crate) use request_fields::{InRequest, RequestFields, current_request_id, in_request};
 
 /// Installs the log subscriber: `format`, filtered by `level` (or `RUST_LOG`).
 pub fn init(format: LogFormat, level: &str) {

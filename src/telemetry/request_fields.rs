@@ -52,6 +52,11 @@ pub fn in_request<T>(fields: &Arc<RequestFields>, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The id of the request this thread is working on now, if any.
+pub fn current_request_id() -> Option<HeaderValue> {
+    CURRENT.with(|slot| slot.borrow().as_ref().map(|r| r.request_id.clone()))
+}
+
 /// A (boxed) future whose every poll runs as part of a request (see [`in_request`]).
 pub struct InRequest<T> {
     fields: Arc<RequestFields>,

@@ -207,9 +207,9 @@ pub fn metrics_stack(tessera: &Tessera) -> Router {
     headers::with_security_headers(metrics::metrics_router(tessera.clone()), hsts)
 }
 
-/// Layers for a server: request ids, a span per request (method, matched route, id; never
-/// headers, bodies or raw paths), a time limit, and panics turned into a JSON 500 (see
-/// `serving`; [`serving_stack`] adds metrics and the security headers).
+/// Layers for a server: request ids, log fields on every line of a request (method, matched
+/// route, id; never headers, bodies or raw paths), a time limit, and panics turned into a
+/// JSON 500 (see `serving`; [`serving_stack`] adds metrics and the security headers).
 pub fn with_serving_layers(router: Router, request_timeout: Duration) -> Router {
     router.layer(serving::ServingLayer::new(request_timeout))
 }

@@ -1,6 +1,6 @@
-//! The standalone server's serving layers as one tower layer: a request id on the request,
-//! the answer, every log line and the audit log, a time limit, panics turned into a JSON 500, request metrics and the security
-//! headers.
+//! The standalone server's serving layers as one tower layer: a request id (on the answer,
+//! every log line and the audit log), a time limit, panics turned into a JSON 500, request
+//! metrics and the security headers.
 //!
 //! Why one layer and not tower-http's and axum's middleware stacked: `Router::layer` wraps
 //! every route in one boxed, cloneable service per layer, and axum clones the whole boxed
@@ -11,8 +11,8 @@
 //! future.
 //!
 //! Order, as before, from the outside in: security headers (so every answer carries them,
-//! the 408 and 500 made here included), metrics (which count those too), request id (set
-//! on the request, repeated on the answer), the request's log fields (on every line
+//! the 408 and 500 made here included), metrics (which count those too), request id (the
+//! client's or a new one, repeated on the answer), the request's log fields (on every line
 //! written while it runs: `telemetry::RequestFields`, instead of a tracing span), panic
 //! catching, time limit, route.
 
@@ -42,7 +42,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// bound.
 const LONG_POLL_ROUTE: &str = "/revocations";
 
-/// What the layer does besides request ids, spans, panics and the time limit.
+/// What the layer does besides request ids, log fields, panics and the time limit.
 struct Settings {
     request_timeout: Duration,
     /// Counted and timed per route and status when present (and enabled).
@@ -59,7 +59,7 @@ pub struct ServingLayer {
 }
 
 impl ServingLayer {
-    /// Request ids, spans, panics and the time limit; no metrics, no security headers.
+    /// Request ids, log fields, panics and the time limit; no metrics, no security headers.
     pub fn new(request_timeout: Duration) -> Self {
         Self {
             settings: Arc::new(Settings {

@@ -190,7 +190,7 @@ pub struct AccessTokens {
     audiences: Vec<String>,
     ttl_secs: i64,
     leeway_secs: i64,
-    /// Asymmetric tokens verified before (see `verified_cache`).
+    /// Tokens verified before (see `verified_cache`).
     verified: VerifiedCache,
 }
 
@@ -315,7 +315,8 @@ impl AccessTokens {
         // are refused before anything else is looked at.
         let alg = KeyAlg::from_jws_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
         let ring = self.ring();
-        let claims = match header.kid.as_deref() {
+        // The claims, and the last moment the key that verified them verifies anything.
+        let (claims, key_verifies_until) = match header.kid.as_deref() {
             Some(kid) => {
                 let key = ring.find(kid).ok_or(TokenError::UnknownKey)?;
                 // Pin the algorithm to the key's own: an HS256 token "signed" with an
@@ -328,18 +329,11 @@ impl AccessTokens {
                     return Err(TokenError::KeyRetired);
                 }
                 let claims = self.decode(&jws, key.verifying(), alg, now)?;
-                let verified = self.check_claims(claims, now)?;
-                self.verified.insert(
-                    cache_key,
-                    verified.claims.clone(),
-                    key.verifies_until(ring.lifetime()),
-                );
-                return Ok(verified);
+                (claims, key.verifies_until(ring.lifetime()))
             }
             None => {
                 // Flask-JWT-Extended's tokens have no kid; only the HS256 secrets may
-                // check them, and only while the compatibility setting is on. They are
-                // not cached: which secret checks them can change without a new ring.
+                // check them, and only while the compatibility setting is on.
                 if !ring.accept_without_kid {
                     return Err(TokenError::MissingKeyId);
                 }
@@ -353,7 +347,9 @@ impl AccessTokens {
                     .hs256_keys()
                     .filter(|k| k.still_verifies(now, ring.lifetime()))
                 {
-                    outcome = self.decode(&jws, key.verifying(), alg, now);
+                    outcome = self
+                        .decode(&jws, key.verifying(), alg, now)
+                        .map(|claims| (claims, key.verifies_until(ring.lifetime())));
                     if !matches!(outcome, Err(TokenError::BadSignature)) {
                         break;
                     }
@@ -361,7 +357,12 @@ impl AccessTokens {
                 outcome?
             }
         };
-        self.check_claims(claims, now)
+        let verified = self.check_claims(claims, now)?;
+        // Cached under the digest computed for the lookup above, until the token's `exp`
+        // and its key's end (kid or not: a ring that changes empties the cache).
+        self.verified
+            .insert(cache_key, verified.claims.clone(), key_verifies_until);
+        Ok(verified)
     }
 
     /// The checks beyond signature and times that jsonwebtoken does not do.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Small load client for bench/callgrind.sh: exactly N requests over ONE keep-alive connection.
+"""Small load client for bench/callgrind.sh and bench/throughput.sh: exactly N requests over ONE keep-alive connection.
 
   keepalive_client.py get  HOST PORT PATH N [--token T | --tokens FILE]
       GET PATH N times; with --token every request carries `Authorization: Bearer T`;
@@ -8,6 +8,10 @@
   keepalive_client.py tokens HOST PORT USER PASSWORD COUNT OUT
       Registers USER (409 = already there), logs in once and refreshes COUNT times over one
       connection, writing each distinct access token (the login's first) to OUT, one a line.
+  keepalive_client.py refreshes HOST PORT REFRESH_TOKEN N
+      N chained refreshes over one connection (each sends the token the last one returned).
+  keepalive_client.py registers HOST PORT PREFIX PASSWORD N
+      N registrations of new names PREFIX0, PREFIX1, ... over one connection (all must be 201).
 
 Stdlib only; it is never run under valgrind.
 """
@@ -65,6 +69,27 @@ def tokens(host, port, user, password, count, out):
     return 0
 
 
+def refreshes(host, port, refresh, n):
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    for i in range(n):
+        status, body = post(conn, "/refresh", {"refresh_token": refresh})
+        if status != 200:
+            sys.exit(f"refresh answered {status}: {body} (request {i + 1})")
+        refresh = body["refresh_token"]
+    print(f"RESULT sent={n} ok={n}")
+    return 0
+
+
+def registers(host, port, prefix, password, n):
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    for i in range(n):
+        status, body = post(conn, "/register", {"username": f"{prefix}{i}", "password": password})
+        if status != 201:
+            sys.exit(f"register answered {status}: {body} (request {i + 1})")
+    print(f"RESULT sent={n} ok={n}")
+    return 0
+
+
 def main(argv):
     if len(argv) >= 6 and argv[1] == "get":
         host, port, path, n = argv[2], int(argv[3]), argv[4], int(argv[5])
@@ -79,6 +104,10 @@ def main(argv):
         elif len(argv) != 6:
             sys.exit(__doc__)
         return get(host, port, path, n, toks)
+    if len(argv) == 6 and argv[1] == "refreshes":
+        return refreshes(argv[2], int(argv[3]), argv[4], int(argv[5]))
+    if len(argv) == 7 and argv[1] == "registers":
+        return registers(argv[2], int(argv[3]), argv[4], argv[5], int(argv[6]))
     if len(argv) == 8 and argv[1] == "tokens":
         return tokens(argv[2], int(argv[3]), argv[4], argv[5], int(argv[6]), argv[7])
     sys.exit(__doc__)

@@ -155,8 +155,10 @@ async fn purge_ended_sessions(tessera: Tessera) {
     }
 }
 
-/// Pause between two purge batches: the write lock is free for the logins, refreshes and
-/// logouts that queued behind a batch.
+/// Shortest pause between two purge batches: the write lock is free for the logins,
+/// refreshes and logouts that queued behind a batch. A batch that took longer is followed
+/// by a pause as long as it took, so a backlog never takes more than half of the
+/// database's time (or of a core, for SQLite) from requests.
 const PURGE_PAUSE: Duration = Duration::from_millis(10);
 
 /// Deletes ended sessions `purge_batch_size` at a time until the backlog is gone, pausing
@@ -166,14 +168,16 @@ async fn purge_sessions_in_batches(
     cutoff: i64,
 ) -> Result<u64, crate::store::StoreError> {
     let batch = tessera.config().purge_batch_size;
+    tessera.store().purge_ended_holds(cutoff).await?;
     let mut purged = 0;
     loop {
+        let started = std::time::Instant::now();
         let deleted = tessera.store().purge_ended_sessions(cutoff, batch).await?;
         purged += deleted;
         if deleted < u64::from(batch) {
             return Ok(purged);
         }
-        tokio::time::sleep(PURGE_PAUSE).await;
+        tokio::time::sleep(started.elapsed().max(PURGE_PAUSE)).await;
     }
 }
 

@@ -428,10 +428,13 @@ pub trait Store: MfaStore + RecoveryStore + Send + Sync {
         client_id: &str,
         secret_hash: &str,
     ) -> StoreResult<bool>;
-    /// Deletes at most `batch` sessions that expired, or were revoked, before `cutoff`
-    /// (and the revocations and name holds that ended before it); returns how many sessions. Fewer
-    /// than `batch` means the backlog is gone.
+    /// Deletes at most `batch` sessions that expired before `cutoff` and at most `batch`
+    /// that were revoked before it; returns how many. Fewer than `batch` means the backlog
+    /// is gone.
     async fn purge_ended_sessions(&self, cutoff: i64, batch: u32) -> StoreResult<u64>;
+
+    /// Deletes the revocations and name holds that ended before `cutoff`; returns how many.
+    async fn purge_ended_holds(&self, cutoff: i64) -> StoreResult<u64>;
 
     /// What is stored of a name's recent login attempts (see `domain::backoff`).
     async fn login_attempts(&self, canonical: &str) -> StoreResult<Option<AttemptState>>;

@@ -215,6 +215,7 @@ impl super::RecoveryStore for $store {
     ) -> StoreResult<bool> {
         let hour_ago = code.now - 3600;
         let result = async {
+            let _turn = self.write_gate.enter().await?;
             let mut tx = self.pool.begin().await?;
             // Starts with a write, so SQLite takes its write lock first (see import_users).
             sqlx::query(
@@ -308,6 +309,7 @@ impl super::RecoveryStore for $store {
         now: i64,
     ) -> StoreResult<Option<(i64, Vec<String>)>> {
         let result = async {
+            let _turn = self.write_gate.enter().await?;
             let mut tx = self.pool.begin().await?;
             let Some(user_id) = spend_code(&mut tx, lookup, super::recovery::CodePurpose::Reset, max_attempts, now).await?.map(|(id, _, _)| id) else {
                 tx.rollback().await?;
@@ -349,6 +351,7 @@ impl super::RecoveryStore for $store {
     ) -> StoreResult<super::recovery::EmailVerification> {
         use super::recovery::EmailVerification;
         let result = async {
+            let _turn = self.write_gate.enter().await?;
             let mut tx = self.pool.begin().await?;
             let spent = spend_code(&mut tx, lookup, super::recovery::CodePurpose::VerifyEmail, max_attempts, now).await?;
             let Some((user_id, Some(email), Some(email_key))) = spent else {
@@ -441,6 +444,7 @@ impl super::RecoveryStore for $store {
 
     async fn remove_email(&self, user_id: i64, now: i64) -> StoreResult<()> {
         let result = async {
+            let _turn = self.write_gate.enter().await?;
             let mut tx = self.pool.begin().await?;
             sqlx::query("UPDATE users SET email = NULL, email_key = NULL, email_verified_at = NULL WHERE id = $1")
                 .bind(user_id)

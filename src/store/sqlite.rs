@@ -21,7 +21,7 @@ use super::sql::{
     EXISTING_USERS, IMPORT_ROWS_PER_STATEMENT, LIVE, OWNER_COLUMNS, PROBE, SESSION_COLUMNS,
     USER_COLUMNS, impl_sql_store, migration_error,
 };
-use super::write_helpers::shared_store_helpers;
+use super::write_helpers::{WriteGate, shared_store_helpers};
 use super::{
     AttemptState, CheckpointMode, ExistingUser, ImportBatchReport, ImportedUser, InjectedFault,
     LogoutScope, NewSession, NewUser, ReservedName, RevocationReason, RevokedSession,
@@ -37,6 +37,8 @@ const JOURNAL_SIZE_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 pub struct SqliteStore {
     pool: SqlitePool,
     health: WriteHealth,
+    /// One writer at a time in this process (see [`WriteGate`]).
+    write_gate: WriteGate,
     in_memory: bool,
 }
 
@@ -80,6 +82,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             health: WriteHealth::default(),
+            write_gate: WriteGate::one_at_a_time(acquire_timeout),
             in_memory,
         })
     }

@@ -4,6 +4,54 @@
 //! the store's `WriteHealth` (readiness, the failed-writes metric). Reads have helpers too,
 //! which say they are for reads only; `clippy.toml` forbids the trap-prone calls elsewhere.
 
+/// Whether this process lets one write at a time reach the database.
+///
+/// SQLite has one writer at a time per database. Left to the driver, concurrent writers on
+/// the pool's connections find the database locked and sleep in SQLite's busy handler
+/// (1, 2, 5, 10, … 100 ms), so a refresh on one core under four clients waited up to
+/// 400 ms at p99 while the core sat half idle (`bench/throughput.sh`). In one process a
+/// queue is cheaper and fair: writers take turns here and meet the lock only when another
+/// process (the admin CLI) holds it. PostgreSQL locks rows, not the database: no gate.
+pub(super) struct WriteGate {
+    turn: Option<tokio::sync::Semaphore>,
+    /// How long a writer waits for its turn before it gives up like a pool that has no
+    /// connection to spare (`503 unavailable`).
+    patience: std::time::Duration,
+}
+
+/// A writer's turn: the next writer goes when it is dropped.
+pub(super) type WriteTurn<'a> = Option<tokio::sync::SemaphorePermit<'a>>;
+
+impl WriteGate {
+    /// One writer at a time (SQLite).
+    pub(super) fn one_at_a_time(patience: std::time::Duration) -> Self {
+        Self {
+            turn: Some(tokio::sync::Semaphore::new(1)),
+            patience,
+        }
+    }
+
+    /// No gate (PostgreSQL).
+    pub(super) fn open() -> Self {
+        Self {
+            turn: None,
+            patience: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Waits for this writer's turn; hold it until the write (its commit included) is done.
+    pub(super) async fn enter(&self) -> Result<WriteTurn<'_>, sqlx::Error> {
+        let Some(turn) = &self.turn else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.patience, turn.acquire()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // The semaphore is never closed; a timeout is a pool that is too busy.
+            Ok(Err(_)) | Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
+    }
+}
+
 /// Runs a statement that writes and returns rows to its end and returns all the rows. On
 /// SQLite the commit of a statement outside a transaction happens when it finishes: only
 /// a statement read to its end reports a commit that failed.
@@ -41,6 +89,7 @@ macro_rules! shared_store_helpers {
             reason: RevocationReason,
         ) -> StoreResult<Option<Vec<String>>> {
             let result = async {
+                let _turn = self.write_gate.enter().await?;
                 let mut tx = self.pool.begin().await?;
                 if update.execute(&mut *tx).await?.rows_affected() == 0 {
                     tx.rollback().await?;
@@ -68,12 +117,15 @@ macro_rules! shared_store_helpers {
             &self,
             query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
         ) -> StoreResult<u64> {
-            self.written(
+            let result = async {
+                let _turn = self.write_gate.enter().await?;
                 query
                     .execute(&self.pool)
                     .await
-                    .map(|done| done.rows_affected()),
-            )
+                    .map(|done| done.rows_affected())
+            }
+            .await;
+            self.written(result)
         }
 
         /// Runs a statement that writes and returns rows (`… RETURNING`) to its end, so
@@ -85,7 +137,12 @@ macro_rules! shared_store_helpers {
         where
             O: Send + Unpin + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>,
         {
-            self.written(super::write_helpers::rows_of_write(&self.pool, query).await)
+            let result = async {
+                let _turn = self.write_gate.enter().await?;
+                super::write_helpers::rows_of_write(&self.pool, query).await
+            }
+            .await;
+            self.written(result)
         }
 
         /// Runs a `SELECT` for at most one row. Never for a statement that writes: see

@@ -9,11 +9,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::{DecodingKey, Header};
+use jsonwebtoken::Header;
 use serde::{Deserialize, Serialize};
 
 use super::jws;
-use super::keyring::{KeyAlg, KeyRing};
+use super::keyring::{KeyAlg, KeyRing, RingKey};
 use super::verified_cache::VerifiedCache;
 use crate::domain::Assurance;
 
@@ -199,7 +199,10 @@ const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 /// The `kid` a token's header names, read without checking anything (for the audit log).
 pub fn unverified_kid(token: &str) -> Option<String> {
-    jws::parse(token).ok().and_then(|jws| jws.header.kid)
+    jws::split(token)
+        .and_then(|jws| jws.header())
+        .ok()
+        .and_then(|header| header.kid)
 }
 
 impl jws::Times for AccessClaims {
@@ -309,53 +312,14 @@ impl AccessTokens {
         if let Some(claims) = self.verified.get(&cache_key, now, self.leeway_secs) {
             return Ok(VerifiedAccess { claims });
         }
-        let jws = jws::parse(token)?;
-        let header = &jws.header;
-        // Only the five algorithms tessera signs with exist here: `none`, HS512, PS384…
-        // are refused before anything else is looked at.
-        let alg = KeyAlg::from_jws_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+        let jws = jws::split(token)?;
         let ring = self.ring();
         // The claims, and the last moment the key that verified them verifies anything.
-        let (claims, key_verifies_until) = match header.kid.as_deref() {
-            Some(kid) => {
-                let key = ring.find(kid).ok_or(TokenError::UnknownKey)?;
-                // Pin the algorithm to the key's own: an HS256 token "signed" with an
-                // EdDSA/RSA public key (the classic confusion) names the wrong algorithm
-                // for that kid and is refused here.
-                if key.alg != alg {
-                    return Err(TokenError::AlgorithmMismatch);
-                }
-                if !key.still_verifies(now, ring.lifetime()) {
-                    return Err(TokenError::KeyRetired);
-                }
-                let claims = self.decode(&jws, key.verifying(), alg, now)?;
-                (claims, key.verifies_until(ring.lifetime()))
-            }
-            None => {
-                // Flask-JWT-Extended's tokens have no kid; only the HS256 secrets may
-                // check them, and only while the compatibility setting is on.
-                if !ring.accept_without_kid {
-                    return Err(TokenError::MissingKeyId);
-                }
-                if alg != KeyAlg::Hs256 {
-                    return Err(TokenError::AlgorithmMismatch);
-                }
-                // A secret retired by an asymmetric signer checks nothing after its last
-                // token expired, kid or no kid.
-                let mut outcome = Err(TokenError::KeyRetired);
-                for key in ring
-                    .hs256_keys()
-                    .filter(|k| k.still_verifies(now, ring.lifetime()))
-                {
-                    outcome = self
-                        .decode(&jws, key.verifying(), alg, now)
-                        .map(|claims| (claims, key.verifies_until(ring.lifetime())));
-                    if !matches!(outcome, Err(TokenError::BadSignature)) {
-                        break;
-                    }
-                }
-                outcome?
-            }
+        let (claims, key_verifies_until) = match ring.signed_with_header(jws.header_part) {
+            // Byte for byte the header tessera writes for this key: it names this key and
+            // its algorithm and nothing else, so there is nothing to decode or parse.
+            Some(key) => self.with_key(&jws, key, &ring, now)?,
+            None => self.with_header(&jws, &ring, now)?,
         };
         let verified = self.check_claims(claims, now)?;
         // Cached under the digest computed for the lookup above, until the token's `exp`
@@ -392,14 +356,70 @@ impl AccessTokens {
         })
     }
 
-    fn decode(
+    /// Verification with the header parsed: its `alg` must be one tessera signs with, and
+    /// its `kid` a key of the ring, whose algorithm it must be; without a `kid`, only the
+    /// HS256 secrets are tried, and only while the compatibility setting is on.
+    fn with_header(
         &self,
         jws: &jws::Jws<'_>,
-        key: &DecodingKey,
-        alg: KeyAlg,
+        ring: &KeyRing,
         now: i64,
-    ) -> Result<AccessClaims, TokenError> {
-        jws.verified_claims(key, alg, now, self.leeway_secs)
+    ) -> Result<(AccessClaims, Option<i64>), TokenError> {
+        let header = jws.header()?;
+        // Only the five algorithms tessera signs with exist here: `none`, HS512, PS384…
+        // are refused before anything else is looked at.
+        let alg = KeyAlg::from_jws_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
+        match header.kid.as_deref() {
+            Some(kid) => {
+                let key = ring.find(kid).ok_or(TokenError::UnknownKey)?;
+                // Pin the algorithm to the key's own: an HS256 token "signed" with an
+                // EdDSA/RSA public key (the classic confusion) names the wrong algorithm
+                // for that kid and is refused here.
+                if key.alg != alg {
+                    return Err(TokenError::AlgorithmMismatch);
+                }
+                self.with_key(jws, key, ring, now)
+            }
+            None => {
+                // Flask-JWT-Extended's tokens have no kid; only the HS256 secrets may
+                // check them, and only while the compatibility setting is on.
+                if !ring.accept_without_kid {
+                    return Err(TokenError::MissingKeyId);
+                }
+                if alg != KeyAlg::Hs256 {
+                    return Err(TokenError::AlgorithmMismatch);
+                }
+                // A secret retired by an asymmetric signer checks nothing after its last
+                // token expired, kid or no kid.
+                let mut outcome = Err(TokenError::KeyRetired);
+                for key in ring
+                    .hs256_keys()
+                    .filter(|k| k.still_verifies(now, ring.lifetime()))
+                {
+                    outcome = self.with_key(jws, key, ring, now);
+                    if !matches!(outcome, Err(TokenError::BadSignature)) {
+                        break;
+                    }
+                }
+                outcome
+            }
+        }
+    }
+
+    /// Verification with `key`, whose algorithm the token names: the key must still
+    /// verify, then the signature, times and claims are checked.
+    fn with_key(
+        &self,
+        jws: &jws::Jws<'_>,
+        key: &RingKey,
+        ring: &KeyRing,
+        now: i64,
+    ) -> Result<(AccessClaims, Option<i64>), TokenError> {
+        if !key.still_verifies(now, ring.lifetime()) {
+            return Err(TokenError::KeyRetired);
+        }
+        let claims = jws.verified_claims(key, now, self.leeway_secs)?;
+        Ok((claims, key.verifies_until(ring.lifetime())))
     }
 }
 
@@ -439,6 +459,58 @@ mod tests {
         assert_eq!(v.claims.exp - v.claims.iat, 900);
         assert_eq!(v.claims.amr, Some(vec!["pwd".to_owned(), "otp".to_owned()]));
         assert_eq!(v.claims.aal.as_deref(), Some("aal2"));
+        Ok(())
+    }
+
+    /// The header recognised by its text (no decoding) is exactly what signing writes,
+    /// for every algorithm; a token whose header says the same in other bytes goes the
+    /// parsing way and verifies alike; one with tessera's header and a forged signature or
+    /// a foreign key's header fails either way.
+    #[test]
+    fn the_header_signing_writes_is_recognised_and_other_spellings_still_parse()
+    -> anyhow::Result<()> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let now = super::super::now_unix();
+        let proof = LoginProof {
+            fresh: false,
+            assurance: Assurance::Password,
+        };
+        for alg in [KeyAlg::Hs256, KeyAlg::EdDsa, KeyAlg::Es256] {
+            let key = match alg {
+                KeyAlg::Hs256 => RingKey::hs256(&Secret::new("s".repeat(40)), KeySource::Secret)?,
+                _ => RingKey::asymmetric(
+                    format!("k-{}", alg.jws_name()),
+                    alg,
+                    &super::super::keygen::generate(alg)?,
+                    KeySource::Database,
+                    (0, 0, None),
+                )?,
+            };
+            let ring = KeyRing::new(vec![key], Some(false), 900, false);
+            let t = AccessTokens::new(ring, "tessera".into(), Vec::new(), 900, 0);
+            let token = t.issue(7, "Alice", "sid-1", proof, None, now)?.token;
+            let (header, rest) = token.split_once('.').unwrap_or_default();
+            assert!(t.ring().signed_with_header(header).is_some(), "{alg:?}");
+            assert_eq!(t.verify(&token, now)?.claims.sub, "Alice");
+
+            // The same header with its members in another order: not recognised, parsed.
+            let json: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header)?)?;
+            let reordered = format!(r#"{{"kid":{},"alg":{}}}"#, json["kid"], json["alg"]);
+            let respelled = URL_SAFE_NO_PAD.encode(reordered);
+            assert!(t.ring().signed_with_header(&respelled).is_none());
+            let (payload, _) = rest.split_once('.').unwrap_or_default();
+            let forged = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+            assert!(t.verify(&forged, now).is_err(), "{alg:?}: forged signature");
+            let (_, signature) = token.rsplit_once('.').unwrap_or_default();
+            let moved = format!("{respelled}.{payload}.{signature}");
+            // The signature covers the header's bytes: respelled, the old one no longer fits.
+            assert_eq!(
+                t.verify(&moved, now).err(),
+                Some(TokenError::BadSignature),
+                "{alg:?}"
+            );
+        }
         Ok(())
     }
 

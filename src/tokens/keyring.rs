@@ -10,6 +10,9 @@
 //! - current: activated and not retired; the most recently activated one signs;
 //! - retired: `retired_at <= now`; verifies until `retired_at + ttl + leeway`, then is dropped.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit};
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
@@ -135,6 +138,14 @@ pub struct RingKey {
     /// An HS256 secret that keeps verifying after an asymmetric key took over signing,
     /// because the operator said so (`keep_hs256_verifying`).
     pub kept_verifying: bool,
+    /// The first part of every token this key signs: the base64url JSON header
+    /// `{"typ":"JWT","alg":…,"kid":…}` exactly as written when signing. A token that
+    /// starts with it names this key and its algorithm, and nothing else, so verification
+    /// recognises it by its text instead of decoding and parsing it.
+    jws_header: String,
+    /// HS256 only: the HMAC already keyed with the secret (the key's inner and outer
+    /// blocks hashed once, not on every check).
+    hs256_mac: Option<Hmac<Sha256>>,
 }
 
 impl RingKey {
@@ -151,7 +162,11 @@ impl RingKey {
             KeySource::PreviousSecret => None,
             _ => Some(EncodingKey::from_secret(bytes)?),
         };
+        let hs256_mac = <Hmac<Sha256> as KeyInit>::new_from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("HS256 secret: {e}"))?;
         Ok(Self {
+            jws_header: jws_header(KeyAlg::Hs256, &kid)?,
+            hs256_mac: Some(hs256_mac),
             kid,
             alg: KeyAlg::Hs256,
             source,
@@ -184,6 +199,8 @@ impl RingKey {
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         let verifying = DecodingKey::from_jwk(&jwk)?;
         Ok(Self {
+            jws_header: jws_header(alg, &kid)?,
+            hs256_mac: None,
             kid,
             alg,
             source,
@@ -232,6 +249,19 @@ impl RingKey {
     pub fn verifying(&self) -> &DecodingKey {
         &self.verifying
     }
+
+    /// The keyed HMAC of an HS256 secret (`None` for other algorithms).
+    pub fn hs256_mac(&self) -> Option<&Hmac<Sha256>> {
+        self.hs256_mac.as_ref()
+    }
+}
+
+/// The header `jsonwebtoken::encode` writes for a token signed with `alg` under `kid`:
+/// its `Header` serialised to JSON, then base64url without padding.
+fn jws_header(alg: KeyAlg, kid: &str) -> anyhow::Result<String> {
+    let mut header = jsonwebtoken::Header::new(alg.algorithm());
+    header.kid = Some(kid.to_owned());
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?))
 }
 
 /// One loaded ring. Replaced as a whole when keys are reloaded.
@@ -331,6 +361,11 @@ impl KeyRing {
 
     pub fn find(&self, kid: &str) -> Option<&RingKey> {
         self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// The key whose tokens start with exactly this header part (see `RingKey::jws_header`).
+    pub fn signed_with_header(&self, header: &str) -> Option<&RingKey> {
+        self.keys.iter().find(|k| k.jws_header == header)
     }
 
     /// HS256 secrets, for kid-less tokens: the signing one first, then previous ones.

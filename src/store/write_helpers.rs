@@ -194,3 +194,31 @@ macro_rules! shared_store_helpers {
 }
 
 pub(super) use shared_store_helpers;
+
+#[cfg(test)]
+mod tests {
+    use super::WriteGate;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn writers_take_turns_and_one_that_waits_too_long_is_refused_like_a_busy_pool() {
+        let gate = WriteGate::one_at_a_time(Duration::from_millis(50));
+        let first = gate.enter().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.is_some());
+        let waited = gate.enter().await;
+        assert!(
+            matches!(waited, Err(sqlx::Error::PoolTimedOut)),
+            "a second writer waits for the first"
+        );
+        drop(first);
+        assert!(gate.enter().await.is_ok_and(|turn| turn.is_some()));
+
+        let open = WriteGate::open();
+        let a = open.enter().await.unwrap_or_else(|e| panic!("{e}"));
+        let b = open.enter().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            a.is_none() && b.is_none(),
+            "PostgreSQL's writers never wait here"
+        );
+    }
+}

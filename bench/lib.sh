@@ -33,6 +33,22 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# pin_server_and_load: the server under test on core 0 and the load generator on core 1
+# (sets SERVER_PREFIX, LOAD_PREFIX and PINNING, which says so); on a one-core machine both
+# run unpinned, and a warning says the figures include the load generator's own CPU.
+pin_server_and_load() {
+  if [ "$(nproc)" -ge 2 ]; then
+    SERVER_PREFIX=(taskset -c 0)
+    LOAD_PREFIX=(taskset -c 1)
+    PINNING="server on core 0, wrk on core 1"
+  else
+    SERVER_PREFIX=()
+    LOAD_PREFIX=()
+    PINNING="ONE core only: server and wrk unpinned, sharing it"
+    warn "this machine has one core: running unpinned (figures include wrk's own CPU)"
+  fi
+}
+
 # ---- helpers -------------------------------------------------------------------
 # A free loopback port below the kernel's ephemeral range (32768+), so that
 # wrk's own client ports cannot take it between the check and the bind.

@@ -50,16 +50,7 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration: expected e.g. 10s or 1m, got '$DURATION'"
 for tool in wrk curl python3 taskset; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
-if [ "$(nproc)" -ge 2 ]; then
-  SERVER_PREFIX=(taskset -c 0)
-  LOAD_PREFIX=(taskset -c 1)
-  PINNING="server on core 0, wrk on core 1"
-else
-  SERVER_PREFIX=()
-  LOAD_PREFIX=()
-  PINNING="ONE core only: server and wrk unpinned, sharing it"
-  warn "this machine has one core: running unpinned (figures include wrk's own CPU)"
-fi
+pin_server_and_load
 
 [ "$BUILD" = 0 ] || build_release
 [ -x "$TESSERA_BIN" ] || die "tessera binary not found at $TESSERA_BIN (cargo build --release)"

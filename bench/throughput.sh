@@ -53,16 +53,7 @@ for tool in wrk curl python3 taskset; do command -v "$tool" >/dev/null || die "$
 HAVE_STRACE=1
 command -v strace >/dev/null || { HAVE_STRACE=0; warn "strace not found: no round-trip counts"; }
 
-if [ "$(nproc)" -ge 2 ]; then
-  SERVER_PREFIX=(taskset -c 0)
-  LOAD_PREFIX=(taskset -c 1)
-  PINNING="tessera on core 0, wrk on core 1, PostgreSQL unpinned"
-else
-  SERVER_PREFIX=()
-  LOAD_PREFIX=()
-  PINNING="ONE core only: everything unpinned, sharing it"
-  warn "this machine has one core: running unpinned"
-fi
+pin_server_and_load
 
 start_work tessera-throughput
 ROOT_WORK=$WORK
@@ -187,7 +178,7 @@ WORK=$ROOT_WORK
 
 val() { local v=${R[$1]:-}; printf '%s' "${v:-n/a}"; }
 echo
-echo "refresh and register on one server core ($PINNING; wrk -d$DURATION, 4 connections; $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
+echo "refresh and register on one server core ($PINNING, PostgreSQL unpinned; wrk -d$DURATION, 4 connections; $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
 echo
 row="%-9s %-9s | %9s | %7s | %7s | %13s | %11s | %8s | %11s\n"
 # shellcheck disable=SC2059

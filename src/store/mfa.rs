@@ -141,8 +141,7 @@ impl super::MfaStore for $store {
     async fn confirm_totp(&self, c: super::TotpConfirmation<'_>) -> StoreResult<Option<Vec<String>>> {
         // Starts with a write (see `import_users` on SQLite snapshots).
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let confirmed = sqlx::query(
                 "UPDATE mfa_totp SET confirmed_at = $3, last_step = $4 \
                  WHERE user_id = $1 AND sealed_secret = $2 AND confirmed_at IS NULL \
@@ -192,8 +191,7 @@ impl super::MfaStore for $store {
 
     async fn replace_recovery_codes(&self, user_id: i64, digests: &[Vec<u8>], now: i64) -> StoreResult<bool> {
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -242,8 +240,7 @@ impl super::MfaStore for $store {
         end: Option<super::EndSessions<'_>>,
     ) -> StoreResult<Option<Vec<String>>> {
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let removed = sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)

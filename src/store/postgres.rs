@@ -74,7 +74,7 @@ impl PostgresStore {
     shared_store_helpers!(sqlx::Postgres);
 }
 
-/// How long a pooled connection may sit idle before it is pinged on its way out.
+/// How long a pooled connection may sit idle before it is pinged before its next use.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Now in ms on the database's clock (the same for the whole statement).

@@ -215,8 +215,7 @@ impl super::RecoveryStore for $store {
     ) -> StoreResult<bool> {
         let hour_ago = code.now - 3600;
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             // Starts with a write, so SQLite takes its write lock first (see import_users).
             sqlx::query(
                 "UPDATE account_codes SET used_at = $3 \
@@ -309,8 +308,7 @@ impl super::RecoveryStore for $store {
         now: i64,
     ) -> StoreResult<Option<(i64, Vec<String>)>> {
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let Some(user_id) = spend_code(&mut tx, lookup, super::recovery::CodePurpose::Reset, max_attempts, now).await?.map(|(id, _, _)| id) else {
                 tx.rollback().await?;
                 return Ok::<_, sqlx::Error>(None);
@@ -351,8 +349,7 @@ impl super::RecoveryStore for $store {
     ) -> StoreResult<super::recovery::EmailVerification> {
         use super::recovery::EmailVerification;
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let spent = spend_code(&mut tx, lookup, super::recovery::CodePurpose::VerifyEmail, max_attempts, now).await?;
             let Some((user_id, Some(email), Some(email_key))) = spent else {
                 tx.rollback().await?;
@@ -444,8 +441,7 @@ impl super::RecoveryStore for $store {
 
     async fn remove_email(&self, user_id: i64, now: i64) -> StoreResult<()> {
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             sqlx::query("UPDATE users SET email = NULL, email_key = NULL, email_verified_at = NULL WHERE id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)

@@ -145,8 +145,7 @@ impl Store for $store {
         // does not help there); one that starts by writing just waits for the lock.
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let mut inserted = std::collections::HashSet::new();
             for chunk in batch.chunks(IMPORT_ROWS_PER_STATEMENT) {
                 let mut query = sqlx::QueryBuilder::new(
@@ -222,8 +221,7 @@ impl Store for $store {
     async fn reserve_names(&self, names: &[ReservedName], now: i64) -> StoreResult<u64> {
         let result = async {
             let mut reserved = 0;
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             for chunk in names.chunks(IMPORT_ROWS_PER_STATEMENT) {
                 let mut query = sqlx::QueryBuilder::new(
                     "INSERT INTO reserved_names (username_canonical, username, reason, reserved_at) ",
@@ -254,8 +252,7 @@ impl Store for $store {
         // One transaction: the new session and the end of the oldest beyond the limit are
         // seen together or not at all.
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, \
                  refresh_nonce_digest, refresh_counter, opened_at_us, amr) \
@@ -522,8 +519,7 @@ impl Store for $store {
     ) -> StoreResult<Option<Vec<String>>> {
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let revoked: Vec<(String,)> = sqlx::query_as(
                 "UPDATE sessions SET revoked_at = $2, revoke_reason = $3 \
                  WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
@@ -821,8 +817,7 @@ impl Store for $store {
     async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         // One transaction; its outcome (commit included) is reported as one write.
         let result = async {
-            let _turn = self.write_gate.enter().await?;
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             sqlx::query(
                 "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL OR retired_at > $1",
             )

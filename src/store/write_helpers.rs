@@ -8,8 +8,8 @@
 ///
 /// SQLite has one writer at a time per database. Left to the driver, concurrent writers on
 /// the pool's connections find the database locked and sleep in SQLite's busy handler
-/// (1, 2, 5, 10, … 100 ms), so a refresh on one core under four clients waited up to
-/// 400 ms at p99 while the core sat half idle (`bench/throughput.sh`). In one process a
+/// (1, 2, 5, 10, … 100 ms), so refreshes on one core under four clients had a p99 of
+/// 229–731 ms while the core sat half idle (`bench/throughput.sh`; 3.9 ms with the gate). In one process a
 /// queue is cheaper and fair: writers take turns here and meet the lock only when another
 /// process (the admin CLI) holds it. PostgreSQL locks rows, not the database: no gate.
 pub(super) struct WriteGate {
@@ -77,6 +77,21 @@ macro_rules! shared_store_helpers {
             self.health.record(result, super::WriteKind::Request)
         }
 
+        /// Begins a transaction that writes, once it is this writer's turn (see
+        /// [`WriteGate`](super::write_helpers::WriteGate)); hold the turn until the commit.
+        async fn begin_write(
+            &self,
+        ) -> Result<
+            (
+                super::write_helpers::WriteTurn<'_>,
+                sqlx::Transaction<'static, $db>,
+            ),
+            sqlx::Error,
+        > {
+            let turn = self.write_gate.enter().await?;
+            Ok((turn, self.pool.begin().await?))
+        }
+
         /// Runs `update` (a statement that changes one user) and revokes the user's live
         /// sessions but `keep`, in one transaction: neither is stored without the other.
         /// The revoked ids, or `None` if `update` found no user.
@@ -89,8 +104,7 @@ macro_rules! shared_store_helpers {
             reason: RevocationReason,
         ) -> StoreResult<Option<Vec<String>>> {
             let result = async {
-                let _turn = self.write_gate.enter().await?;
-                let mut tx = self.pool.begin().await?;
+                let (_turn, mut tx) = self.begin_write().await?;
                 if update.execute(&mut *tx).await?.rows_affected() == 0 {
                     tx.rollback().await?;
                     return Ok(None);

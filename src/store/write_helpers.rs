@@ -9,9 +9,10 @@
 /// SQLite has one writer at a time per database. Left to the driver, concurrent writers on
 /// the pool's connections find the database locked and sleep in SQLite's busy handler
 /// (1, 2, 5, 10, … 100 ms), so refreshes on one core under four clients had a p99 of
-/// 229–731 ms while the core sat half idle (`bench/throughput.sh`; 3.9 ms with the gate). In one process a
-/// queue is cheaper and fair: writers take turns here and meet the lock only when another
-/// process (the admin CLI) holds it. PostgreSQL locks rows, not the database: no gate.
+/// 229–731 ms while the core sat half idle (`bench/throughput.sh`; 3.9 ms with the gate).
+/// In one process a queue is cheaper and fair: writers take turns here and meet the lock
+/// only when another process (the admin CLI) holds it. PostgreSQL locks rows, not the
+/// database: no gate.
 pub(super) struct WriteGate {
     turn: Option<tokio::sync::Semaphore>,
     /// How long a writer waits for its turn before it gives up like a pool that has no
